@@ -1,0 +1,13 @@
+//! The models: one deep MLP type whose activation and initialization are configuration,
+//! its named presets, and the tutorial's chain run through burn's autodiff.
+//!
+//! This crate does no IO and picks no backend: every constructor takes a `&Device`.
+
+mod init;
+mod mlp;
+pub mod presets;
+pub mod tutorial;
+
+pub use chain::Activation;
+pub use init::{BiasInit, Init, draw_weight, draw_bias};
+pub use mlp::{Mlp, MlpConfig, ModelError, Trace};

@@ -1,0 +1,233 @@
+//! The deep MLP: a stack of linear layers whose activation, output activation, bias and
+//! initialization are configuration, with a traced forward pass for telemetry.
+
+use crate::init::{BiasInit, Init, draw_bias, draw_weight};
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation;
+use chain::{Activation, LEAKY_SLOPE};
+use prng::Rng;
+
+/// A configuration that cannot build a model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ModelError {
+    ModelError::Invalid { field, message: message.into() }
+}
+
+/// The configuration of an [`Mlp`]: `input -> hidden[0] -> ... -> hidden[h-1] -> output`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpConfig {
+    pub input: usize,
+    /// Sizes of the hidden layers, first to last; may be empty (a linear model).
+    pub hidden: Vec<usize>,
+    pub output: usize,
+    /// Applied after every hidden layer.
+    pub activation: Activation,
+    /// Applied after the output layer (`None` for logits; the tutorial applies its activation).
+    pub output_activation: Option<Activation>,
+    pub bias: bool,
+    pub init: Init,
+    pub bias_init: BiasInit,
+    /// Seeds the initializers; layer `i` draws from its own stream of this seed.
+    pub seed: u64,
+}
+
+impl MlpConfig {
+    /// `depth` hidden layers of `width` units, with Legacy init, zero biases and seed 0.
+    pub fn deep(input: usize, depth: usize, width: usize, output: usize, activation: Activation) -> Self {
+        MlpConfig {
+            input,
+            hidden: vec![width; depth],
+            output,
+            activation,
+            output_activation: None,
+            bias: true,
+            init: Init::Legacy,
+            bias_init: BiasInit::Zero,
+            seed: 0,
+        }
+    }
+
+    pub fn with_init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
+    pub fn with_bias_init(mut self, bias_init: BiasInit) -> Self {
+        self.bias_init = bias_init;
+        self
+    }
+
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    pub fn with_output_activation(mut self, output_activation: Option<Activation>) -> Self {
+        self.output_activation = output_activation;
+        self
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Layer sizes from input to output, `[input, hidden.., output]`.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut s = Vec::with_capacity(self.hidden.len() + 2);
+        s.push(self.input);
+        s.extend(&self.hidden);
+        s.push(self.output);
+        s
+    }
+
+    /// The number of linear layers (hidden layers + the output layer).
+    pub fn num_layers(&self) -> usize {
+        self.hidden.len() + 1
+    }
+
+    /// The number of trainable parameters.
+    pub fn num_params(&self) -> usize {
+        self.sizes().windows(2).map(|w| w[0] * w[1] + if self.bias { w[1] } else { 0 }).sum()
+    }
+
+    /// Checks the sizes and the initializers.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.input == 0 {
+            return Err(invalid("input", "must be at least 1"));
+        }
+        if self.output == 0 {
+            return Err(invalid("output", "must be at least 1"));
+        }
+        if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
+            return Err(invalid("hidden", format!("layer {} has width 0", i + 1)));
+        }
+        self.init.validate().map_err(|m| invalid("init", m))?;
+        match self.bias_init {
+            BiasInit::Constant { value } if !value.is_finite() => {
+                return Err(invalid("bias_init", format!("value must be finite, got {value}")));
+            }
+            BiasInit::SameAsWeight if matches!(self.init, Init::Orthogonal { .. }) => {
+                return Err(invalid("bias_init", "same-as-weight is not defined for orthogonal weights"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Builds the model on `device`, every parameter drawn now (not lazily) from the seed.
+    ///
+    /// # Panics
+    /// If the configuration does not [`validate`](Self::validate): callers validate user input first.
+    pub fn init(&self, device: &Device) -> Mlp {
+        if let Err(e) = self.validate() {
+            panic!("MlpConfig::init on an invalid config ({e}); validate user input first");
+        }
+        let sizes = self.sizes();
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                let (fan_in, fan_out) = (w[0], w[1]);
+                let mut rng = Rng::derive(self.seed, &[i as u64, 0]);
+                let weight = draw_weight(&self.init, fan_in, fan_out, &mut rng);
+                let weight = Param::from_data(TensorData::new(weight, [fan_in, fan_out]), device);
+                let bias = self.bias.then(|| {
+                    let mut rng = Rng::derive(self.seed, &[i as u64, 1]);
+                    let b = draw_bias(&self.bias_init, &self.init, fan_in, fan_out, &mut rng);
+                    Param::from_data(TensorData::new(b, [fan_out]), device)
+                });
+                Linear { weight, bias }
+            })
+            .collect();
+        Mlp { layers, activation: self.activation, output_activation: self.output_activation }
+    }
+}
+
+/// A deep multilayer perceptron. Layer `i` (0-based here, 1-based in every file and view)
+/// computes `z = a_prev W + b`, then `a = f(z)`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub layers: Vec<Linear>,
+    #[module(skip)]
+    pub activation: Activation,
+    #[module(skip)]
+    pub output_activation: Option<Activation>,
+}
+
+/// What a traced forward pass saw at every layer, detached from the autodiff graph.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// Pre-activations z, one per linear layer.
+    pub pre: Vec<Tensor<2>>,
+    /// Outputs a = f(z) (for the output layer: after the output activation, if any).
+    pub post: Vec<Tensor<2>>,
+    /// Zero tensors added to every z, present when taps were asked for: after `backward`,
+    /// `taps[i].grad(&grads)` is exactly dL/dz of layer i for every example. burn has no
+    /// `retain_grad`; a zero that requires grad costs one addition.
+    pub taps: Vec<Tensor<2>>,
+}
+
+impl Mlp {
+    /// The output (logits, or the output activation's values).
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let n = self.layers.len();
+        let mut h = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let z = layer.forward(h);
+            h = self.activate(i + 1 == n, z);
+        }
+        h
+    }
+
+    /// The output and, per layer, the pre-activation and activation (detached), with
+    /// optional taps for the back-propagated error.
+    pub fn forward_traced(&self, x: Tensor<2>, taps: bool) -> (Tensor<2>, Trace) {
+        let n = self.layers.len();
+        let mut trace = Trace { pre: Vec::with_capacity(n), post: Vec::with_capacity(n), taps: Vec::new() };
+        let mut h = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut z = layer.forward(h);
+            if taps {
+                let tap = Tensor::<2>::zeros(z.dims(), &z.device()).require_grad();
+                trace.taps.push(tap.clone());
+                z = z + tap;
+            }
+            trace.pre.push(z.clone().detach());
+            h = self.activate(i + 1 == n, z);
+            trace.post.push(h.clone().detach());
+        }
+        (h, trace)
+    }
+
+    /// The activation of layer i (the last layer uses the output activation).
+    pub fn activation_of(&self, layer: usize) -> Option<Activation> {
+        if layer + 1 == self.layers.len() { self.output_activation } else { Some(self.activation) }
+    }
+
+    fn activate(&self, last: bool, z: Tensor<2>) -> Tensor<2> {
+        let f = if last { self.output_activation } else { Some(self.activation) };
+        match f {
+            None | Some(Activation::Identity) => z,
+            Some(f) => apply(f, z),
+        }
+    }
+}
+
+/// f(z) on a tensor.
+pub(crate) fn apply<const D: usize>(f: Activation, z: Tensor<D>) -> Tensor<D> {
+    match f {
+        Activation::Sigmoid => activation::sigmoid(z),
+        Activation::Tanh => activation::tanh(z),
+        Activation::Relu => activation::relu(z),
+        Activation::LeakyRelu => activation::leaky_relu(z, LEAKY_SLOPE),
+        Activation::Identity => z,
+    }
+}

@@ -1,0 +1,227 @@
+//! `train bench`: steady-state training throughput of deep MLPs, plain and with the
+//! project's telemetry at its default cadence, in the JSON-lines format of the PyTorch
+//! reference script (`pytorch_mlp.py`), so that the two can be compared side by side.
+
+use crate::backend::Backend;
+use crate::config::{LossKind, OptimizerSpec, TelemetrySpec};
+use crate::telemetry::Cadence;
+use crate::trainer::{Batch, Trainee, train_step};
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use chain::Activation;
+use clap::Args;
+use models::presets;
+use prng::Rng;
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::Instant;
+
+const IN_DIM: usize = 784;
+const CLASSES: usize = 10;
+
+/// The benchmark's MLPs: (name, hidden layers, width, activation).
+pub const CONFIGS: [(&str, usize, usize, Activation); 4] = [
+    ("a", 10, 256, Activation::Sigmoid),
+    ("b", 10, 256, Activation::Relu),
+    ("c", 50, 64, Activation::Sigmoid),
+    ("d", 4, 1024, Activation::Relu),
+];
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Comma-separated configurations: a (10x256 sigmoid), b (10x256 ReLU), c (50x64 sigmoid),
+    /// d (4x1024 ReLU), or `all`.
+    #[arg(long, default_value = "all")]
+    pub config: String,
+    /// Comma-separated modes: `plain` and `telemetry` (the default cadence).
+    #[arg(long, default_value = "plain,telemetry")]
+    pub modes: String,
+    /// Examples per batch.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Untimed warm-up steps (also used to calibrate the steps per round).
+    #[arg(long, default_value_t = 20)]
+    pub warmup: usize,
+    /// Fixed steps per round (0: calibrate to about --target-s seconds).
+    #[arg(long, default_value_t = 0)]
+    pub steps: usize,
+    /// Target seconds per round when calibrating.
+    #[arg(long, default_value_t = 1.5)]
+    pub target_s: f64,
+    /// Timed rounds; each round runs every mode once, interleaved.
+    #[arg(long, default_value_t = 7)]
+    pub repeats: usize,
+    /// Seed of the synthetic data and the weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+}
+
+/// Runs the benchmark and prints JSON lines.
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    let configs: Vec<_> = if args.config == "all" {
+        CONFIGS.to_vec()
+    } else {
+        let mut v = Vec::new();
+        for name in args.config.split(',').filter(|s| !s.is_empty()) {
+            match CONFIGS.iter().find(|c| c.0 == name) {
+                Some(c) => v.push(*c),
+                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d or all"),
+            }
+        }
+        v
+    };
+    let modes: Vec<&str> = args.modes.split(',').filter(|s| !s.is_empty()).collect();
+    if let Some(m) = modes.iter().find(|m| !matches!(**m, "plain" | "telemetry")) {
+        bail!("bench --modes: unknown mode `{m}`, expected plain or telemetry");
+    }
+    if args.batch == 0 || args.repeats == 0 {
+        bail!("bench: --batch and --repeats must be at least 1");
+    }
+    println!(
+        "{}",
+        json!({
+            "kind": "mlp_env", "impl": format!("burn-{}", args.backend.name()), "burn": "0.22.1",
+            "threads": args.backend.threads(), "nproc": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "cpu": cpu_model(), "argv": std::env::args().skip(1).collect::<Vec<_>>(),
+        })
+    );
+    for (name, depth, width, act) in configs {
+        bench_config(args, name, depth, width, act, &modes);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_config(args: &BenchArgs, name: &str, depth: usize, width: usize, act: Activation, modes: &[&str]) {
+    let device = args.backend.autodiff_device();
+    let plain_device = args.backend.plain_device();
+    // PyTorch's default initialization, as in the reference script.
+    let preset = match act {
+        Activation::Relu => presets::deep_relu(IN_DIM, depth, width, CLASSES),
+        _ => presets::deep_sigmoid(IN_DIM, depth, width, CLASSES),
+    };
+    let config = preset.with_init(models::Init::Legacy).with_bias_init(models::BiasInit::SameAsWeight).with_seed(args.seed);
+    let dims = config.sizes();
+    let macs: usize = dims.windows(2).map(|w| w[0] * w[1]).sum();
+    let flops_per_step = 3 * 2 * args.batch * macs;
+    let sgd = OptimizerSpec::Sgd { lr: args.lr, momentum: 0.0, weight_decay: 0.0 };
+    let mut trainee = Trainee::with_optimizer(name.to_string(), config.clone(), &sgd, &device);
+    let batches = synthetic_batches(args, &plain_device);
+    let defaults = TelemetrySpec::default();
+    let cadence = Cadence { every: defaults.every, early: defaults.early };
+
+    let mut k = 0usize;
+    let mut step = |trainee: &mut Trainee, mode: &str, k: &mut usize| {
+        let batch = &batches[*k % batches.len()];
+        *k += 1;
+        let logged = mode == "telemetry" && cadence.is_logged(*k, false);
+        // A diverging benchmark still measures time; its numbers are not used.
+        let _ = train_step(trainee, batch, args.batch, LossKind::CrossEntropy, None, args.lr, logged);
+    };
+    let t0 = Instant::now();
+    for i in 0..args.warmup {
+        step(&mut trainee, modes[i % modes.len()], &mut k);
+    }
+    let per = t0.elapsed().as_secs_f64() / args.warmup.max(1) as f64;
+    let steps = if args.steps > 0 { args.steps } else { ((args.target_s / per.max(1e-6)) as usize).max(20) };
+
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    for r in 0..args.repeats {
+        for (mi, mode) in modes.iter().enumerate() {
+            let t0 = Instant::now();
+            for _ in 0..steps {
+                step(&mut trainee, mode, &mut k);
+            }
+            let dt = t0.elapsed().as_secs_f64();
+            let sps = steps as f64 / dt;
+            rates[mi].push(sps);
+            println!(
+                "{}",
+                json!({
+                    "kind": "mlp_repeat", "config": name, "depth": depth, "width": width, "act": act.name(),
+                    "mode": mode, "repeat": r, "steps": steps, "seconds": round(dt, 4),
+                    "steps_per_s": round(sps, 3), "ms_per_step": round(1e3 / sps, 4),
+                })
+            );
+        }
+    }
+    let plain = modes.iter().position(|m| *m == "plain");
+    for (mi, mode) in modes.iter().enumerate() {
+        let med = median(&rates[mi]);
+        let mut summary = json!({
+            "kind": "mlp_summary", "impl": format!("burn-{}", args.backend.name()), "config": name,
+            "depth": depth, "width": width, "act": act.name(), "mode": mode, "batch": args.batch, "lr": args.lr,
+            "threads": args.backend.threads(), "n_linear": dims.len() - 1, "n_params": config.num_params(),
+            "flops_per_step": flops_per_step, "steps_per_repeat": steps, "repeats": args.repeats,
+            "steps_per_s_median": round(med, 3),
+            "steps_per_s_min": round(rates[mi].iter().cloned().fold(f64::INFINITY, f64::min), 3),
+            "steps_per_s_max": round(rates[mi].iter().cloned().fold(0.0, f64::max), 3),
+            "ms_per_step_median": round(1e3 / med, 4),
+            "samples_per_s_median": round(med * args.batch as f64, 1),
+            "gflops_median": round(med * flops_per_step as f64 / 1e9, 2),
+            "steps_total": k, "maxrss_kb_so_far": peak_rss_kb(),
+        });
+        if let (Some(p), true) = (plain, *mode != "plain") {
+            // Paired per-round overhead: this mode's time over the plain round just before it.
+            let ratios: Vec<f64> = rates[p].iter().zip(&rates[mi]).map(|(a, b)| a / b - 1.0).collect();
+            summary["overhead_vs_plain_paired_median_pct"] = json!(round(100.0 * median(&ratios), 2));
+            summary["overhead_vs_plain_of_medians_pct"] = json!(round(100.0 * (median(&rates[p]) / med - 1.0), 2));
+        }
+        println!("{summary}");
+    }
+}
+
+/// A pool of 16 batches of standard-normal inputs with uniform labels, as the reference does.
+fn synthetic_batches(args: &BenchArgs, device: &Device) -> Vec<Batch> {
+    let mut rng = Rng::derive(args.seed, &[1]);
+    (0..16)
+        .map(|_| {
+            let x: Vec<f32> = (0..args.batch * IN_DIM).map(|_| rng.normal() as f32).collect();
+            let y: Vec<i64> = (0..args.batch).map(|_| rng.below(CLASSES) as i64).collect();
+            Batch {
+                x: Tensor::<2>::from_data(TensorData::new(x, [args.batch, IN_DIM]), device),
+                classes: Some(Tensor::<1, Int>::from_data(TensorData::new(y, [args.batch]), device)),
+                values: None,
+            }
+        })
+        .collect()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (v * p).round() / p
+}
+
+/// Peak resident memory (VmHWM) in kB; `None` where /proc is not there (not Linux), which
+/// the JSON reports as null.
+fn peak_rss_kb() -> Option<u64> {
+    let status = match std::fs::read_to_string("/proc/self/status") {
+        Ok(s) => s,
+        Err(_) => return None,
+    };
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The CPU's model name from /proc/cpuinfo; `None` (null) where it is not there.
+fn cpu_model() -> Option<String> {
+    let info = match std::fs::read_to_string("/proc/cpuinfo") {
+        Ok(s) => s,
+        Err(_) => return None,
+    };
+    info.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+}

@@ -1,0 +1,235 @@
+//! The command line: `train` (the default experiment), `train run`, `train check`,
+//! `train tutorial` and `train bench`.
+
+use crate::backend::Backend;
+use crate::config;
+use crate::trainer::{self, RunOptions, RunSummary};
+use crate::view;
+use anyhow::{Context, Result};
+use chain::{Activation, Chain};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+/// Train deep MLPs and watch how gradients flow, and fail to flow, through every layer.
+///
+/// With no command, runs the default experiment (configs/default.toml): a deep sigmoid MLP
+/// and a deep ReLU MLP side by side on the embedded MNIST subset.
+#[derive(Debug, Parser)]
+#[command(name = "train", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train the models of an experiment and write a run folder.
+    Run(RunArgs),
+    /// Parse and validate an experiment (and load its data) without training.
+    Check(CheckArgs),
+    /// Reproduce the tutorial's chain of one-neuron layers, autodiff against hand-written.
+    Tutorial(TutorialArgs),
+    /// Measure training throughput (steps per second) with and without telemetry.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// The experiment file.
+    #[arg(long, short, default_value = "configs/default.toml")]
+    pub config: PathBuf,
+    /// Override a config key by its dotted path, e.g. --set models.sigmoid.depth=20 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// The run folder to write (must not exist or be empty); default runs/<timestamp>-<name>.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Override the experiment's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print nothing while training (the run folder is written all the same).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The experiment files to check.
+    #[arg(required = true)]
+    pub configs: Vec<PathBuf>,
+    /// Override a config key by its dotted path (applied to every file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+/// Which activations the tutorial runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TutorialActivation {
+    Sigmoid,
+    Relu,
+    Tanh,
+    LeakyRelu,
+    Identity,
+    /// Sigmoid and ReLU, the tutorial's pair.
+    Both,
+    /// Every activation.
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct TutorialArgs {
+    /// Number of one-neuron layers (1..=1000).
+    #[arg(long, default_value_t = 3)]
+    pub depth: usize,
+    /// Every weight.
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    pub weight: f64,
+    /// The input.
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    pub input: f64,
+    /// The target of the output.
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
+    pub target: f64,
+    /// Every bias.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub bias: f64,
+    /// The activation after every layer.
+    #[arg(long, value_enum, default_value_t = TutorialActivation::Both)]
+    pub activation: TutorialActivation,
+    /// The compute backend for the autodiff pass.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Print one JSON document instead of the report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TutorialArgs {
+    pub fn chain(&self) -> Chain {
+        Chain {
+            depth: self.depth,
+            weight: self.weight,
+            bias: self.bias,
+            input: self.input,
+            target: self.target,
+            activation: Activation::Sigmoid,
+        }
+    }
+
+    pub fn activations(&self) -> Vec<Activation> {
+        match self.activation {
+            TutorialActivation::Sigmoid => vec![Activation::Sigmoid],
+            TutorialActivation::Relu => vec![Activation::Relu],
+            TutorialActivation::Tanh => vec![Activation::Tanh],
+            TutorialActivation::LeakyRelu => vec![Activation::LeakyRelu],
+            TutorialActivation::Identity => vec![Activation::Identity],
+            TutorialActivation::Both => vec![Activation::Sigmoid, Activation::Relu],
+            TutorialActivation::All => Activation::ALL.to_vec(),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, stop: &AtomicBool) -> Result<ExitCode> {
+    match cli.command {
+        None => {
+            let args = RunArgs { config: default_config(), ..RunArgs::default() };
+            run_experiment(&args, stop)
+        }
+        Some(Command::Run(args)) => run_experiment(&args, stop),
+        Some(Command::Check(args)) => {
+            for path in &args.configs {
+                let exp = config::load(path, &args.sets)?;
+                let dataset = data::load(&exp.data, exp.seed).with_context(|| format!("config {}", path.display()))?;
+                exp.validate_with_data(&dataset).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+                println!("{}: ok ({} model(s), {} training examples)", path.display(), exp.models.0.len(), dataset.train.len);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Tutorial(args)) => {
+            let chain = args.chain();
+            chain.validate().map_err(|m| anyhow::anyhow!("tutorial: --{m}"))?;
+            let results = crate::tutorial::run(&chain, &args.activations(), args.backend);
+            if args.json {
+                println!("{}", crate::tutorial::to_json(&chain, &results));
+            } else {
+                print!("{}", crate::tutorial::render(&chain, &results));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Bench(args)) => crate::bench::run(&args),
+    }
+}
+
+/// `configs/default.toml` in the current folder, or in the workspace this binary was built
+/// from (so that `cargo run -p train` works from any folder of the checkout).
+fn default_config() -> PathBuf {
+    let local = PathBuf::from("configs/default.toml");
+    if local.exists() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/default.toml")
+}
+
+/// Loads, validates, trains, and prints the summary.
+pub fn run_experiment(args: &RunArgs, stop: &AtomicBool) -> Result<ExitCode> {
+    let mut sets = args.sets.clone();
+    if let Some(seed) = args.seed {
+        sets.push(format!("seed={seed}"));
+    }
+    let exp = config::load(&args.config, &sets)?;
+    let dataset = data::load(&exp.data, exp.seed).with_context(|| format!("config {}", args.config.display()))?;
+    exp.validate_with_data(&dataset).map_err(|e| anyhow::anyhow!("config {}: {e}", args.config.display()))?;
+    let out = args.out.clone().unwrap_or_else(|| trainer::default_out(Path::new("."), &exp.name));
+    let mut view: Box<dyn view::View> = if args.quiet { Box::new(view::Silent) } else { view::for_stdout() };
+    if !args.quiet {
+        println!(
+            "experiment `{}`: {} on {} ({} train / {} test), {} epoch(s), backend {}",
+            exp.name,
+            exp.models.0.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" vs "),
+            dataset.name,
+            dataset.train.len,
+            dataset.test.len,
+            exp.train.epochs,
+            args.backend.name()
+        );
+    }
+    let summary = trainer::run(&exp, &dataset, RunOptions { backend: args.backend, out, stop }, view.as_mut())?;
+    if !args.quiet {
+        print!("{}", render_summary(&summary));
+    }
+    Ok(match summary.status {
+        crate::run_dir::Status::Completed => ExitCode::SUCCESS,
+        crate::run_dir::Status::Interrupted => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    })
+}
+
+/// The end-of-run table and what to do next.
+pub fn render_summary(s: &RunSummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2e}"));
+    let _ = writeln!(out, "\n{:<14} {:>13} {:>10} {:>22} {:>20}", "model", "test accuracy", "test loss", "grad L1/Llast at init", "grad L1/Llast at end");
+    for m in &s.models {
+        let acc = m.test_accuracy.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+        let _ = writeln!(out, "{:<14} {:>13} {:>10.4} {:>22} {:>20}", m.name, acc, m.test_loss, ratio(m.ratio_start), ratio(m.ratio_end));
+    }
+    let status = format!("{:?}", s.status).to_lowercase();
+    match &s.reason {
+        Some(r) => {
+            let _ = writeln!(out, "\nrun {status}: {r}");
+        }
+        None => {
+            let _ = writeln!(out, "\nrun {status}");
+        }
+    }
+    let _ = writeln!(out, "run folder: {}", s.path.display());
+    let _ = writeln!(out, "report:     cargo xtask report {}", s.path.display());
+    out
+}

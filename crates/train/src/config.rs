@@ -1,0 +1,704 @@
+//! Experiment configs: TOML read into plain serde structs that reject unknown keys,
+//! `--set key=value` overrides by dotted path, validation in one place, and the step from
+//! there to the models' and burn's own configs.
+
+use anyhow::{Context, Result, bail};
+use chain::Activation;
+use data::{DataSpec, Task};
+use models::{BiasInit, Init, MlpConfig};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::path::Path;
+
+/// A config error that names the key at fault (`models.sigmoid.depth`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.into(), message: message.into() }
+}
+
+/// One experiment: a dataset, one or more models trained side by side on it, and how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Names the run folder (`runs/<stamp>-<name>`).
+    pub name: String,
+    /// Seeds initialization, data splits, batch order and the probe set.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    pub data: DataSpec,
+    pub train: TrainSpec,
+    pub optimizer: OptimizerSpec,
+    #[serde(default)]
+    pub telemetry: TelemetrySpec,
+    /// The models, in the order of the file.
+    pub models: Models,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// `cross-entropy` for classes, `mse` or `half-mse` for regression; by default the one
+    /// that fits the dataset's task (cross-entropy or mse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossKind>,
+    /// Clip the global gradient norm (all parameters together, as PyTorch's
+    /// `clip_grad_norm_`) to this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Softmax cross-entropy on logits, averaged over the batch.
+    CrossEntropy,
+    /// Mean squared error over every output of every example (PyTorch's `MSELoss`).
+    Mse,
+    /// Half the mean squared error: the tutorial's loss, 0.5 (out - target)^2.
+    HalfMse,
+}
+
+impl LossKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::CrossEntropy => "cross-entropy",
+            LossKind::Mse => "mse",
+            LossKind::HalfMse => "half-mse",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum OptimizerSpec {
+    /// Stochastic gradient descent with optional momentum and weight decay.
+    Sgd {
+        lr: f64,
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    /// Adam with PyTorch's defaults (betas 0.9 and 0.999, eps 1e-8).
+    Adam {
+        lr: f64,
+        #[serde(default = "default_beta1")]
+        beta1: f64,
+        #[serde(default = "default_beta2")]
+        beta2: f64,
+        #[serde(default = "default_eps")]
+        eps: f64,
+        #[serde(default)]
+        weight_decay: f64,
+    },
+}
+
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+impl OptimizerSpec {
+    pub fn lr(&self) -> f64 {
+        match *self {
+            OptimizerSpec::Sgd { lr, .. } | OptimizerSpec::Adam { lr, .. } => lr,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySpec {
+    /// Log the training batch's per-layer metrics every this many steps (plus the
+    /// log-spaced early steps and every epoch's last step).
+    #[serde(default = "default_every")]
+    pub every: usize,
+    /// Also log steps 1, 2, 4, 8, ... below `every`, where the early changes happen.
+    #[serde(default = "default_true")]
+    pub early: bool,
+    /// Size of the fixed probe set measured at initialization and after every epoch.
+    #[serde(default = "default_probe")]
+    pub probe: usize,
+    /// Turn the per-layer telemetry off (loss and accuracy are still logged).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_every() -> usize {
+    25
+}
+fn default_probe() -> usize {
+    1000
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for TelemetrySpec {
+    fn default() -> Self {
+        TelemetrySpec { every: default_every(), early: true, probe: default_probe(), enabled: true }
+    }
+}
+
+/// The `[models.<name>]` tables, in file order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Models(pub Vec<(String, ModelSpec)>);
+
+impl Serialize for Models {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Models {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Models;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of models, `[models.<name>]`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Models, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, ModelSpec>()? {
+                    out.push((k, v));
+                }
+                Ok(Models(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One model. Either `depth` and `width`, or an explicit list of hidden `layers`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// `deep-sigmoid` or `deep-relu`: supplies the activation and the initialization
+    /// that the model does not set itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// Number of hidden layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
+    /// Units per hidden layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    /// Hidden layer sizes, first to last (instead of depth and width).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Activation>,
+    /// `none` (logits) or an activation applied to the output layer.
+    #[serde(default)]
+    pub output_activation: OutputActivation,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_init")]
+    pub init: Option<InitSpec>,
+    #[serde(default = "default_true")]
+    pub bias: bool,
+    #[serde(default)]
+    pub bias_init: BiasInitSpec,
+}
+
+/// `none`, or an activation applied to the output.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct OutputActivation(pub Option<Activation>);
+
+impl Serialize for OutputActivation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.map_or("none", Activation::name))
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputActivation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "none" {
+            return Ok(OutputActivation(None));
+        }
+        Activation::from_name(&s).map(|a| OutputActivation(Some(a))).ok_or_else(|| {
+            de::Error::custom(format!(
+                "unknown output activation `{s}`, expected `none` or one of {}",
+                Activation::ALL.map(Activation::name).join(", ")
+            ))
+        })
+    }
+}
+
+/// An initializer as written in a config: a name (`"legacy"`, `"he-normal"`) or a table
+/// with its parameters (`{ kind = "normal", mean = 0.0, std = 0.05 }`).
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitSpec {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+}
+
+/// The initializer names a config may use.
+pub const INIT_KINDS: [&str; 12] = [
+    "constant",
+    "uniform",
+    "normal",
+    "xavier-uniform",
+    "xavier-normal",
+    "kaiming-uniform",
+    "kaiming-normal",
+    "he-uniform",
+    "he-normal",
+    "lecun-normal",
+    "orthogonal",
+    "legacy",
+];
+
+impl InitSpec {
+    pub fn named(kind: &str) -> InitSpec {
+        InitSpec { kind: kind.to_string(), ..Default::default() }
+    }
+
+    /// The written form of a resolved initializer, so that the saved config reruns exactly.
+    pub fn from_init(init: &Init) -> InitSpec {
+        let mut s = InitSpec::named(init.kind());
+        match *init {
+            Init::Constant { value } => s.value = Some(value),
+            Init::Uniform { low, high } => (s.low, s.high) = (Some(low), Some(high)),
+            Init::Normal { mean, std } => (s.mean, s.std) = (Some(mean), Some(std)),
+            Init::XavierUniform { gain }
+            | Init::XavierNormal { gain }
+            | Init::KaimingUniform { gain }
+            | Init::KaimingNormal { gain }
+            | Init::Orthogonal { gain } => s.gain = Some(gain),
+            Init::LecunNormal | Init::Legacy => {}
+        }
+        s
+    }
+
+    /// The models crate's initializer; `key` names this spec in messages.
+    pub fn to_init(&self, key: &str) -> Result<Init, ConfigError> {
+        let allowed: &[&str] = match self.kind.as_str() {
+            "constant" => &["value"],
+            "uniform" => &["low", "high"],
+            "normal" => &["mean", "std"],
+            "xavier-uniform" | "xavier-normal" | "kaiming-uniform" | "kaiming-normal" | "he-uniform"
+            | "he-normal" | "orthogonal" => &["gain"],
+            "lecun-normal" | "legacy" => &[],
+            other => {
+                return Err(err(
+                    format!("{key}.kind"),
+                    format!("unknown initializer `{other}`, expected one of {}", INIT_KINDS.join(", ")),
+                ));
+            }
+        };
+        let given = [
+            ("gain", self.gain),
+            ("value", self.value),
+            ("low", self.low),
+            ("high", self.high),
+            ("mean", self.mean),
+            ("std", self.std),
+        ];
+        for (name, v) in given {
+            if v.is_some() && !allowed.contains(&name) {
+                return Err(err(format!("{key}.{name}"), format!("does not apply to the `{}` initializer", self.kind)));
+            }
+        }
+        let need = |name: &str, v: Option<f64>| {
+            v.ok_or_else(|| err(format!("{key}.{name}"), format!("the `{}` initializer needs `{name}`", self.kind)))
+        };
+        let relu_gain = std::f64::consts::SQRT_2;
+        let init = match self.kind.as_str() {
+            "constant" => Init::Constant { value: need("value", self.value)? },
+            "uniform" => Init::Uniform { low: need("low", self.low)?, high: need("high", self.high)? },
+            "normal" => Init::Normal { mean: self.mean.unwrap_or(0.0), std: need("std", self.std)? },
+            "xavier-uniform" => Init::XavierUniform { gain: self.gain.unwrap_or(1.0) },
+            "xavier-normal" => Init::XavierNormal { gain: self.gain.unwrap_or(1.0) },
+            "kaiming-uniform" | "he-uniform" => Init::KaimingUniform { gain: self.gain.unwrap_or(relu_gain) },
+            "kaiming-normal" | "he-normal" => Init::KaimingNormal { gain: self.gain.unwrap_or(relu_gain) },
+            "lecun-normal" => Init::LecunNormal,
+            "orthogonal" => Init::Orthogonal { gain: self.gain.unwrap_or(1.0) },
+            _ => Init::Legacy,
+        };
+        init.validate().map_err(|m| err(key, m))?;
+        Ok(init)
+    }
+}
+
+impl<'de> Deserialize<'de> for InitSpecOrName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = InitSpecOrName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an initializer name or a table with `kind` and its parameters")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<InitSpecOrName, E> {
+                Ok(InitSpecOrName(InitSpec::named(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InitSpecOrName, A::Error> {
+                InitSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(InitSpecOrName)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Accepts the short form (a name) as well as the table.
+struct InitSpecOrName(InitSpec);
+
+/// `ModelSpec::init`: a name or a table.
+fn deserialize_init<'de, D: Deserializer<'de>>(d: D) -> Result<Option<InitSpec>, D::Error> {
+    InitSpecOrName::deserialize(d).map(|s| Some(s.0))
+}
+
+/// How biases start: `"zero"`, `"same-as-weight"`, or a number (every bias equal to it).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum BiasInitSpec {
+    #[default]
+    Zero,
+    SameAsWeight,
+    Constant(f64),
+}
+
+impl Serialize for BiasInitSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            BiasInitSpec::Zero => s.serialize_str("zero"),
+            BiasInitSpec::SameAsWeight => s.serialize_str("same-as-weight"),
+            BiasInitSpec::Constant(v) => s.serialize_f64(v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BiasInitSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = BiasInitSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`zero`, `same-as-weight` or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BiasInitSpec, E> {
+                match v {
+                    "zero" => Ok(BiasInitSpec::Zero),
+                    "same-as-weight" => Ok(BiasInitSpec::SameAsWeight),
+                    _ => Err(E::custom(format!("unknown bias init `{v}`, expected `zero`, `same-as-weight` or a number"))),
+                }
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<BiasInitSpec, E> {
+                Ok(BiasInitSpec::Constant(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<BiasInitSpec, E> {
+                Ok(BiasInitSpec::Constant(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<BiasInitSpec, E> {
+                Ok(BiasInitSpec::Constant(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading, overriding and validating.
+
+/// Reads a config file, applies `--set` overrides (`key=value`, dotted keys, TOML values;
+/// a bare word is taken as a string) and checks every key and type.
+pub fn load(path: &Path, sets: &[String]) -> Result<Experiment> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    parse(&text, sets).with_context(|| format!("config {}", path.display()))
+}
+
+/// [`load`] on a string.
+pub fn parse(text: &str, sets: &[String]) -> Result<Experiment> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!(one_line(&e.to_string())))?;
+    for set in sets {
+        apply_set(&mut table, set)?;
+    }
+    let exp: Experiment = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = one_line(&e.into_inner().to_string());
+        if path == "." { anyhow::anyhow!(inner) } else { anyhow::anyhow!("{path}: {inner}") }
+    })?;
+    exp.validate()?;
+    Ok(exp)
+}
+
+/// Folds a multi-line parser message (TOML's shows the offending line) into one line.
+fn one_line(msg: &str) -> String {
+    msg.lines().map(str::trim).filter(|l| !l.is_empty() && *l != "|" && !l.starts_with("| ")).collect::<Vec<_>>().join(" ")
+}
+
+/// Applies one `key=value` override to the TOML tree.
+fn apply_set(table: &mut toml::Table, set: &str) -> Result<()> {
+    let Some((key, raw)) = set.split_once('=') else {
+        bail!("--set {set}: expected key=value, e.g. --set train.epochs=3");
+    };
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        bail!("--set {set}: `{key}` is not a dotted key path");
+    }
+    let raw = raw.trim();
+    // A TOML value if it parses as one (numbers, booleans, arrays, quoted strings,
+    // inline tables), otherwise the bare text as a string (`--set data.source=digits`).
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let mut node = table;
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            node.insert((*part).to_string(), value);
+            return Ok(());
+        }
+        let entry = node.entry((*part).to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("--set {set}: `{}` is not a table", parts[..=i].join(".")),
+        };
+    }
+    Ok(())
+}
+
+impl Experiment {
+    /// Every check that needs no data: ranges, names, combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
+            return Err(err("name", format!("must be a non-empty name without slashes, got `{}`", self.name)));
+        }
+        self.data.validate().map_err(|m| {
+            // The data crate's messages start with the key (`data.limit must be ...`).
+            match m.split_once(' ') {
+                Some((key, rest)) if key.starts_with("data") => err(key, rest),
+                _ => err("data", m),
+            }
+        })?;
+        let t = &self.train;
+        if t.epochs == 0 {
+            return Err(err("train.epochs", "must be at least 1"));
+        }
+        if t.batch_size == 0 {
+            return Err(err("train.batch_size", "must be at least 1"));
+        }
+        if let Some(c) = t.clip_grad_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(err("train.clip_grad_norm", format!("must be a positive number, got {c}")));
+            }
+        }
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(err(key, format!("must be a positive number, got {v}"))) }
+        };
+        let non_negative = |key: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(err(key, format!("must be >= 0, got {v}"))) }
+        };
+        match self.optimizer {
+            OptimizerSpec::Sgd { lr, momentum, weight_decay } => {
+                positive("optimizer.lr", lr)?;
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(err("optimizer.momentum", format!("must be in [0, 1), got {momentum}")));
+                }
+                non_negative("optimizer.weight_decay", weight_decay)?;
+            }
+            OptimizerSpec::Adam { lr, beta1, beta2, eps, weight_decay } => {
+                positive("optimizer.lr", lr)?;
+                for (k, b) in [("optimizer.beta1", beta1), ("optimizer.beta2", beta2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return Err(err(k, format!("must be in [0, 1), got {b}")));
+                    }
+                }
+                positive("optimizer.eps", eps)?;
+                non_negative("optimizer.weight_decay", weight_decay)?;
+            }
+        }
+        if self.telemetry.every == 0 {
+            return Err(err("telemetry.every", "must be at least 1"));
+        }
+        if self.telemetry.probe == 0 {
+            return Err(err("telemetry.probe", "must be at least 1"));
+        }
+        if self.models.0.is_empty() {
+            return Err(err("models", "the experiment needs at least one `[models.<name>]` table"));
+        }
+        for (name, spec) in &self.models.0 {
+            let key = format!("models.{name}");
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(err(key, "model names may use letters, digits, `-` and `_` only"));
+            }
+            // Sizes 1 and 10 stand in for the data's: the shape rules do not depend on them.
+            spec.to_mlp(&key, 1, 1, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that need the data, before anything is trained.
+    pub fn validate_with_data(&self, dataset: &data::Dataset) -> Result<(), ConfigError> {
+        let train_len = dataset.train.len;
+        if self.telemetry.probe > train_len {
+            return Err(err(
+                "telemetry.probe",
+                format!("{} is larger than the training set ({train_len} examples)", self.telemetry.probe),
+            ));
+        }
+        match (self.loss(&dataset.task), &dataset.task) {
+            (LossKind::CrossEntropy, Task::Regression { .. }) => {
+                Err(err("train.loss", "cross-entropy needs class labels, but this dataset is a regression"))
+            }
+            (LossKind::Mse | LossKind::HalfMse, Task::Classification { .. }) => Err(err(
+                "train.loss",
+                "mse needs real-valued targets, but this dataset has class labels (use cross-entropy)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The loss to train with: the configured one, or the task's natural one.
+    pub fn loss(&self, task: &Task) -> LossKind {
+        self.train.loss.unwrap_or(match task {
+            Task::Classification { .. } => LossKind::CrossEntropy,
+            Task::Regression { .. } => LossKind::Mse,
+        })
+    }
+
+    /// The models' configs for a dataset with `input` features and `output` outputs.
+    pub fn mlps(&self, input: usize, output: usize) -> Result<Vec<(String, MlpConfig)>, ConfigError> {
+        self.models
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, (name, spec))| {
+                // Each model draws from its own stream of the experiment's seed, so adding a
+                // model never changes the weights of another.
+                let seed = prng::Rng::derive(self.seed, &[0x6d6f_6465_6c, i as u64]).next_u64();
+                Ok((name.clone(), spec.to_mlp(&format!("models.{name}"), input, output, seed)?))
+            })
+            .collect()
+    }
+
+    /// The experiment with every default written out, so that the saved copy reruns
+    /// exactly even if a default changes later.
+    pub fn resolved(&self, task: &Task) -> Experiment {
+        let mut e = self.clone();
+        e.train.loss = Some(self.loss(task));
+        for (_, spec) in &mut e.models.0 {
+            if let Ok(mlp) = spec.to_mlp("", 1, 1, 0) {
+                spec.activation = Some(mlp.activation);
+                spec.init = Some(InitSpec::from_init(&mlp.init));
+                if spec.layers.is_none() {
+                    spec.depth = Some(mlp.hidden.len());
+                }
+            }
+        }
+        e
+    }
+
+    /// The resolved experiment as TOML.
+    pub fn to_toml(&self) -> String {
+        // Serializing plain structs of strings, numbers and tables cannot fail.
+        toml::to_string_pretty(self).expect("an experiment serializes to TOML")
+    }
+}
+
+impl ModelSpec {
+    /// The model's config; `key` names it in messages (`models.sigmoid`).
+    pub fn to_mlp(&self, key: &str, input: usize, output: usize, seed: u64) -> Result<MlpConfig, ConfigError> {
+        let preset = match self.preset.as_deref() {
+            None => None,
+            Some(p) => Some(models::presets::by_name(p, input, 1, 1, output).ok_or_else(|| {
+                err(
+                    format!("{key}.preset"),
+                    format!("unknown preset `{p}`, expected one of {}", models::presets::NAMES.join(", ")),
+                )
+            })?),
+        };
+        let hidden = match (&self.layers, self.depth, self.width) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(err(format!("{key}.layers"), "give either `layers` or `depth` and `width`, not both"));
+            }
+            (Some(layers), None, None) => {
+                if let Some(i) = layers.iter().position(|&w| w == 0) {
+                    return Err(err(format!("{key}.layers"), format!("layer {} has width 0", i + 1)));
+                }
+                layers.clone()
+            }
+            (None, Some(depth), Some(width)) => {
+                if depth == 0 {
+                    return Err(err(format!("{key}.depth"), "must be at least 1 (a model with no hidden layer has no depth to study)"));
+                }
+                if depth > 10_000 {
+                    return Err(err(format!("{key}.depth"), format!("must be at most 10000, got {depth}")));
+                }
+                if width == 0 {
+                    return Err(err(format!("{key}.width"), "must be at least 1"));
+                }
+                vec![width; depth]
+            }
+            (None, None, _) => return Err(err(format!("{key}.depth"), "missing: give `depth` and `width`, or `layers`")),
+            (None, Some(_), None) => return Err(err(format!("{key}.width"), "missing: `depth` needs a `width`")),
+        };
+        let activation = self.activation.or(preset.as_ref().map(|p| p.activation)).ok_or_else(|| {
+            err(format!("{key}.activation"), "missing: give an `activation` or a `preset`")
+        })?;
+        let init = match (&self.init, &preset) {
+            (Some(spec), _) => spec.to_init(&format!("{key}.init"))?,
+            (None, Some(p)) => p.init.clone(),
+            (None, None) => default_init(activation),
+        };
+        let bias_init = match self.bias_init {
+            BiasInitSpec::Zero => BiasInit::Zero,
+            BiasInitSpec::SameAsWeight => BiasInit::SameAsWeight,
+            BiasInitSpec::Constant(value) => BiasInit::Constant { value },
+        };
+        let mlp = MlpConfig {
+            input,
+            hidden,
+            output,
+            activation,
+            output_activation: self.output_activation.0,
+            bias: self.bias,
+            init,
+            bias_init,
+            seed,
+        };
+        mlp.validate().map_err(|e| match e {
+            models::ModelError::Invalid { field, message } => err(format!("{key}.{field}"), message),
+        })?;
+        Ok(mlp)
+    }
+}
+
+/// The customary initialization for an activation: He for the ReLU family, Glorot's for
+/// the rest.
+pub fn default_init(activation: Activation) -> Init {
+    match activation {
+        Activation::Relu | Activation::LeakyRelu => Init::he_normal(),
+        _ => Init::xavier_uniform(),
+    }
+}

@@ -1,0 +1,246 @@
+//! What the user sees while a run trains: a live per-layer view on a terminal (indicatif),
+//! plain periodic lines anywhere else, or nothing (tests).
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// One layer's line in the view.
+#[derive(Clone, Debug)]
+pub struct LayerView {
+    pub grad_norm: f64,
+    pub ratio_to_last: f64,
+    pub saturation: Option<f64>,
+    pub dead_fraction: Option<f64>,
+}
+
+/// A model's latest logged step.
+#[derive(Clone, Debug)]
+pub struct ModelView {
+    pub name: String,
+    pub epoch: usize,
+    pub step: usize,
+    pub loss: f64,
+    pub layers: Vec<LayerView>,
+}
+
+/// Receives progress from the training loop.
+pub trait View {
+    fn start(&mut self, _epochs: usize, _steps_per_epoch: usize) {}
+    fn start_model(&mut self, _name: &str, _layers: usize) {}
+    fn step(&mut self, _epoch: usize, _batch: usize) {}
+    fn layers(&mut self, _model: &ModelView) {}
+    fn epoch_end(&mut self, _model: &str, _epoch: usize, _train: (f64, Option<f64>), _test: (f64, Option<f64>)) {}
+    fn finish(&mut self) {}
+}
+
+/// Shows nothing.
+pub struct Silent;
+impl View for Silent {}
+
+/// The view that suits stdout: live on a terminal, plain lines otherwise.
+pub fn for_stdout() -> Box<dyn View> {
+    if std::io::stdout().is_terminal() { Box::new(Live::new()) } else { Box::new(Plain::new()) }
+}
+
+/// The log-scale bar: one character per decade between 1e-12 and 1e+2.
+pub fn log_bar(v: f64, width: usize) -> String {
+    const LO: f64 = -12.0;
+    const HI: f64 = 2.0;
+    if !(v > 0.0) {
+        return format!("{:<width$}", "(zero)");
+    }
+    let frac = ((v.log10() - LO) / (HI - LO)).clamp(0.0, 1.0);
+    let n = (frac * width as f64).round() as usize;
+    format!("{}{}", "█".repeat(n), "·".repeat(width - n))
+}
+
+/// The health column: saturation for sigmoid and tanh layers, dead units for ReLU layers.
+fn health(l: &LayerView) -> String {
+    match (l.saturation, l.dead_fraction) {
+        (Some(s), _) => format!("sat {:>5.1}%", 100.0 * s),
+        (_, Some(d)) => format!("dead {:>4.1}%", 100.0 * d),
+        _ => String::new(),
+    }
+}
+
+/// Which layers to draw for a model with `n` layers: all when few, otherwise a spread that
+/// always includes the first and the last.
+fn shown_layers(n: usize, max: usize) -> Vec<usize> {
+    if n <= max {
+        return (0..n).collect();
+    }
+    let mut v: Vec<usize> = (0..max).map(|i| i * (n - 1) / (max - 1)).collect();
+    v.dedup();
+    v
+}
+
+/// The text of one layer line.
+pub fn layer_line(index: usize, l: &LayerView) -> String {
+    format!(
+        "  L{:<3} {} {:>9.2e}  x{:<9.2e} {}",
+        index + 1,
+        log_bar(l.grad_norm, 28),
+        l.grad_norm,
+        l.ratio_to_last,
+        health(l)
+    )
+}
+
+const MAX_LAYERS_SHOWN: usize = 12;
+
+/// A redrawing terminal view: a progress bar, then per model a header and one line per layer.
+pub struct Live {
+    multi: MultiProgress,
+    progress: ProgressBar,
+    models: HashMap<String, (ProgressBar, Vec<(usize, ProgressBar)>)>,
+    order: Vec<String>,
+}
+
+impl Live {
+    pub fn new() -> Live {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(8));
+        let progress = multi.add(ProgressBar::new(0));
+        progress.set_style(
+            ProgressStyle::with_template("{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} steps  {elapsed_precise} (eta {eta})")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        Live { multi, progress, models: HashMap::new(), order: Vec::new() }
+    }
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live::new()
+    }
+}
+
+impl View for Live {
+    fn start(&mut self, epochs: usize, steps_per_epoch: usize) {
+        self.progress.set_length((epochs * steps_per_epoch) as u64);
+        self.progress.set_prefix("training");
+    }
+
+    fn start_model(&mut self, name: &str, layers: usize) {
+        let text = ProgressStyle::with_template("{msg}").expect("a valid template");
+        let header = self.multi.add(ProgressBar::new(0).with_style(text.clone()));
+        header.set_message(format!("{name}: waiting for the first step   (bar: |grad W| on a log scale, 1e-12 to 1e2)"));
+        let lines = shown_layers(layers, MAX_LAYERS_SHOWN)
+            .into_iter()
+            .map(|i| (i, self.multi.add(ProgressBar::new(0).with_style(text.clone()))))
+            .collect();
+        self.models.insert(name.to_string(), (header, lines));
+        self.order.push(name.to_string());
+    }
+
+    fn step(&mut self, _epoch: usize, _batch: usize) {
+        self.progress.inc(1);
+    }
+
+    fn layers(&mut self, m: &ModelView) {
+        if let Some((header, lines)) = self.models.get(&m.name) {
+            header.set_message(format!(
+                "{}  epoch {} step {}  loss {:.4}      |grad W|   vs last",
+                m.name, m.epoch, m.step, m.loss
+            ));
+            for (i, bar) in lines {
+                if let Some(l) = m.layers.get(*i) {
+                    bar.set_message(layer_line(*i, l));
+                }
+            }
+        }
+    }
+
+    fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) {
+        let acc = |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
+        self.multi
+            .println(format!(
+                "epoch {epoch:>3} {model:<12} train loss {:.4}{}  test loss {:.4}{}",
+                train.0,
+                acc(train.1),
+                test.0,
+                acc(test.1)
+            ))
+            .unwrap_or(());
+    }
+
+    fn finish(&mut self) {
+        self.progress.finish_and_clear();
+        // Leave the last per-layer picture on screen: it is the run's summary of gradient flow.
+        for name in &self.order {
+            if let Some((header, lines)) = self.models.get(name) {
+                header.finish();
+                for (_, l) in lines {
+                    l.finish();
+                }
+            }
+        }
+    }
+}
+
+/// Plain lines for logs and pipes: each epoch, and a per-layer snapshot of each model at
+/// most every ten seconds.
+pub struct Plain {
+    last_shown: HashMap<String, Instant>,
+    every: Duration,
+}
+
+impl Plain {
+    pub fn new() -> Plain {
+        Plain { last_shown: HashMap::new(), every: Duration::from_secs(10) }
+    }
+}
+
+impl Default for Plain {
+    fn default() -> Self {
+        Plain::new()
+    }
+}
+
+impl View for Plain {
+    fn layers(&mut self, m: &ModelView) {
+        if self.last_shown.get(&m.name).is_some_and(|t| t.elapsed() < self.every) {
+            return;
+        }
+        self.last_shown.insert(m.name.clone(), Instant::now());
+        let norms: Vec<String> = shown_layers(m.layers.len(), MAX_LAYERS_SHOWN)
+            .into_iter()
+            .map(|i| format!("L{}:{:.1e}", i + 1, m.layers[i].grad_norm))
+            .collect();
+        println!("[{} epoch {} step {}] loss {:.4} |grad W| {}", m.name, m.epoch, m.step, m.loss, norms.join(" "));
+        flush();
+    }
+
+    fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) {
+        let acc = |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
+        println!("epoch {epoch:>3} {model:<12} train loss {:.4}{}  test loss {:.4}{}", train.0, acc(train.1), test.0, acc(test.1));
+        flush();
+    }
+}
+
+fn flush() {
+    // A failed flush of stdout (a closed pipe) must not stop training; the run folder is the record.
+    let _ = std::io::stdout().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_are_log_scaled_and_zero_is_named() {
+        assert_eq!(log_bar(1e-12, 14).chars().filter(|&c| c == '█').count(), 0);
+        assert_eq!(log_bar(1e-5, 14).chars().filter(|&c| c == '█').count(), 7);
+        assert!(log_bar(0.0, 14).starts_with("(zero)"));
+    }
+
+    #[test]
+    fn deep_models_show_first_and_last_layers() {
+        let s = shown_layers(50, 12);
+        assert_eq!(s.first(), Some(&0));
+        assert_eq!(s.last(), Some(&49));
+        assert!(s.len() <= 12);
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder library target so the package builds; the tests live in `it/`.
