@@ -43,7 +43,7 @@ pub fn run_autodiff(chain: &Chain, device: &Device) -> AutodiffChain {
     let loss = (out.clone() - chain.target as f32).square().mul_scalar(0.5).sum();
     let grads = loss.backward();
     let gather = |ts: Vec<Tensor<2>>| -> Vec<f32> {
-        Tensor::cat(ts, 0).into_data().convert::<f32>().to_vec::<f32>().expect("float32 data")
+        Tensor::cat(ts, 0).into_data().convert::<f32>().try_to_vec::<f32>().expect("float32 data")
     };
     let grad_weight = gather(
         model.layers.iter().map(|l| l.weight.grad(&grads).expect("every weight is in the graph")).collect(),

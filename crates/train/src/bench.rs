@@ -116,7 +116,7 @@ fn bench_config(args: &BenchArgs, name: &str, depth: usize, width: usize, act: A
     let cadence = Cadence { every: defaults.every, early: defaults.early };
 
     let mut k = 0usize;
-    let mut step = |trainee: &mut Trainee, mode: &str, k: &mut usize| {
+    let step = |trainee: &mut Trainee, mode: &str, k: &mut usize| {
         let batch = &batches[*k % batches.len()];
         *k += 1;
         let logged = mode == "telemetry" && cadence.is_logged(*k, false);

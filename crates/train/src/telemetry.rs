@@ -130,7 +130,7 @@ impl Readback {
         }
         tx.execute()
             .into_iter()
-            .flat_map(|d| d.convert::<f32>().to_vec::<f32>().expect("float data reads back as f32"))
+            .flat_map(|d| d.convert::<f32>().try_to_vec::<f32>().expect("float data reads back as f32"))
             .map(f64::from)
             .collect()
     }

@@ -398,9 +398,9 @@ pub(crate) fn train_step(
         tx = tx.register(c.clone());
     }
     let values = tx.execute();
-    let loss_value = f64::from(values[0].clone().convert::<f32>().to_vec::<f32>().expect("f32")[0]);
+    let loss_value = f64::from(values[0].clone().convert::<f32>().try_to_vec::<f32>().expect("f32")[0]);
     if let Some(c) = values.get(1) {
-        t.correct += c.clone().convert::<i64>().to_vec::<i64>().expect("i64")[0];
+        t.correct += c.clone().convert::<i64>().try_to_vec::<i64>().expect("i64")[0];
     }
     let grads = loss.backward();
     let delta: Option<Vec<Tensor<2>>> =
@@ -515,9 +515,9 @@ fn evaluate(model: &Mlp, split: &SplitTensors, loss_kind: LossKind) -> (f64, Opt
             tx = tx.register(c);
         }
         let v = tx.execute();
-        loss_sum += f64::from(v[0].clone().convert::<f32>().to_vec::<f32>().expect("f32")[0]) * (end - start) as f64;
+        loss_sum += f64::from(v[0].clone().convert::<f32>().try_to_vec::<f32>().expect("f32")[0]) * (end - start) as f64;
         if let Some(c) = v.get(1) {
-            correct += c.clone().convert::<i64>().to_vec::<i64>().expect("i64")[0];
+            correct += c.clone().convert::<i64>().try_to_vec::<i64>().expect("i64")[0];
         }
         start = end;
     }

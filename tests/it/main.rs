@@ -1,0 +1,11 @@
+//! The workspace's one integration-test binary: each module tests one feature end to end.
+
+mod common;
+mod config;
+mod datasets;
+mod models;
+mod report;
+mod telemetry;
+mod tidy;
+mod train;
+mod tutorial;

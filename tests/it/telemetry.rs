@@ -1,0 +1,165 @@
+//! The telemetry's numbers against direct computation on a tiny network: norms, the
+//! back-propagated error (by a hand-written backward pass), activation health, weight
+//! movement, and norms of gradients far below float32's range.
+
+use burn::prelude::*;
+use chain::Activation;
+use models::{BiasInit, Init, Mlp, MlpConfig};
+use prng::Rng;
+use train::telemetry::{self, Observed};
+
+fn host(t: Tensor<2>) -> Vec<Vec<f64>> {
+    let [r, c] = t.dims();
+    let v: Vec<f32> = t.into_data().convert::<f32>().try_to_vec().unwrap();
+    (0..r).map(|i| (0..c).map(|j| f64::from(v[i * c + j])).collect()).collect()
+}
+
+fn norm(m: &[Vec<f64>]) -> f64 {
+    m.iter().flatten().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+fn close(got: f64, want: f64, what: &str) {
+    assert!((got - want).abs() <= 1e-5 * want.abs() + 1e-7, "{what}: telemetry {got} vs direct {want}");
+}
+
+/// Runs a batch through `model` with taps, loss 0.5 * sum((out - y)^2) / batch, and measures.
+fn measure_tiny(model: &Mlp, x: &[Vec<f64>], y: &[Vec<f64>], initial: &[Tensor<2>]) -> (telemetry::Measurement, Vec<Vec<Vec<f64>>>) {
+    let device = model.layers[0].weight.val().device();
+    let b = x.len();
+    let flat = |m: &[Vec<f64>]| m.iter().flatten().map(|&v| v as f32).collect::<Vec<_>>();
+    let xt = Tensor::<2>::from_data(TensorData::new(flat(x), [b, x[0].len()]), &device);
+    let yt = Tensor::<2>::from_data(TensorData::new(flat(y), [b, y[0].len()]), &device);
+    let (out, trace) = model.forward_traced(xt, true);
+    let loss = (out - yt).square().sum().mul_scalar(0.5 / b as f64);
+    let grads = loss.backward();
+    let delta: Vec<Tensor<2>> = trace.taps.iter().map(|t| t.grad(&grads).unwrap()).collect();
+    let gw: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.grad(&grads).unwrap()).collect();
+    let gb: Vec<Option<Tensor<1>>> = model.layers.iter().map(|l| l.bias.as_ref().and_then(|p| p.grad(&grads))).collect();
+    let m = telemetry::measure(&Observed { model, grad_weight: &gw, grad_bias: &gb, delta: Some(&delta), trace: &trace, initial, batch: b });
+    (m, gw.into_iter().map(host).collect())
+}
+
+#[test]
+fn telemetry_matches_direct_computation() {
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::new(21);
+    let (b, input) = (6, 3);
+    let x: Vec<Vec<f64>> = (0..b).map(|_| (0..input).map(|_| 3.0 * rng.normal()).collect()).collect();
+    let y: Vec<Vec<f64>> = (0..b).map(|_| (0..2).map(|_| rng.normal()).collect()).collect();
+    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+        let config = MlpConfig::deep(input, 2, 4, 2, act)
+            .with_init(Init::XavierNormal { gain: 3.0 })
+            .with_bias_init(if act == Activation::Relu { BiasInit::Constant { value: -1.0 } } else { BiasInit::SameAsWeight })
+            .with_seed(3);
+        let model = config.init(&device);
+        // A different "initial" point, so that dist_from_init is not zero.
+        let initial: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.val().inner().mul_scalar(0.5)).collect();
+        let (m, gw) = measure_tiny(&model, &x, &y, &initial);
+
+        // Direct computation on the host, in f64, from the model's own weights.
+        let w: Vec<Vec<Vec<f64>>> = model.layers.iter().map(|l| host(l.weight.val().inner())).collect();
+        let bias: Vec<Vec<f64>> = model.layers.iter().map(|l| host(l.bias.as_ref().unwrap().val().inner().unsqueeze()).remove(0)).collect();
+        let n = w.len();
+        let mut zs = vec![Vec::new(); n];
+        let mut acts = vec![Vec::new(); n];
+        for xi in &x {
+            let mut a = xi.clone();
+            for l in 0..n {
+                let z: Vec<f64> = (0..bias[l].len()).map(|c| bias[l][c] + a.iter().enumerate().map(|(r, v)| v * w[l][r][c]).sum::<f64>()).collect();
+                a = if l + 1 == n { z.clone() } else { z.iter().map(|&v| act.value(v)).collect() };
+                zs[l].push(z);
+                acts[l].push(a.clone());
+            }
+        }
+        // Per-example error of the per-example loss 0.5 |out - y|^2, back-propagated by hand.
+        let mut delta_norms = vec![0.0; n];
+        for (i, yi) in y.iter().enumerate() {
+            let mut d: Vec<f64> = acts[n - 1][i].iter().zip(yi).map(|(o, t)| o - t).collect();
+            for l in (0..n).rev() {
+                delta_norms[l] += d.iter().map(|v| v * v).sum::<f64>().sqrt() / b as f64;
+                if l > 0 {
+                    d = (0..w[l].len())
+                        .map(|r| d.iter().enumerate().map(|(c, dc)| dc * w[l][r][c]).sum::<f64>() * act.derivative(zs[l - 1][i][r]))
+                        .collect();
+                }
+            }
+        }
+        for l in 0..n {
+            let lm = &m.layers[l];
+            let what = |s: &str| format!("{act:?} layer {} {s}", l + 1);
+            close(lm.delta_norm.unwrap(), delta_norms[l], &what("delta_norm"));
+            close(lm.weight_norm, norm(&w[l]), &what("weight_norm"));
+            close(lm.dist_from_init, 0.5 * norm(&w[l]) / (0.5 * norm(&w[l])), &what("dist_from_init"));
+            let flat: Vec<f64> = acts[l].iter().flatten().copied().collect();
+            let mean = flat.iter().sum::<f64>() / flat.len() as f64;
+            let std = (flat.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / flat.len() as f64).sqrt();
+            close(lm.act_mean, mean, &what("act_mean"));
+            close(lm.act_std, std, &what("act_std"));
+            let hidden = l + 1 < n;
+            match (act, hidden) {
+                (Activation::Sigmoid, true) => {
+                    let want = flat.iter().filter(|&&a| !(0.01..=0.99).contains(&a)).count() as f64 / flat.len() as f64;
+                    close(lm.saturation.unwrap(), want, &what("saturation"));
+                }
+                (Activation::Tanh, true) => {
+                    let want = flat.iter().filter(|a| a.abs() > 0.97).count() as f64 / flat.len() as f64;
+                    close(lm.saturation.unwrap(), want, &what("saturation"));
+                }
+                (Activation::Relu, true) => {
+                    let units = zs[l][0].len();
+                    let dead = (0..units).filter(|&u| zs[l].iter().all(|z| z[u] <= 0.0)).count();
+                    close(lm.dead_fraction.unwrap(), dead as f64 / units as f64, &what("dead_fraction"));
+                }
+                _ => assert!(lm.saturation.is_none() && lm.dead_fraction.is_none(), "{}", what("output layer health")),
+            }
+            close(lm.grad_norm_weight, norm(&gw[l]), &what("grad_norm_weight"));
+            // Dead ReLU units have gradients of exactly 0, which count as underflow.
+            let entries: Vec<f64> = gw[l].iter().flatten().copied().collect();
+            let tiny = entries.iter().filter(|v| v.abs() < f64::from(f32::MIN_POSITIVE)).count();
+            close(lm.grad_underflow, tiny as f64 / entries.len() as f64, &what("grad_underflow"));
+        }
+        // The gradient norms equal the norms of the autodiff gradients, and the global norm
+        // is their root sum of squares.
+        let total: f64 = m.layers.iter().map(|l| l.grad_norm_weight.powi(2) + l.grad_norm_bias.unwrap().powi(2)).sum::<f64>().sqrt();
+        close(m.grad_norm, total, "global norm");
+    }
+}
+
+#[test]
+fn tiny_gradients_do_not_underflow_and_zero_stays_zero() {
+    let device = Device::flex().autodiff();
+    let model = MlpConfig::deep(4, 1, 8, 3, Activation::Sigmoid).with_seed(1).init(&device);
+    let plain = Device::flex();
+    let initial: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.val().inner()).collect();
+    let x = Tensor::<2>::ones([2, 4], &device);
+    let (_, trace) = model.forward_traced(x, false);
+    for (value, underflow) in [(1e-30f32, 0.0), (1e-40f32, 1.0), (0.0f32, 1.0)] {
+        let gw: Vec<Tensor<2>> = vec![Tensor::full([4, 8], value, &plain), Tensor::full([8, 3], value, &plain)];
+        let gb: Vec<Option<Tensor<1>>> = vec![None, None];
+        let m = telemetry::measure(&Observed { model: &model, grad_weight: &gw, grad_bias: &gb, delta: None, trace: &trace, initial: &initial, batch: 2 });
+        // A float32 sum of squares would be exactly 0 for both nonzero values.
+        let want = f64::from(value) * 32f64.sqrt();
+        if value == 0.0 {
+            assert_eq!(m.layers[0].grad_norm_weight, 0.0, "an all-zero gradient is exactly 0");
+        } else {
+            close(m.layers[0].grad_norm_weight, want, &format!("norm of {value:e} entries"));
+        }
+        assert_eq!(m.layers[0].grad_underflow, underflow, "{value:e}");
+    }
+}
+
+#[test]
+fn update_ratio_is_the_relative_size_of_the_step() {
+    let device = Device::flex().autodiff();
+    let model = MlpConfig::deep(5, 1, 5, 5, Activation::Relu).with_seed(8).init(&device);
+    let before: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.val().inner()).collect();
+    // "After": every weight moved by 1% of itself.
+    let mut after = model.clone();
+    for l in &mut after.layers {
+        let w = l.weight.val().inner().mul_scalar(1.01);
+        l.weight = burn::module::Param::from_tensor(w);
+    }
+    for r in telemetry::update_ratios(&before, &after) {
+        close(r, 0.01, "update ratio");
+    }
+}

@@ -1,0 +1,903 @@
+//! The seven figures of a report, built from subjects (the models of one run, or of several
+//! in a comparison), each with a one-sentence reading computed from the data.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::colormap::{self, Color, categorical, layer_color, layer_t};
+use crate::headline::{self, Headline};
+use crate::numfmt::{percent, sig, times};
+use crate::plot::{
+    Axis, AxisKind, BarGroup, BarPanel, Bars, Body, Figure, Heat, HeatPanel, Legend, LegendItem, LinePanel, Lines,
+    Ramp, Reference, Series, Swatch,
+};
+use crate::run::{EpochSource, Source};
+use crate::scene::Dash;
+use crate::subject::Subject;
+
+/// A figure spec and its reading.
+pub struct Made {
+    pub figure: Figure,
+    pub reading: String,
+}
+
+/// The update-to-weight ratio that is often quoted as healthy (Karpathy's rule of thumb).
+pub const UPDATE_RATIO_REFERENCE: f64 = 1e-3;
+
+/// The most heatmap columns drawn; longer runs are binned (geometric mean per bin).
+pub const MAX_HEAT_COLUMNS: usize = 240;
+
+/// All seven figures, in page order. `columns` sets the panels per row of the figures
+/// that have a panel per subject (a comparison passes the number of models per run).
+pub fn all(subjects: &[Subject<'_>], columns: Option<usize>) -> Vec<Made> {
+    let mut made = vec![
+        grad_norms(subjects),
+        grad_heatmap(subjects),
+        grad_bars(subjects),
+        loss_accuracy(subjects),
+        saturation(subjects),
+        update_ratio(subjects),
+        delta_norms(subjects),
+    ];
+    for m in &mut made {
+        if m.figure.slug != SLUGS[3] {
+            m.figure.columns = columns;
+        }
+    }
+    made
+}
+
+/// The file stems of the seven figures, in page order.
+pub const SLUGS: [&str; 7] = [
+    "fig1-grad-norms",
+    "fig2-grad-heatmap",
+    "fig3-grad-bars",
+    "fig4-loss-accuracy",
+    "fig5-saturation",
+    "fig6-update-ratio",
+    "fig7-delta-norms",
+];
+
+/// Lines of one metric per layer, with the x values and the layer number.
+type LayerLines = Vec<(u32, Vec<(f64, f64)>)>;
+
+/// A metric per layer against step (train rows) or epoch (probe rows).
+fn layer_lines(s: &Subject<'_>, source: Source, metric: &str) -> LayerLines {
+    let Some(per) = s.run.metric(&s.model, source, metric) else { return Vec::new() };
+    per.iter()
+        .map(|(&layer, pts)| {
+            let mut v: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|p| (if source == Source::Train { p.step as f64 } else { f64::from(p.epoch) }, p.value))
+                .collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (layer, v)
+        })
+        .collect()
+}
+
+fn layer_series(s: &Subject<'_>, lines: LayerLines, dash: Dash, suffix: &str, markers: bool) -> Vec<Series> {
+    let count = s.layers().max(lines.iter().map(|l| l.0).max().unwrap_or(0));
+    lines
+        .into_iter()
+        .map(|(layer, points)| Series {
+            name: format!("layer {layer}{suffix}"),
+            color: layer_color(layer, count),
+            dash,
+            width: 1.8,
+            points,
+            markers,
+        })
+        .collect()
+}
+
+/// The legend for lines coloured by layer: one entry per layer when every panel has the
+/// same few layers, else a ramp from the first to the last layer.
+fn layer_legend(subjects: &[Subject<'_>]) -> Legend {
+    layer_legend_of(subjects, None)
+}
+
+/// [`layer_legend`] listing only the layers in `drawn` (when given).
+fn layer_legend_of(subjects: &[Subject<'_>], drawn: Option<&BTreeSet<u32>>) -> Legend {
+    let counts: BTreeSet<u32> = subjects.iter().map(Subject::layers).collect();
+    if counts.len() == 1
+        && let Some(&l) = counts.first()
+        && l <= 8
+    {
+        let items = (1..=l)
+            .filter(|layer| drawn.is_none_or(|d| d.contains(layer)))
+            .map(|layer| LegendItem {
+                label: match layer {
+                    1 => "layer 1 (input side)".to_string(),
+                    x if x == l => format!("layer {x} (output)"),
+                    x => format!("layer {x}"),
+                },
+                color: layer_color(layer, l),
+                swatch: Swatch::Line(Dash::Solid),
+            })
+            .collect();
+        return Legend { items, ramp: None };
+    }
+    Legend {
+        items: Vec::new(),
+        ramp: Some(Ramp {
+            from: "layer 1 (input side)".into(),
+            to: "last layer (output)".into(),
+            t0: layer_t(1, 2),
+            t1: layer_t(2, 2),
+        }),
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn join(mut parts: Vec<String>) -> String {
+    match parts.len() {
+        0 => String::new(),
+        1 => parts.remove(0),
+        _ => {
+            let last = parts.pop().unwrap_or_default();
+            format!("{} and {last}", parts.join(", "))
+        }
+    }
+}
+
+/// Subject clauses joined for a sentence: with "and" when they are simple, with
+/// semicolons when they have commas or "and" of their own.
+fn join_subjects(parts: Vec<String>) -> String {
+    if parts.iter().any(|p| p.contains(',') || p.contains(" and ")) { parts.join("; ") } else { join(parts) }
+}
+
+/// "At the last logged step (2000), a and b." when every clause is at the same x, else
+/// each clause says its own ("a (step 2000); b (step 1800)").
+fn at_last(unit: &str, items: Vec<(f64, String)>) -> String {
+    let same = items.windows(2).all(|w| w[0].0 == w[1].0);
+    match items.first() {
+        Some(&(x, _)) if same => {
+            format!("At the last logged {unit} ({x}), {}.", join_subjects(items.into_iter().map(|i| i.1).collect()))
+        }
+        _ => format!(
+            "At the last logged {unit}, {}.",
+            join_subjects(items.into_iter().map(|(x, c)| format!("{c} ({unit} {x})")).collect())
+        ),
+    }
+}
+
+/// "1.2e-4 of", "3.1 times": how a ratio reads in a sentence.
+fn fraction_of(r: f64) -> String {
+    if (r - 1.0).abs() < 0.05 {
+        "about as much as".to_string()
+    } else if r > 1.0 {
+        format!("{} times", sig(r))
+    } else {
+        format!("{} of", sig(r))
+    }
+}
+
+/// The text with its first letter in upper case.
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
+}
+
+/// The value of each layer's series at its last x.
+fn last_values(lines: &LayerLines) -> BTreeMap<u32, (f64, f64)> {
+    lines.iter().filter_map(|(l, pts)| pts.last().map(|&p| (*l, p))).collect()
+}
+
+fn grad_norms(subjects: &[Subject<'_>]) -> Made {
+    let use_train = subjects.iter().any(|s| s.run.metric(&s.model, Source::Train, "grad_norm_weight").is_some());
+    let source = if use_train { Source::Train } else { Source::Probe };
+    let mut panels = Vec::new();
+    let mut clauses = Vec::new();
+    for s in subjects {
+        let lines = layer_lines(s, source, "grad_norm_weight");
+        let last = last_values(&lines);
+        let l = s.layers();
+        match (last.get(&1), last.get(&l)) {
+            (Some(&(x, first)), Some(&(_, lastv))) if l > 1 => {
+                clauses.push((
+                    x,
+                    if lastv <= 0.0 {
+                        format!("the last layer of {} has a gradient of exactly 0", s.name())
+                    } else if first <= 0.0 {
+                        format!("layer 1 of {} receives no gradient at all (exactly 0)", s.name())
+                    } else {
+                        format!("layer 1 of {} receives {} layer {l}'s gradient", s.name(), fraction_of(first / lastv))
+                    },
+                ));
+            }
+            _ => {}
+        }
+        panels.push(LinePanel {
+            title: s.title(),
+            y: Axis::new("‖dL/dW‖ per layer (L2 norm, log scale)", AxisKind::Log),
+            series: layer_series(s, lines, Dash::Solid, "", !use_train),
+            annotations: Vec::new(),
+            empty: Some("no grad_norm_weight rows in layers.csv".into()),
+        });
+    }
+    let reading = if clauses.is_empty() {
+        "No weight-gradient norms were logged, so there is nothing to read here.".to_string()
+    } else {
+        at_last(if use_train { "step" } else { "epoch" }, clauses)
+    };
+    let x = if use_train {
+        Axis::new("step (optimizer steps, training batch)", AxisKind::Tight).integer()
+    } else {
+        Axis::new("epoch (probe set; 0 = initialization)", AxisKind::Tight).integer()
+    };
+    let mut notes = vec![
+        "Each panel is one model; all panels share the y scale, so a line lower in one panel is a smaller gradient than a higher one in another.".to_string(),
+    ];
+    if !use_train {
+        notes.push("There are no train rows, so the probe-set measurements per epoch are shown instead.".into());
+    }
+    Made {
+        figure: Figure {
+            slug: SLUGS[0].into(),
+            title: "1. Weight-gradient norm per layer".into(),
+            body: Body::Lines(Lines { x, panels, share_y: true, references: Vec::new() }),
+            legend: layer_legend(subjects),
+            notes,
+            columns: None,
+        },
+        reading,
+    }
+}
+
+/// Columns of a heatmap: one per logged step (binned when there are too many).
+fn heat_panel(s: &Subject<'_>, source: Source) -> (HeatPanel, Vec<(u32, f64, f64)>) {
+    let lines = layer_lines(s, source, "grad_norm_weight");
+    let l = s.layers().max(lines.iter().map(|x| x.0).max().unwrap_or(0));
+    let xs: BTreeSet<u64> = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0 as u64)).collect();
+    let xs: Vec<u64> = xs.into_iter().collect();
+    let index: BTreeMap<u64, usize> = xs.iter().enumerate().map(|(i, &x)| (x, i)).collect();
+    let mut raw = vec![vec![None; xs.len()]; l as usize];
+    for (layer, pts) in &lines {
+        for &(x, v) in pts {
+            if let (Some(&c), Some(row)) = (index.get(&(x as u64)), raw.get_mut(*layer as usize - 1)) {
+                row[c] = Some(v);
+            }
+        }
+    }
+    // Binning keeps the file small for long runs: a bin's value is the geometric mean of
+    // its positive values, or 0 when all of them are 0.
+    let bin = xs.len().div_ceil(MAX_HEAT_COLUMNS).max(1);
+    let columns: Vec<f64> = xs.chunks(bin).map(|c| c.last().copied().unwrap_or(0) as f64).collect();
+    let cells: Vec<Vec<Option<f64>>> = raw
+        .iter()
+        .map(|row| {
+            row.chunks(bin)
+                .map(|c| {
+                    let vals: Vec<f64> = c.iter().flatten().copied().collect();
+                    if vals.is_empty() {
+                        return None;
+                    }
+                    let pos: Vec<f64> = vals.iter().copied().filter(|v| *v > 0.0).collect();
+                    if pos.is_empty() {
+                        Some(0.0)
+                    } else {
+                        Some(10f64.powf(pos.iter().map(|v| v.log10()).sum::<f64>() / pos.len() as f64))
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    // For the reading: the weakest layer of each column.
+    let mut minima = Vec::new();
+    for (c, &x) in columns.iter().enumerate() {
+        let best = cells
+            .iter()
+            .enumerate()
+            .filter_map(|(r, row)| row[c].map(|v| (r as u32 + 1, v)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((layer, v)) = best {
+            minima.push((layer, x, v));
+        }
+    }
+    let panel = HeatPanel {
+        title: s.title(),
+        rows: (1..=l).map(|i| i.to_string()).collect(),
+        columns,
+        cells,
+        empty: Some("no grad_norm_weight rows in layers.csv".into()),
+    };
+    (panel, minima)
+}
+
+fn grad_heatmap(subjects: &[Subject<'_>]) -> Made {
+    let use_train = subjects.iter().any(|s| s.run.metric(&s.model, Source::Train, "grad_norm_weight").is_some());
+    let source = if use_train { Source::Train } else { Source::Probe };
+    let unit = if use_train { "logged step" } else { "epoch" };
+    let mut panels = Vec::new();
+    let mut clauses = Vec::new();
+    let mut faintest: Option<(String, u32, f64, f64)> = None;
+    for s in subjects {
+        let (panel, minima) = heat_panel(s, source);
+        if !minima.is_empty() {
+            let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+            for (layer, _, _) in &minima {
+                *counts.entry(*layer).or_default() += 1;
+            }
+            if let Some((&layer, &n)) = counts.iter().max_by_key(|(l, n)| (**n, std::cmp::Reverse(**l))) {
+                clauses.push(format!(
+                    "layer {layer} at {} of {}'s {unit}s",
+                    percent(n as f64 / minima.len() as f64),
+                    s.name()
+                ));
+            }
+            for &(layer, x, v) in &minima {
+                if faintest.as_ref().is_none_or(|f| v < f.3) {
+                    faintest = Some((s.name(), layer, x, v));
+                }
+            }
+        }
+        panels.push(panel);
+    }
+    let reading = match faintest {
+        None => "No weight-gradient norms were logged, so there is nothing to read here.".to_string(),
+        Some((name, layer, x, v)) => format!(
+            "The weakest gradient is in {}; the faintest cell is layer {layer} of {name} at {} {x} ({}).",
+            join(clauses),
+            if use_train { "step" } else { "epoch" },
+            if v <= 0.0 { "exactly 0".to_string() } else { sig(v) }
+        ),
+    };
+    let mut notes = vec![format!(
+        "Rows are layers (1, the input side, at the bottom); columns are {unit}s, drawn equally wide; colour is the weight-gradient norm on one log scale for all panels, dark for small."
+    )];
+    if panels.iter().any(|p| p.columns.len() >= MAX_HEAT_COLUMNS) {
+        notes.push(format!("Long runs are shown in at most {MAX_HEAT_COLUMNS} columns, each the geometric mean of consecutive logged steps."));
+    }
+    Made {
+        figure: Figure {
+            slug: SLUGS[1].into(),
+            title: "2. Where the gradient vanishes: layer × step".into(),
+            body: Body::Heat(Heat {
+                x_label: if use_train { "step (logged steps)".into() } else { "epoch".into() },
+                y_label: "layer (1 = input side)".into(),
+                colorbar_label: "‖dL/dW‖ (log scale)".into(),
+                panels,
+            }),
+            legend: Legend::default(),
+            notes,
+            columns: None,
+        },
+        reading,
+    }
+}
+
+const INIT_COLOR: Color = Color::rgb(0x9ecae1);
+const END_COLOR: Color = Color::rgb(0x08519c);
+
+fn grad_bars(subjects: &[Subject<'_>]) -> Made {
+    let mut panels = Vec::new();
+    let mut clauses = Vec::new();
+    let mut end_epochs = BTreeSet::new();
+    for s in subjects {
+        let l = s.layers();
+        let end = s.run.last_probe_epoch(&s.model);
+        let init = s.run.probe_at(&s.model, "grad_norm_weight", 0);
+        let fin = end
+            .filter(|&e| e > 0)
+            .map(|e| s.run.probe_at(&s.model, "grad_norm_weight", e))
+            .unwrap_or_else(|| vec![None; l as usize]);
+        if let Some(e) = end.filter(|&e| e > 0) {
+            end_epochs.insert(e);
+        }
+        let h = Headline::of(s);
+        if h.ratio_start.is_some() || h.ratio_end.is_some() {
+            clauses.push(format!(
+                "from {} to {} for {}",
+                headline::ratio_text(h.ratio_start),
+                headline::ratio_text(h.ratio_end.filter(|_| end.is_some_and(|e| e > 0))),
+                s.name()
+            ));
+        }
+        panels.push(BarPanel {
+            title: s.title(),
+            categories: (1..=l).map(|i| i.to_string()).collect(),
+            groups: vec![
+                BarGroup { name: "initialization (epoch 0)".into(), color: INIT_COLOR, values: init, labels: None },
+                BarGroup { name: "end (last epoch)".into(), color: END_COLOR, values: fin, labels: None },
+            ],
+            empty: Some("no probe rows in layers.csv".into()),
+        });
+    }
+    let end_label = match end_epochs.len() {
+        1 => format!("end (epoch {})", end_epochs.first().copied().unwrap_or(0)),
+        _ => "end (last epoch)".to_string(),
+    };
+    for g in panels.iter_mut().filter_map(|p| p.groups.get_mut(1)) {
+        g.name = end_label.clone();
+    }
+    let reading = if clauses.is_empty() {
+        "There are no probe-set gradients, so the start and the end cannot be compared.".to_string()
+    } else {
+        format!("From initialization to the end, the first-to-last gradient ratio went {}.", join(clauses))
+    };
+    Made {
+        figure: Figure {
+            slug: SLUGS[2].into(),
+            title: "3. Gradient magnitude per layer, at initialization and at the end".into(),
+            body: Body::Bars(Bars {
+                x_label: "layer (1 = input side)".into(),
+                y: Axis::new("‖dL/dW‖ on the probe set (log scale)", AxisKind::Log),
+                panels,
+            }),
+            legend: Legend {
+                items: vec![
+                    LegendItem { label: "initialization (epoch 0)".into(), color: INIT_COLOR, swatch: Swatch::Box },
+                    LegendItem { label: end_label, color: END_COLOR, swatch: Swatch::Box },
+                ],
+                ramp: None,
+            },
+            notes: vec!["Measured on the fixed probe set with a full-batch backward pass and no update, as in the tutorial's bar charts.".into()],
+            columns: None,
+        },
+        reading,
+    }
+}
+
+fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
+    let classification = subjects.iter().any(|s| s.run.is_classification());
+    let mut loss = Vec::new();
+    let mut acc = Vec::new();
+    let mut legend = Vec::new();
+    let mut any_valid = false;
+    for (i, s) in subjects.iter().enumerate() {
+        let color = categorical(i);
+        legend.push(LegendItem { label: s.name(), color, swatch: Swatch::Box });
+        let rows = s.run.epochs_of(&s.model);
+        let pick = |f: &dyn Fn(&crate::run::EpochRow) -> Option<f64>, scale: f64| -> Vec<(f64, f64)> {
+            rows.iter().filter_map(|r| f(r).map(|v| (f64::from(r.epoch), v * scale))).collect()
+        };
+        let mk = |name: &str, dash: Dash, points: Vec<(f64, f64)>| Series {
+            name: format!("{} {name}", s.name()),
+            color,
+            dash,
+            width: 2.0,
+            points,
+            markers: true,
+        };
+        loss.push(mk("train", Dash::Dashed, pick(&|r| r.train_loss, 1.0)));
+        loss.push(mk("test", Dash::Solid, pick(&|r| r.test_loss, 1.0)));
+        let valid = pick(&|r| r.valid_loss, 1.0);
+        if !valid.is_empty() {
+            any_valid = true;
+            loss.push(mk("valid", Dash::Dotted, valid));
+        }
+        if classification {
+            acc.push(mk("train", Dash::Dashed, pick(&|r| r.train_accuracy, 100.0)));
+            acc.push(mk("test", Dash::Solid, pick(&|r| r.test_accuracy, 100.0)));
+            let valid = pick(&|r| r.valid_accuracy, 100.0);
+            if !valid.is_empty() {
+                acc.push(mk("valid", Dash::Dotted, valid));
+            }
+        }
+    }
+    legend.push(LegendItem { label: "train".into(), color: colormap::MUTED, swatch: Swatch::Line(Dash::Dashed) });
+    legend.push(LegendItem { label: "test".into(), color: colormap::MUTED, swatch: Swatch::Line(Dash::Solid) });
+    if any_valid {
+        legend.push(LegendItem {
+            label: "validation".into(),
+            color: colormap::MUTED,
+            swatch: Swatch::Line(Dash::Dotted),
+        });
+    }
+    // The loss's name from the manifest, when every run agrees on it.
+    let losses: BTreeSet<&str> = subjects.iter().filter_map(|s| s.run.manifest.loss.as_deref()).collect();
+    let loss_label = match (losses.len(), losses.first()) {
+        (1, Some(name)) => format!("{name} loss (mean per example)"),
+        _ => "loss (mean per example)".to_string(),
+    };
+    let mut panels = vec![LinePanel {
+        title: "Loss".into(),
+        y: Axis::new(loss_label, AxisKind::Linear { include_zero: true }),
+        series: loss,
+        annotations: Vec::new(),
+        empty: Some("no rows in epochs.csv".into()),
+    }];
+    if classification {
+        panels.push(LinePanel {
+            title: "Accuracy".into(),
+            y: Axis::new("accuracy (%)", AxisKind::Linear { include_zero: true }),
+            series: acc,
+            annotations: Vec::new(),
+            empty: Some("no rows in epochs.csv".into()),
+        });
+    }
+    // The reading: where each model ends, and where it started.
+    let mut ends = Vec::new();
+    let mut starts = Vec::new();
+    for s in subjects {
+        let rows = s.run.epochs_of(&s.model);
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else { continue };
+        if classification {
+            if let Some(a) = last.test_accuracy {
+                ends.push(format!("{} for {} (epoch {})", percent(a), s.name(), last.epoch));
+                starts.push(first.test_accuracy.map_or_else(|| "—".to_string(), percent));
+            }
+        } else if let Some(l) = last.test_loss {
+            ends.push(format!("{} for {} (epoch {})", crate::numfmt::sig_n(l, 3), s.name(), last.epoch));
+            starts.push(first.test_loss.map_or_else(|| "—".to_string(), |v| crate::numfmt::sig_n(v, 3)));
+        }
+    }
+    let what = if classification { "test accuracy" } else { "test loss" };
+    let reading = if ends.is_empty() {
+        format!("There is no {what} in epochs.csv yet.")
+    } else {
+        format!("At the end, {what} is {}, from {} at initialization.", join(ends), join(starts))
+    };
+    Made {
+        figure: Figure {
+            slug: SLUGS[3].into(),
+            title: format!("4. Train and test {} per epoch", if classification { "loss and accuracy" } else { "loss" }),
+            body: Body::Lines(Lines {
+                x: Axis::new("epoch (0 = initialization)", AxisKind::Tight).integer(),
+                panels,
+                share_y: false,
+                references: Vec::new(),
+            }),
+            legend: Legend { items: legend, ramp: None },
+            notes: vec!["Train loss is the mean over the epoch's steps (at epoch 0, over the probe set); test values are measured after the epoch.".into()],
+            columns: None,
+        },
+        reading,
+    }
+}
+
+fn saturation(subjects: &[Subject<'_>]) -> Made {
+    let mut panels = Vec::new();
+    let mut clauses = Vec::new();
+    let mut has_sat = false;
+    let mut has_dead = false;
+    let mut sources = BTreeSet::new();
+    let mut present: BTreeSet<u32> = BTreeSet::new();
+    let mut missing = Vec::new();
+    for s in subjects {
+        let mut series = Vec::new();
+        for (metric, dash, suffix, what) in [
+            ("saturation", Dash::Solid, " saturation", "of its outputs in the flat tails"),
+            ("dead_fraction", Dash::Dashed, " dead", "of its units dead"),
+        ] {
+            let (per, src) = s.run.per_epoch(&s.model, metric);
+            if per.is_empty() {
+                continue;
+            }
+            sources.insert(match src {
+                EpochSource::Probe => "probe",
+                EpochSource::TrainMeans => "train",
+                EpochSource::None => "none",
+            });
+            if metric == "saturation" {
+                has_sat = true;
+            } else {
+                has_dead = true;
+            }
+            let lines: LayerLines =
+                per.into_iter().map(|(l, pts)| (l, pts.into_iter().map(|(x, v)| (x, v * 100.0)).collect())).collect();
+            // The reading names the layer that is worst at the last epoch.
+            let worst = last_values(&lines).into_iter().max_by(|a, b| a.1.1.total_cmp(&b.1.1));
+            if let Some((layer, (epoch, v))) = worst {
+                let kind = if metric == "saturation" { "most saturated" } else { "most dead" };
+                clauses.push((
+                    epoch,
+                    format!("{}'s {kind} layer is layer {layer} ({} {what})", s.name(), percent(v / 100.0)),
+                ));
+            }
+            present.extend(lines.iter().map(|l| l.0));
+            series.extend(layer_series(s, lines, dash, suffix, true));
+        }
+        if series.is_empty() {
+            missing.push(format!(
+                "{} has neither metric ({} layers)",
+                s.name(),
+                s.activation().unwrap_or("its activation's")
+            ));
+        }
+        panels.push(LinePanel {
+            title: s.title(),
+            y: Axis::new("share of units (%)", AxisKind::Linear { include_zero: true }),
+            series,
+            annotations: Vec::new(),
+            empty: Some(format!(
+                "no saturation or dead_fraction rows ({} layers have neither)",
+                s.activation().unwrap_or("these")
+            )),
+        });
+    }
+    // Output layers have neither metric: the legend lists only the layers drawn.
+    let mut legend = layer_legend_of(subjects, Some(&present));
+    if has_sat {
+        legend.items.push(LegendItem {
+            label: "saturated (solid)".into(),
+            color: colormap::MUTED,
+            swatch: Swatch::Line(Dash::Solid),
+        });
+    }
+    if has_dead {
+        legend.items.push(LegendItem {
+            label: "dead (dashed)".into(),
+            color: colormap::MUTED,
+            swatch: Swatch::Line(Dash::Dashed),
+        });
+    }
+    let mut notes = vec![
+        "Saturated: share of a layer's outputs in the flat tails (sigmoid < 0.01 or > 0.99, |tanh| > 0.97), where the derivative is nearly 0. Dead: share of ReLU units inactive for every example.".to_string(),
+    ];
+    if sources.contains("train") {
+        notes.push(
+            "Where there are no probe rows, the per-epoch means of the training batches (layer_epochs.csv) are shown."
+                .into(),
+        );
+    }
+    let reading = if clauses.is_empty() {
+        format!(
+            "No saturation or dead-unit shares were logged{}.",
+            if missing.is_empty() { String::new() } else { format!(": {}", join(missing)) }
+        )
+    } else {
+        let mut r = at_last("epoch", clauses);
+        if !missing.is_empty() {
+            r = format!("{} {}.", r, capitalize(&join(missing)));
+        }
+        r
+    };
+    Made {
+        figure: Figure {
+            slug: SLUGS[4].into(),
+            title: "5. Saturated and dead units per layer".into(),
+            body: Body::Lines(Lines {
+                x: Axis::new("epoch (0 = initialization)", AxisKind::Tight).integer(),
+                panels,
+                share_y: true,
+                references: Vec::new(),
+            }),
+            legend,
+            notes,
+            columns: None,
+        },
+        reading,
+    }
+}
+
+fn update_ratio(subjects: &[Subject<'_>]) -> Made {
+    let mut panels = Vec::new();
+    let mut clauses = Vec::new();
+    for s in subjects {
+        let lines = layer_lines(s, Source::Train, "update_ratio");
+        let last = last_values(&lines);
+        let l = s.layers();
+        if let (Some(&(x, first)), Some(&(_, lastv))) = (last.get(&1), last.get(&l)) {
+            let against = |v: f64, long: bool| {
+                let rule = if long { " the 1e-3 rule of thumb" } else { "" };
+                if v <= 0.0 {
+                    "not at all".to_string()
+                } else if v < UPDATE_RATIO_REFERENCE {
+                    format!("by {} ({} below{rule})", sig(v), times(UPDATE_RATIO_REFERENCE / v))
+                } else {
+                    format!("by {} ({} above{rule})", sig(v), times(v / UPDATE_RATIO_REFERENCE))
+                }
+            };
+            clauses.push((
+                x,
+                format!(
+                    "{}'s layer 1 moves {} and its layer {l} {}",
+                    s.name(),
+                    against(first, clauses.is_empty()),
+                    against(lastv, false)
+                ),
+            ));
+        }
+        panels.push(LinePanel {
+            title: s.title(),
+            y: Axis::new("‖ΔW‖ / ‖W‖ per step (log scale)", AxisKind::Log),
+            series: layer_series(s, lines, Dash::Solid, "", false),
+            annotations: Vec::new(),
+            empty: Some("no update_ratio rows in layers.csv".into()),
+        });
+    }
+    let reading = if clauses.is_empty() {
+        "No update-to-weight ratios were logged.".to_string()
+    } else {
+        at_last("step", clauses)
+    };
+    Made {
+        figure: Figure {
+            slug: SLUGS[5].into(),
+            title: "6. Update-to-weight ratio per layer".into(),
+            body: Body::Lines(Lines {
+                x: Axis::new("step (optimizer steps)", AxisKind::Tight).integer(),
+                panels,
+                share_y: true,
+                references: vec![Reference { value: UPDATE_RATIO_REFERENCE, label: "1e-3 rule of thumb".into() }],
+            }),
+            legend: {
+                let mut l = layer_legend(subjects);
+                l.items.push(LegendItem {
+                    label: "1e-3 rule of thumb".into(),
+                    color: colormap::REFERENCE,
+                    swatch: Swatch::Line(Dash::Dashed),
+                });
+                l
+            },
+            notes: vec!["How far one optimizer step moves a layer's weights, relative to their size; around 1e-3 is a common rule of thumb for healthy learning, far below it a layer barely learns.".into()],
+            columns: None,
+        },
+        reading,
+    }
+}
+
+fn delta_norms(subjects: &[Subject<'_>]) -> Made {
+    let mut panels = Vec::new();
+    let mut clauses = Vec::new();
+    let mut train_means = false;
+    for s in subjects {
+        let (per, src) = s.run.per_epoch(&s.model, "delta_norm");
+        train_means |= src == EpochSource::TrainMeans;
+        let lines: LayerLines = per.into_iter().collect();
+        let last = last_values(&lines);
+        let l = s.layers();
+        if let (Some(&(epoch, first)), Some(&(_, lastv))) = (last.get(&1), last.get(&l)) {
+            if lastv > 0.0 && first > 0.0 {
+                let r = first / lastv;
+                let speed = if r < 1.0 {
+                    format!("its first layer learns about {} slower than its last", times(1.0 / r))
+                } else {
+                    "its first layer learns at least as fast as its last".to_string()
+                };
+                clauses.push((
+                    epoch,
+                    format!(
+                        "the error signal δ reaching layer 1 of {} is {} of the last layer's, so {speed}",
+                        s.name(),
+                        sig(r)
+                    ),
+                ));
+            } else if first <= 0.0 {
+                clauses.push((
+                    epoch,
+                    format!("no error signal reaches layer 1 of {} (exactly 0), so it does not learn at all", s.name()),
+                ));
+            }
+        }
+        panels.push(LinePanel {
+            title: s.title(),
+            y: Axis::new("mean ‖δ‖ = ‖dL/dz‖ per example (log scale)", AxisKind::Log),
+            series: layer_series(s, lines, Dash::Solid, "", true),
+            annotations: Vec::new(),
+            empty: Some("no delta_norm rows in layers.csv".into()),
+        });
+    }
+    let reading =
+        if clauses.is_empty() { "No delta norms were logged.".to_string() } else { at_last("epoch", clauses) };
+    let mut notes = vec![
+        "δ = dL/dz is the error at a layer's pre-activation; its size sets how fast the layer's weights and biases can change (Nielsen's “speed of learning”, chapter 5).".to_string(),
+    ];
+    if train_means {
+        notes.push(
+            "Where there are no probe rows, the per-epoch means of the training batches (layer_epochs.csv) are shown."
+                .into(),
+        );
+    }
+    Made {
+        figure: Figure {
+            slug: SLUGS[6].into(),
+            title: "7. Speed of learning: the error signal δ per layer".into(),
+            body: Body::Lines(Lines {
+                x: Axis::new("epoch (probe set; 0 = initialization)", AxisKind::Tight).integer(),
+                panels,
+                share_y: true,
+                references: Vec::new(),
+            }),
+            legend: layer_legend(subjects),
+            notes,
+            columns: None,
+        },
+        reading,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{Manifest, Point, Run};
+
+    /// A run in memory: two 3-layer models, two epochs, with one exact zero.
+    fn run() -> Run {
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "name": "t", "status": "completed", "task": "classification",
+            "models": [
+                { "name": "sigmoid", "activation": "sigmoid", "layers": [4, 3, 3, 2] },
+                { "name": "relu", "activation": "relu", "layers": [4, 3, 3, 2] }
+            ]
+        }))
+        .expect("manifest");
+        let mut run = Run {
+            dir: "t".into(),
+            manifest,
+            manifest_json: serde_json::Value::Null,
+            config_toml: None,
+            epochs: Vec::new(),
+            steps: Vec::new(),
+            layers: Default::default(),
+            layer_epochs: Vec::new(),
+            notes: Vec::new(),
+        };
+        for model in ["sigmoid", "relu"] {
+            for epoch in 0..=2u32 {
+                run.epochs.push(crate::run::EpochRow {
+                    model: model.into(),
+                    epoch,
+                    train_loss: Some(2.0 - f64::from(epoch) * 0.5),
+                    train_accuracy: Some(0.1 + f64::from(epoch) * 0.3),
+                    test_loss: Some(2.1 - f64::from(epoch) * 0.5),
+                    test_accuracy: Some(0.1 + f64::from(epoch) * 0.29),
+                    seconds: Some(1.0),
+                    valid_loss: None,
+                    valid_accuracy: None,
+                });
+            }
+            let metrics: &[(&str, Source)] = &[
+                ("grad_norm_weight", Source::Train),
+                ("grad_norm_weight", Source::Probe),
+                ("update_ratio", Source::Train),
+                ("delta_norm", Source::Probe),
+                (if model == "relu" { "dead_fraction" } else { "saturation" }, Source::Probe),
+            ];
+            for &(metric, source) in metrics {
+                let per = run.layers.entry((model.into(), source, metric.into())).or_default();
+                for layer in 1..=3u32 {
+                    let v = if model == "sigmoid" { 10f64.powi(layer as i32 * 2 - 8) } else { 0.1 };
+                    let pts = (0..=2u32).map(|e| Point {
+                        epoch: e,
+                        step: u64::from(e) * 4,
+                        value: if layer == 1 && e == 1 && model == "sigmoid" { 0.0 } else { v },
+                    });
+                    per.insert(layer, pts.collect());
+                }
+            }
+        }
+        run
+    }
+
+    #[test]
+    fn every_figure_draws_only_characters_the_font_has() {
+        let run = run();
+        let subjects = Subject::of_run(&run, None);
+        for made in all(&subjects, None) {
+            let r = crate::plot::render(&made.figure);
+            assert!(r.series > 0, "{} has no series", made.figure.slug);
+            for t in r.scene.texts() {
+                for span in &t.spans {
+                    let missing: String = span.text.chars().filter(|&c| !crate::font::has_glyph(c)).collect();
+                    assert!(missing.is_empty(), "{}: {:?} lacks {missing:?}", made.figure.slug, span.text);
+                }
+            }
+            assert!(!made.reading.is_empty());
+        }
+    }
+
+    #[test]
+    fn readings_and_legends_follow_the_data() {
+        let run = run();
+        let subjects = Subject::of_run(&run, None);
+        let made = all(&subjects, None);
+        assert!(
+            made[0].reading.contains("layer 1 of sigmoid receives 1e-4 of layer 3's gradient"),
+            "{}",
+            made[0].reading
+        );
+        assert!(made[0].reading.contains("layer 1 of relu receives about as much as layer 3's"), "{}", made[0].reading);
+        // Figure 5 lists only the layers that have saturation or dead units (all three here).
+        assert_eq!(made[4].figure.legend.items.iter().filter(|i| i.label.starts_with("layer")).count(), 3);
+        assert!(
+            at_last("step", vec![(8.0, "a".into()), (8.0, "b".into())])
+                .starts_with("At the last logged step (8), a and b")
+        );
+        assert_eq!(
+            at_last("step", vec![(8.0, "a".into()), (4.0, "b".into())]),
+            "At the last logged step, a (step 8) and b (step 4)."
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! The headline numbers of each model: final test accuracy and loss, the first-to-last
+//! layer gradient ratio at initialization and at the end, and whether it stalled.
+
+use crate::numfmt;
+use crate::run::{Run, Source};
+use crate::subject::Subject;
+
+/// The ratio under which a model counts as stalled.
+pub const STALL_RATIO: f64 = 1e-2;
+
+/// The stall rule as the page states it.
+pub const STALL_RULE: &str = "A model is stalled when, on the probe set after its last epoch, the weight-gradient norm of its first layer (‖dL/dW₁‖) is below 1e-2 of its last layer's: its input side has all but stopped learning.";
+
+/// What the ratio columns mean, as the page states it.
+pub const RATIO_RULE: &str = "The first layer's weight-gradient norm over the last layer's, ‖dL/dW₁‖ / ‖dL/dW_L‖, on the probe set, at initialization (start) and after the last epoch (end): 1 means the first layer gets as much gradient as the last, 1e-3 a thousandth.";
+
+/// One row of the headline table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Headline {
+    /// The run's label in a comparison (`None` in a report).
+    pub run: Option<String>,
+    pub model: String,
+    pub activation: Option<String>,
+    pub layers: u32,
+    /// The last epoch with a row in `epochs.csv`.
+    pub last_epoch: Option<u32>,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    /// ‖dL/dW₁‖ / ‖dL/dW_L‖ on the probe set at initialization (`None`: not measured, or
+    /// the last layer's gradient is 0 so the ratio is undefined).
+    pub ratio_start: Option<f64>,
+    /// The same after the last epoch.
+    pub ratio_end: Option<f64>,
+    /// The epoch `ratio_end` was measured at.
+    pub ratio_end_epoch: Option<u32>,
+    /// Whether `ratio_end` is below [`STALL_RATIO`] (`None` when it is not known).
+    pub stalled: Option<bool>,
+}
+
+impl Headline {
+    /// Computes the headline of one subject.
+    pub fn of(s: &Subject<'_>) -> Headline {
+        let run = s.run;
+        let last = run.epochs_of(&s.model).into_iter().last();
+        let end_epoch = run.last_probe_epoch(&s.model);
+        let ratio_start = first_to_last(run, &s.model, 0);
+        let ratio_end = end_epoch.and_then(|e| first_to_last(run, &s.model, e));
+        Headline {
+            run: s.run_label.clone(),
+            model: s.model.clone(),
+            activation: s.activation().map(str::to_string),
+            layers: s.layers(),
+            last_epoch: last.map(|r| r.epoch),
+            test_accuracy: last.and_then(|r| r.test_accuracy),
+            test_loss: last.and_then(|r| r.test_loss),
+            ratio_start,
+            ratio_end,
+            ratio_end_epoch: end_epoch,
+            stalled: ratio_end.map(|r| r < STALL_RATIO),
+        }
+    }
+
+    /// The stalled cell: `yes`, `no` or `—`.
+    pub fn stalled_text(&self) -> &'static str {
+        match self.stalled {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "—",
+        }
+    }
+}
+
+/// ‖dL/dW₁‖ / ‖dL/dW_L‖ on the probe set at `epoch`.
+pub fn first_to_last(run: &Run, model: &str, epoch: u32) -> Option<f64> {
+    run.metric(model, Source::Probe, "grad_norm_weight")?;
+    let per = run.probe_at(model, "grad_norm_weight", epoch);
+    let (first, last) = (per.first().copied().flatten()?, per.last().copied().flatten()?);
+    (last > 0.0).then(|| first / last)
+}
+
+/// A ratio for a table cell (`—` when unknown).
+pub fn ratio_text(r: Option<f64>) -> String {
+    r.map_or_else(|| "—".to_string(), numfmt::sig)
+}
+
+/// An accuracy for a table cell.
+pub fn accuracy_text(a: Option<f64>) -> String {
+    a.map_or_else(|| "—".to_string(), numfmt::percent)
+}
+
+/// The column headers of the headline table, in order (with a Run column in comparisons).
+pub fn columns(with_run: bool) -> Vec<&'static str> {
+    let mut c = vec![];
+    if with_run {
+        c.push("Run");
+    }
+    c.extend([
+        "Model",
+        "Activation",
+        "Layers",
+        "Epochs",
+        "Test accuracy",
+        "Test loss",
+        "Grad ratio at start",
+        "Grad ratio at end",
+        "Stalled",
+    ]);
+    c
+}
+
+/// The cells of one row, matching [`columns`].
+pub fn cells(h: &Headline, with_run: bool) -> Vec<String> {
+    let mut c = vec![];
+    if with_run {
+        c.push(h.run.clone().unwrap_or_default());
+    }
+    c.extend([
+        h.model.clone(),
+        h.activation.clone().unwrap_or_else(|| "—".to_string()),
+        h.layers.to_string(),
+        h.last_epoch.map_or_else(|| "—".to_string(), |e| e.to_string()),
+        accuracy_text(h.test_accuracy),
+        h.test_loss.map_or_else(|| "—".to_string(), |l| numfmt::sig_n(l, 3)),
+        ratio_text(h.ratio_start),
+        ratio_text(h.ratio_end),
+        h.stalled_text().to_string(),
+    ]);
+    c
+}

@@ -1,0 +1,36 @@
+//! The xtask library: reads run folders (CSV/JSON only, never burn) and writes figures,
+//! an HTML page and a Markdown summary; `main.rs` is a thin command-line wrapper over it.
+//!
+//! The layers, from the bottom: `run` (and `table`) read a run folder into typed rows;
+//! `scale`, `colormap`, `numfmt` and `font` are the plotting helpers; `scene` is a display
+//! list that `svg` and `png` turn into files; `plot` lays out figures from plain specs;
+//! `figures` and `headline` turn runs into specs, readings and headline numbers; `html`
+//! and `markdown` assemble pages; `report`, `compare` and `tutorial` are the commands.
+
+pub mod colormap;
+pub mod compare;
+pub mod error;
+pub mod figures;
+pub mod font;
+pub mod headline;
+pub mod html;
+pub mod markdown;
+pub mod numfmt;
+pub mod output;
+pub mod plot;
+pub mod png;
+pub mod report;
+pub mod run;
+pub mod scale;
+pub mod scene;
+pub mod subject;
+pub mod svg;
+pub mod table;
+pub mod tutorial;
+
+pub use compare::{CompareSummary, write_compare};
+pub use error::Error;
+pub use output::{FigureFile, Format};
+pub use report::{ReportSummary, write_report};
+pub use run::{Run, RunError};
+pub use tutorial::{TutorialSummary, default_tutorial_out, write_tutorial_figures};

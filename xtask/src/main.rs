@@ -1,0 +1,93 @@
+//! `cargo xtask`: reports, comparisons and the tutorial's figures from run folders. Parses
+//! the command line and calls the library; everything else lives in `lib.rs`'s modules.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use xtask::Format;
+
+/// Figures and pages from the run folders that `train` writes.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Turn one run folder into figures, an HTML page (index.html) and report.md.
+    Report {
+        /// The run folder, as `train` wrote it (runs/<stamp>-<name>).
+        run_dir: PathBuf,
+        /// Where to write the report (default: <run-dir>/report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Which image files to write for each figure.
+        #[arg(long, value_enum, default_value_t = Format::Svg)]
+        format: Format,
+    },
+    /// Put two or more runs side by side: the same figures, one table of headline numbers.
+    Compare {
+        /// The run folders to compare (two or more).
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// Where to write (default: compare-<a>-vs-<b> beside the first run).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Which image files to write for each figure.
+        #[arg(long, value_enum, default_value_t = Format::Svg)]
+        format: Format,
+    },
+    /// Draw the tutorial's figures (sigmoid and its derivative; gradient bars for sigmoid and ReLU).
+    TutorialFigures {
+        /// Where to write them (default: target/tutorial-figures in the workspace).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Which image files to write for each figure.
+        #[arg(long, value_enum, default_value_t = Format::Both)]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Report { run_dir, out, format } => {
+            let s = xtask::write_report(&run_dir, out.as_deref(), format).context("cannot make the report")?;
+            println!("{}", xtask::markdown::table(&s.headline, false));
+            for note in &s.notes {
+                println!("note: {note}");
+            }
+            println!("wrote {} figures, {} and {}", s.figures.len(), s.markdown.display(), s.html.display());
+        }
+        Command::Compare { runs, out, format } => {
+            let s = xtask::write_compare(&runs, out.as_deref(), format).context("cannot compare")?;
+            println!("{}", xtask::markdown::table(&s.headline, true));
+            for note in &s.notes {
+                println!("note: {note}");
+            }
+            println!("wrote {} figures, {} and {}", s.figures.len(), s.markdown.display(), s.html.display());
+        }
+        Command::TutorialFigures { out, format } => {
+            let out = out.unwrap_or_else(xtask::default_tutorial_out);
+            let s = xtask::write_tutorial_figures(&out, format).context("cannot draw the tutorial figures")?;
+            for f in &s.figures {
+                println!("{}: {}", f.title, f.reading);
+            }
+            println!("wrote {} figures to {}", s.figures.len(), s.out_dir.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The Markdown summary (`report.md`): the headline table, the notes and the figures with
+//! their readings, for viewing in a repository or a terminal.
+
+use std::fmt::Write;
+
+use crate::headline::{self, Headline, RATIO_RULE, STALL_RULE};
+use crate::output::{FigureFile, file_name};
+
+/// What the summary shows.
+pub struct Summary<'a> {
+    pub title: String,
+    pub facts: Vec<(String, String)>,
+    pub notes: Vec<String>,
+    pub headline: &'a [Headline],
+    pub with_run: bool,
+    pub figures: &'a [FigureFile],
+}
+
+/// The Markdown text.
+pub fn render(s: &Summary<'_>) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# {}\n", s.title);
+    if !s.facts.is_empty() {
+        let facts: Vec<String> = s.facts.iter().map(|(k, v)| format!("{k}: **{}**", cell(v))).collect();
+        let _ = writeln!(m, "{}\n", facts.join(" · "));
+    }
+    for note in &s.notes {
+        let _ = writeln!(m, "> **Note.** {note}\n");
+    }
+    m.push_str("## Headline\n\n");
+    m.push_str(&table(s.headline, s.with_run));
+    let _ = writeln!(m, "\n*Stalled.* {STALL_RULE} *Grad ratio.* {RATIO_RULE}\n");
+    m.push_str("## Figures\n\n");
+    for f in s.figures {
+        let _ = writeln!(m, "### {}\n\n{}\n", f.title, f.reading);
+        if let Some(p) = f.svg.as_ref().or(f.png.as_ref()) {
+            let _ = writeln!(m, "![{}]({})\n", f.title, file_name(p));
+        }
+    }
+    m
+}
+
+/// The headline table in Markdown (also printed by the command).
+pub fn table(rows: &[Headline], with_run: bool) -> String {
+    let cols = headline::columns(with_run);
+    let mut m = format!("| {} |\n", cols.join(" | "));
+    let aligns: Vec<&str> =
+        cols.iter().enumerate().map(|(i, _)| if i < if with_run { 3 } else { 2 } { "---" } else { "---:" }).collect();
+    let _ = writeln!(m, "|{}|", aligns.join("|"));
+    for r in rows {
+        let cells: Vec<String> = headline::cells(r, with_run).iter().map(|c| cell(c)).collect();
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
+    }
+    m
+}
+
+/// A table cell with its pipes escaped.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
