@@ -229,3 +229,23 @@ fn an_existing_output_folder_is_never_overwritten() {
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "precious");
     assert!(!out.join("epochs.csv").exists());
 }
+
+#[test]
+fn the_benchmark_command_runs_a_few_steps() {
+    // Kept working here; its timings are measured by hand (README), never asserted.
+    let args = train::bench::BenchArgs {
+        config: "b,c".into(),
+        modes: "plain,telemetry".into(),
+        batch: 8,
+        lr: 0.1,
+        warmup: 2,
+        steps: 3,
+        target_s: 0.1,
+        repeats: 1,
+        seed: 0,
+        backend: Backend::Flex,
+    };
+    assert_eq!(train::bench::run(&args).unwrap(), std::process::ExitCode::SUCCESS);
+    let bad = train::bench::BenchArgs { config: "z".into(), ..args };
+    assert!(format!("{:#}", train::bench::run(&bad).unwrap_err()).contains("unknown configuration `z`"));
+}

@@ -7,6 +7,7 @@
 //! `figures` and `headline` turn runs into specs, readings and headline numbers; `html`
 //! and `markdown` assemble pages; `report`, `compare` and `tutorial` are the commands.
 
+pub mod bench;
 pub mod colormap;
 pub mod compare;
 pub mod error;

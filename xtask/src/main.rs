@@ -41,6 +41,24 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Svg)]
         format: Format,
     },
+    /// Compare training throughput with PyTorch on this machine, in alternating rounds.
+    BenchCompare {
+        /// Comma-separated configurations (a, b, c, d).
+        #[arg(long, default_value = "a,b,c,d")]
+        config: String,
+        /// Alternating rounds per configuration (project, PyTorch, project, ...).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Timed repeats inside each program's run.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// The Python interpreter with torch installed.
+        #[arg(long, default_value = "python3")]
+        python: PathBuf,
+        /// Threads for both the project and PyTorch.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Draw the tutorial's figures (sigmoid and its derivative; gradient bars for sigmoid and ReLU).
     TutorialFigures {
         /// Where to write them (default: target/tutorial-figures in the workspace).
@@ -71,6 +89,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("note: {note}");
             }
             println!("wrote {} figures, {} and {}", s.figures.len(), s.markdown.display(), s.html.display());
+        }
+        Command::BenchCompare { config, rounds, repeats, python, threads } => {
+            let configs: Vec<String> = config.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+            let table = xtask::bench::run(&xtask::bench::BenchCompare {
+                configs,
+                rounds,
+                repeats,
+                python,
+                threads,
+                root: xtask::bench::workspace_root(),
+            })?;
+            print!("{table}");
         }
         Command::Compare { runs, out, format } => {
             let s = xtask::write_compare(&runs, out.as_deref(), format).context("cannot compare")?;

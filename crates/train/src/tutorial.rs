@@ -127,8 +127,8 @@ pub fn render(chain: &Chain, results: &[TutorialResult]) -> String {
         let _ = writeln!(s, "backward pass, dL/dw per layer:");
         let _ = writeln!(
             s,
-            "  {:>5}  {:>13}  {:>13}  {:>9}  {:>9}  {:>13}",
-            "layer", "burn autodiff", "by hand", "|diff|", "w*f'(z)", "vs last layer"
+            "  {:>5}  {:>13}  {:>14}  {:>9}  {:>9}  {:>13}",
+            "layer", "burn autodiff", "by hand (f64)", "|diff|", "w*f'(z)", "vs last layer"
         );
         for i in printed(r.layers.len()) {
             let Some(i) = i else {
@@ -139,7 +139,9 @@ pub fn render(chain: &Chain, results: &[TutorialResult]) -> String {
             let ratio = l.log10_ratio_to_last.map_or("-".to_string(), |v| LogNum { sign: 1, ln_abs: v * std::f64::consts::LN_10 }.sci(2));
             let _ = write!(
                 s,
-                "  {:>5}  {:>13.6}  {:>13.6}  {:>9.1e}  {:>9.4}  {:>13}",
+                // One more decimal by hand: ReLU's exact -0.0921875 would otherwise print as
+                // -0.092187 beside burn's float32 -0.092188 and look like a disagreement.
+                "  {:>5}  {:>13.6}  {:>14.7}  {:>9.1e}  {:>9.4}  {:>13}",
                 l.layer, l.grad_autodiff, l.grad_hand, l.difference, l.local_factor, ratio
             );
             match l.f32_class {

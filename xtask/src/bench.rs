@@ -1,0 +1,125 @@
+//! `cargo xtask bench-compare`: the project's training throughput against PyTorch's on the
+//! same machine, run in alternating rounds so that machine noise hits both alike.
+//!
+//! Each round runs `train bench` and `bench/pytorch_mlp.py` (the reference script, same
+//! configurations and JSON-lines fields) for one configuration, one after the other. The
+//! ratio reported is project steps/s over PyTorch steps/s: above 1, the project is faster.
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What to compare.
+pub struct BenchCompare {
+    /// Configurations a, b, c, d.
+    pub configs: Vec<String>,
+    /// Alternating rounds per configuration.
+    pub rounds: usize,
+    /// Timed repeats inside each program's run.
+    pub repeats: usize,
+    /// The Python interpreter that has torch.
+    pub python: PathBuf,
+    /// Threads for both.
+    pub threads: usize,
+    /// The workspace root.
+    pub root: PathBuf,
+}
+
+/// One measured median: (config, mode) -> steps per second, per round.
+#[derive(Debug, Default)]
+struct Medians {
+    rows: Vec<(String, String, String, f64)>,
+}
+
+impl Medians {
+    fn add(&mut self, implementation: &str, summary: &Value) {
+        let config = summary["config"].as_str().unwrap_or("?").to_string();
+        // The reference script calls its telemetry mode `gradnorm`: both log every layer's
+        // gradient norm, so they are compared with each other.
+        let mode = match summary["mode"].as_str().unwrap_or("?") {
+            "gradnorm" => "telemetry".to_string(),
+            m => m.to_string(),
+        };
+        if let Some(v) = summary["steps_per_s_median"].as_f64() {
+            self.rows.push((implementation.to_string(), config, mode, v));
+        }
+    }
+
+    fn median(&self, implementation: &str, config: &str, mode: &str) -> Option<f64> {
+        let mut v: Vec<f64> = self
+            .rows
+            .iter()
+            .filter(|r| r.0 == implementation && r.1 == config && r.2 == mode)
+            .map(|r| r.3)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| if v.len() % 2 == 1 { v[v.len() / 2] } else { (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0 })
+    }
+}
+
+/// Runs the comparison and returns a Markdown table of the results.
+pub fn run(b: &BenchCompare) -> Result<String> {
+    let script = b.root.join("bench/pytorch_mlp.py");
+    if !script.is_file() {
+        bail!("the reference script {} is missing", script.display());
+    }
+    let mut medians = Medians::default();
+    for config in &b.configs {
+        for round in 0..b.rounds {
+            eprintln!("{config}: round {} of {}", round + 1, b.rounds);
+            let ours = Command::new("cargo")
+                .current_dir(&b.root)
+                .env("RAYON_NUM_THREADS", b.threads.to_string())
+                .args(["run", "-q", "-p", "train", "--", "bench", "--config", config, "--repeats"])
+                .arg(b.repeats.to_string())
+                .output()
+                .context("cannot run `cargo run -p train -- bench`")?;
+            collect(&mut medians, "project", &ours, "train bench")?;
+            let theirs = Command::new(&b.python)
+                .arg(&script)
+                .args(["--config", config, "--modes", "plain,gradnorm", "--threads"])
+                .arg(b.threads.to_string())
+                .args(["--repeats", &b.repeats.to_string()])
+                .output()
+                .with_context(|| format!("cannot run {} {}", b.python.display(), script.display()))?;
+            collect(&mut medians, "pytorch", &theirs, "pytorch_mlp.py")?;
+        }
+    }
+    let mut table = String::from(
+        "| config | mode | project ms/step | PyTorch ms/step | ratio (project/PyTorch throughput) |\n|---|---|---:|---:|---:|\n",
+    );
+    for config in &b.configs {
+        for mode in ["plain", "telemetry"] {
+            let (p, t) = (medians.median("project", config, mode), medians.median("pytorch", config, mode));
+            let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}", 1e3 / v));
+            let ratio = match (p, t) {
+                (Some(p), Some(t)) => format!("{:.2}", p / t),
+                _ => "-".to_string(),
+            };
+            table.push_str(&format!("| {config} | {mode} | {} | {} | {ratio} |\n", ms(p), ms(t)));
+        }
+    }
+    Ok(table)
+}
+
+/// Takes the `mlp_summary` lines of one program's output.
+fn collect(m: &mut Medians, implementation: &str, out: &std::process::Output, what: &str) -> Result<()> {
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!("{what} failed: {}", err.lines().last().unwrap_or("no message"));
+    }
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Ok(v) = serde_json::from_str::<Value>(line) {
+            if v["kind"] == "mlp_summary" {
+                m.add(implementation, &v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The workspace root: the folder above xtask's manifest.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
