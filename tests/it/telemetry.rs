@@ -23,7 +23,7 @@ fn close(got: f64, want: f64, what: &str) {
 }
 
 /// Runs a batch through `model` with taps, loss 0.5 * sum((out - y)^2) / batch, and measures.
-fn measure_tiny(model: &Mlp, x: &[Vec<f64>], y: &[Vec<f64>], initial: &[Tensor<2>]) -> (telemetry::Measurement, Vec<Vec<Vec<f64>>>) {
+fn measure_tiny(model: &Mlp, x: &[Vec<f64>], y: &[Vec<f64>], initial: &[Vec<f32>]) -> (telemetry::Measurement, Vec<Vec<Vec<f64>>>) {
     let device = model.layers[0].weight.val().device();
     let b = x.len();
     let flat = |m: &[Vec<f64>]| m.iter().flatten().map(|&v| v as f32).collect::<Vec<_>>();
@@ -35,7 +35,18 @@ fn measure_tiny(model: &Mlp, x: &[Vec<f64>], y: &[Vec<f64>], initial: &[Tensor<2
     let delta: Vec<Tensor<2>> = trace.taps.iter().map(|t| t.grad(&grads).unwrap()).collect();
     let gw: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.grad(&grads).unwrap()).collect();
     let gb: Vec<Option<Tensor<1>>> = model.layers.iter().map(|l| l.bias.as_ref().and_then(|p| p.grad(&grads))).collect();
-    let m = telemetry::measure(&Observed { model, grad_weight: &gw, grad_bias: &gb, delta: Some(&delta), trace: &trace, initial, batch: b });
+    let initial_norms: Vec<f64> = initial.iter().map(|w| telemetry::l2(w)).collect();
+    let m = telemetry::measure(&Observed {
+        model,
+        grad_weight: &gw,
+        grad_bias: &gb,
+        delta: Some(&delta),
+        trace: &trace,
+        initial,
+        initial_norms: &initial_norms,
+        batch: b,
+    })
+    .measurement;
     (m, gw.into_iter().map(host).collect())
 }
 
@@ -53,7 +64,8 @@ fn telemetry_matches_direct_computation() {
             .with_seed(3);
         let model = config.init(&device);
         // A different "initial" point, so that dist_from_init is not zero.
-        let initial: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.val().inner().mul_scalar(0.5)).collect();
+        let initial: Vec<Vec<f32>> =
+            telemetry::host_weights(&model).into_iter().map(|w| w.into_iter().map(|v| 0.5 * v).collect()).collect();
         let (m, gw) = measure_tiny(&model, &x, &y, &initial);
 
         // Direct computation on the host, in f64, from the model's own weights.
@@ -130,13 +142,24 @@ fn tiny_gradients_do_not_underflow_and_zero_stays_zero() {
     let device = Device::flex().autodiff();
     let model = MlpConfig::deep(4, 1, 8, 3, Activation::Sigmoid).with_seed(1).init(&device);
     let plain = Device::flex();
-    let initial: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.val().inner()).collect();
+    let initial = telemetry::host_weights(&model);
     let x = Tensor::<2>::ones([2, 4], &device);
     let (_, trace) = model.forward_traced(x, false);
     for (value, underflow) in [(1e-30f32, 0.0), (1e-40f32, 1.0), (0.0f32, 1.0)] {
         let gw: Vec<Tensor<2>> = vec![Tensor::full([4, 8], value, &plain), Tensor::full([8, 3], value, &plain)];
         let gb: Vec<Option<Tensor<1>>> = vec![None, None];
-        let m = telemetry::measure(&Observed { model: &model, grad_weight: &gw, grad_bias: &gb, delta: None, trace: &trace, initial: &initial, batch: 2 });
+        let initial_norms: Vec<f64> = initial.iter().map(|w| telemetry::l2(w)).collect();
+        let m = telemetry::measure(&Observed {
+            model: &model,
+            grad_weight: &gw,
+            grad_bias: &gb,
+            delta: None,
+            trace: &trace,
+            initial: &initial,
+            initial_norms: &initial_norms,
+            batch: 2,
+        })
+        .measurement;
         // A float32 sum of squares would be exactly 0 for both nonzero values.
         let want = f64::from(value) * 32f64.sqrt();
         if value == 0.0 {
@@ -152,14 +175,15 @@ fn tiny_gradients_do_not_underflow_and_zero_stays_zero() {
 fn update_ratio_is_the_relative_size_of_the_step() {
     let device = Device::flex().autodiff();
     let model = MlpConfig::deep(5, 1, 5, 5, Activation::Relu).with_seed(8).init(&device);
-    let before: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.val().inner()).collect();
+    let before = telemetry::host_weights(&model);
     // "After": every weight moved by 1% of itself.
     let mut after = model.clone();
     for l in &mut after.layers {
         let w = l.weight.val().inner().mul_scalar(1.01);
         l.weight = burn::module::Param::from_tensor(w);
     }
-    for r in telemetry::update_ratios(&before, &after) {
+    let before_norms: Vec<f64> = before.iter().map(|w| telemetry::l2(w)).collect();
+    for r in telemetry::update_ratios(&before, &before_norms, &after) {
         close(r, 0.01, "update ratio");
     }
 }

@@ -115,8 +115,9 @@ pub(crate) struct Trainee {
     config: MlpConfig,
     model: Mlp,
     optim: ModuleOptimizer,
-    /// The weights at initialization (for `dist_from_init`).
-    initial: Vec<Tensor<2>>,
+    /// The weights at initialization, on the host, and their norms (for `dist_from_init`).
+    initial: Vec<Vec<f32>>,
+    initial_norms: Vec<f64>,
     /// Running sums of the current epoch.
     loss_sum: f64,
     correct: i64,
@@ -137,13 +138,15 @@ impl Trainee {
 
     pub(crate) fn with_optimizer(name: String, config: MlpConfig, optimizer_spec: &OptimizerSpec, device: &Device) -> Trainee {
         let model = config.init(device);
-        let initial = model.layers.iter().map(|l| l.weight.val().inner()).collect();
+        let initial = telemetry::host_weights(&model);
+        let initial_norms = initial.iter().map(|w| telemetry::l2(w)).collect();
         Trainee {
             name,
             config,
             model,
             optim: optimizer(optimizer_spec),
             initial,
+            initial_norms,
             loss_sum: 0.0,
             correct: 0,
             seen: 0,
@@ -411,7 +414,9 @@ pub(crate) fn train_step(
     let grad_bias: Vec<Option<Tensor<1>>> =
         t.model.layers.iter().map(|l| l.bias.as_ref().and_then(|b| gp.get::<1>(b.id))).collect();
 
-    let measured = logged.then(|| {
+    // Measured on logged steps, and on any step whose loss is not finite, to name the
+    // first layer that went bad.
+    let measured = (logged || !loss_value.is_finite()).then(|| {
         telemetry::measure(&Observed {
             model: &t.model,
             grad_weight: &grad_weight,
@@ -419,9 +424,14 @@ pub(crate) fn train_step(
             delta: delta.as_deref(),
             trace: &trace,
             initial: &t.initial,
+            initial_norms: &t.initial_norms,
             batch: n,
         })
     });
+    let (measured, before) = match measured {
+        Some(m) => (Some(m.measurement), Some(m.weights)),
+        None => (None, None),
+    };
     if !loss_value.is_finite() {
         let layer = measured.as_ref().and_then(Measurement::first_non_finite);
         return Err(match layer {
@@ -457,8 +467,6 @@ pub(crate) fn train_step(
             norm_after = norm_after.map(|n| n * scale);
         }
     }
-    let before: Option<Vec<Tensor<2>>> =
-        logged.then(|| t.model.layers.iter().map(|l| l.weight.val().inner()).collect());
     // The optimizer takes the model by value; an empty MLP holds its place meanwhile.
     let empty = Mlp { layers: Vec::new(), activation: t.model.activation, output_activation: t.model.output_activation };
     let model = std::mem::replace(&mut t.model, empty);
@@ -468,7 +476,8 @@ pub(crate) fn train_step(
     t.steps += 1;
     let measured = match (measured, before) {
         (Some(mut m), Some(before)) => {
-            for (layer, r) in m.layers.iter_mut().zip(telemetry::update_ratios(&before, &t.model)) {
+            let before_norms: Vec<f64> = m.layers.iter().map(|l| l.weight_norm).collect();
+            for (layer, r) in m.layers.iter_mut().zip(telemetry::update_ratios(&before, &before_norms, &t.model)) {
                 layer.update_ratio = Some(r);
             }
             let after = norm_after.unwrap_or(m.grad_norm);
@@ -496,8 +505,10 @@ fn probe_measure(t: &Trainee, probe: &Batch, n: usize, loss_kind: LossKind) -> M
         delta: Some(&delta),
         trace: &trace,
         initial: &t.initial,
+        initial_norms: &t.initial_norms,
         batch: n,
     })
+    .measurement
 }
 
 /// Loss and accuracy over a whole split, in chunks, without autodiff.
