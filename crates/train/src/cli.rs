@@ -214,7 +214,12 @@ pub fn run_experiment(args: &RunArgs, stop: &AtomicBool) -> Result<ExitCode> {
 pub fn render_summary(s: &RunSummary) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2e}"));
+    // A ratio of exactly 0 means layer 1's float32 gradient underflowed to zero everywhere.
+    let ratio = |r: Option<f64>| match r {
+        None => "-".to_string(),
+        Some(r) if r == 0.0 => "0 (underflow)".to_string(),
+        Some(r) => format!("{r:.2e}"),
+    };
     let _ = writeln!(out, "\n{:<14} {:>13} {:>10} {:>22} {:>20}", "model", "test accuracy", "test loss", "grad L1/Llast at init", "grad L1/Llast at end");
     for m in &s.models {
         let acc = m.test_accuracy.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));

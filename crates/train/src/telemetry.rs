@@ -112,7 +112,7 @@ pub struct Measured {
 /// even f32's smallest subnormal (1.4e-45) squares to a normal f64 (2e-90).
 fn read_all(tensors: Vec<TensorData>) -> Vec<Vec<f32>> {
     // `into_vec` takes the buffer over where it can, instead of copying it.
-    tensors.into_iter().map(|d| d.convert::<f32>().into_vec::<f32>().expect("float data reads back as f32")).collect()
+    tensors.into_iter().map(|d| d.convert::<f32>().try_into_vec::<f32>().expect("float data reads back as f32")).collect()
 }
 
 fn transaction<const D: usize>(tx: Transaction, t: Tensor<D>, slots: &mut usize) -> (Transaction, usize) {
