@@ -180,16 +180,28 @@ impl View for Live {
     }
 }
 
-/// Plain lines for logs and pipes: each epoch, and a per-layer snapshot of each model at
-/// most every ten seconds.
+/// Plain lines for logs and pipes: at every epoch's end the epoch's numbers and the
+/// model's latest per-layer gradient norms, and in between a per-layer line at most every
+/// ten seconds.
 pub struct Plain {
     last_shown: HashMap<String, Instant>,
+    latest: HashMap<String, ModelView>,
     every: Duration,
 }
 
 impl Plain {
     pub fn new() -> Plain {
-        Plain { last_shown: HashMap::new(), every: Duration::from_secs(10) }
+        Plain { last_shown: HashMap::new(), latest: HashMap::new(), every: Duration::from_secs(10) }
+    }
+
+    fn print_layers(&mut self, m: &ModelView) {
+        self.last_shown.insert(m.name.clone(), Instant::now());
+        let norms: Vec<String> = shown_layers(m.layers.len(), MAX_LAYERS_SHOWN)
+            .into_iter()
+            .map(|i| format!("L{}:{:.1e}", i + 1, m.layers[i].grad_norm))
+            .collect();
+        println!("[{} epoch {} step {}] loss {:.4} |grad W| {}", m.name, m.epoch, m.step, m.loss, norms.join(" "));
+        flush();
     }
 }
 
@@ -201,21 +213,18 @@ impl Default for Plain {
 
 impl View for Plain {
     fn layers(&mut self, m: &ModelView) {
-        if self.last_shown.get(&m.name).is_some_and(|t| t.elapsed() < self.every) {
-            return;
+        self.latest.insert(m.name.clone(), m.clone());
+        if self.last_shown.get(&m.name).is_none_or(|t| t.elapsed() >= self.every) {
+            self.print_layers(m);
         }
-        self.last_shown.insert(m.name.clone(), Instant::now());
-        let norms: Vec<String> = shown_layers(m.layers.len(), MAX_LAYERS_SHOWN)
-            .into_iter()
-            .map(|i| format!("L{}:{:.1e}", i + 1, m.layers[i].grad_norm))
-            .collect();
-        println!("[{} epoch {} step {}] loss {:.4} |grad W| {}", m.name, m.epoch, m.step, m.loss, norms.join(" "));
-        flush();
     }
 
     fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) {
         let acc = |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
         println!("epoch {epoch:>3} {model:<12} train loss {:.4}{}  test loss {:.4}{}", train.0, acc(train.1), test.0, acc(test.1));
+        if let Some(m) = self.latest.remove(model) {
+            self.print_layers(&m);
+        }
         flush();
     }
 }
