@@ -1,1 +1,0 @@
-//! Placeholder library target so the package builds; the tests live in `it/`.
