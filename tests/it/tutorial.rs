@@ -95,3 +95,13 @@ fn invalid_tutorial_values_are_errors() {
         assert!(e.contains("depth") || e.contains("finite"), "{e}");
     }
 }
+
+#[test]
+fn a_chain_whose_gradients_are_exactly_zero_prints_zero() {
+    // A negative weight kills every ReLU: each gradient is exactly 0, in float32 and by hand.
+    let chain = Chain { weight: -0.5, ..Chain::tutorial(Activation::Relu) };
+    let results = tutorial::run(&chain, &[Activation::Relu], train::backend::Backend::Flex);
+    assert!(results[0].layers.iter().all(|l| l.grad_autodiff == 0.0 && l.grad_hand == 0.0));
+    let text = tutorial::render(&chain, &results);
+    assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
+}

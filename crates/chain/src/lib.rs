@@ -136,6 +136,11 @@ impl LogNum {
         if x == 0.0 { LogNum::ZERO } else { LogNum { sign: if x > 0.0 { 1 } else { -1 }, ln_abs: x.abs().ln() } }
     }
 
+    /// The positive number 10^log10 (zero for -inf), as the log10 values in reports give it.
+    pub fn from_log10(log10: f64) -> LogNum {
+        if log10 == f64::NEG_INFINITY { LogNum::ZERO } else { LogNum { sign: 1, ln_abs: log10 * std::f64::consts::LN_10 } }
+    }
+
     pub fn mul(self, other: LogNum) -> LogNum {
         if self.sign == 0 || other.sign == 0 {
             return LogNum::ZERO;
@@ -362,5 +367,7 @@ mod tests {
         assert_eq!(LogNum::from_f64(-0.000424).sci(2), "-4.24e-4");
         assert_eq!(LogNum::from_f64(9.999).sci(1), "1.0e1");
         assert_eq!(LogNum::ZERO.sci(3), "0");
+        assert_eq!(LogNum::from_log10(-913.0).sci(1), "1.0e-913");
+        assert_eq!(LogNum::from_log10(f64::NEG_INFINITY).sci(2), "0");
     }
 }

@@ -136,7 +136,7 @@ pub fn render(chain: &Chain, results: &[TutorialResult]) -> String {
                 continue;
             };
             let l = &r.layers[i];
-            let ratio = l.log10_ratio_to_last.map_or("-".to_string(), |v| LogNum { sign: 1, ln_abs: v * std::f64::consts::LN_10 }.sci(2));
+            let ratio = l.log10_ratio_to_last.map_or("-".to_string(), |v| LogNum::from_log10(v).sci(2));
             let _ = write!(
                 s,
                 // One more decimal by hand: ReLU's exact -0.0921875 would otherwise print as
@@ -174,7 +174,7 @@ pub fn render(chain: &Chain, results: &[TutorialResult]) -> String {
                 r.activation.name(),
                 l.layer,
                 log_bar(magnitude, 28),
-                LogNum { sign: 1, ln_abs: l.log10_abs_grad.map_or(f64::NEG_INFINITY, |v| v * std::f64::consts::LN_10) }.sci(2)
+                LogNum::from_log10(l.log10_abs_grad.unwrap_or(f64::NEG_INFINITY)).sci(2)
             );
         }
     }
