@@ -9,7 +9,7 @@ use crate::figures;
 use crate::headline::Headline;
 use crate::html;
 use crate::markdown;
-use crate::output::{FigureFile, Format, create_dir, write_figure, write_file};
+use crate::output::{FigureFile, Format, Page, create_dir, write_figure, write_file};
 use crate::report::appendix;
 use crate::run::Run;
 use crate::subject::Subject;
@@ -64,9 +64,9 @@ pub fn write_compare(run_dirs: &[PathBuf], out: Option<&Path>, format: Format) -
             (label.clone(), format!("{} ({}{seed})", run.dir.display(), run.manifest.status))
         })
         .collect();
-    let page = html::Page {
-        title: title.clone(),
-        facts: facts.clone(),
+    let page = Page {
+        title,
+        facts,
         notes: notes.clone(),
         headline: &headline,
         with_run: true,
@@ -76,16 +76,8 @@ pub fn write_compare(run_dirs: &[PathBuf], out: Option<&Path>, format: Format) -
     };
     let html_path = out_dir.join("index.html");
     write_file(&html_path, html::render(&page).as_bytes())?;
-    let md = markdown::Summary {
-        title,
-        facts,
-        notes: notes.clone(),
-        headline: &headline,
-        with_run: true,
-        figures: &figures,
-    };
     let md_path = out_dir.join("report.md");
-    write_file(&md_path, markdown::render(&md).as_bytes())?;
+    write_file(&md_path, markdown::render(&page).as_bytes())?;
     Ok(CompareSummary { out_dir, html: html_path, markdown: md_path, figures, headline, labels, notes })
 }
 

@@ -4,24 +4,9 @@
 use std::fmt::Write;
 
 use crate::headline::{self, Headline, STALL_RULE};
-use crate::output::{FigureFile, Format, file_name};
+use crate::output::{Page, file_name};
 use crate::svg::escape;
 
-/// A page to write.
-pub struct Page<'a> {
-    pub title: String,
-    /// Facts under the title: label and value.
-    pub facts: Vec<(String, String)>,
-    /// Warnings a reader must see first (an interrupted run, skipped lines).
-    pub notes: Vec<String>,
-    pub headline: &'a [Headline],
-    /// Whether the headline table has a Run column (comparisons).
-    pub with_run: bool,
-    pub figures: &'a [FigureFile],
-    pub format: Format,
-    /// Text shown at the end, each in a collapsible block: the config, the manifest.
-    pub appendix: Vec<(String, String)>,
-}
 
 const CSS: &str = r#"
 :root { color-scheme: light; }

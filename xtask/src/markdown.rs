@@ -4,20 +4,11 @@
 use std::fmt::Write;
 
 use crate::headline::{self, Headline, RATIO_RULE, STALL_RULE};
-use crate::output::{FigureFile, file_name};
+use crate::output::{Page, file_name};
 
-/// What the summary shows.
-pub struct Summary<'a> {
-    pub title: String,
-    pub facts: Vec<(String, String)>,
-    pub notes: Vec<String>,
-    pub headline: &'a [Headline],
-    pub with_run: bool,
-    pub figures: &'a [FigureFile],
-}
 
 /// The Markdown text.
-pub fn render(s: &Summary<'_>) -> String {
+pub fn render(s: &Page<'_>) -> String {
     let mut m = String::new();
     let _ = writeln!(m, "# {}\n", s.title);
     if !s.facts.is_empty() {

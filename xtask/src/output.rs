@@ -88,3 +88,20 @@ pub fn create_dir(path: &Path) -> Result<(), Error> {
 pub fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
+
+/// A report or comparison page, as both `index.html` and `report.md` show it (the
+/// Markdown leaves out the image format and the appendix).
+pub struct Page<'a> {
+    pub title: String,
+    /// Facts under the title: label and value.
+    pub facts: Vec<(String, String)>,
+    /// Warnings a reader must see first (an interrupted run, skipped lines).
+    pub notes: Vec<String>,
+    pub headline: &'a [crate::headline::Headline],
+    /// Whether the headline table has a Run column (comparisons).
+    pub with_run: bool,
+    pub figures: &'a [FigureFile],
+    pub format: Format,
+    /// Text shown at the end, each in a collapsible block: the config, the manifest.
+    pub appendix: Vec<(String, String)>,
+}

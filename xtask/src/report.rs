@@ -7,7 +7,7 @@ use crate::figures;
 use crate::headline::Headline;
 use crate::html;
 use crate::markdown;
-use crate::output::{FigureFile, Format, create_dir, write_figure, write_file};
+use crate::output::{FigureFile, Format, Page, create_dir, write_figure, write_file};
 use crate::run::Run;
 use crate::subject::Subject;
 
@@ -36,9 +36,9 @@ pub fn write_report(run_dir: &Path, out: Option<&Path>, format: Format) -> Resul
     let headline: Vec<Headline> = subjects.iter().map(Headline::of).collect();
     let title = format!("Run report: {}", run.name());
     let facts = facts(&run);
-    let page = html::Page {
-        title: title.clone(),
-        facts: facts.clone(),
+    let page = Page {
+        title,
+        facts,
         notes: run.notes.clone(),
         headline: &headline,
         with_run: false,
@@ -48,16 +48,8 @@ pub fn write_report(run_dir: &Path, out: Option<&Path>, format: Format) -> Resul
     };
     let html_path = out_dir.join("index.html");
     write_file(&html_path, html::render(&page).as_bytes())?;
-    let md = markdown::Summary {
-        title,
-        facts,
-        notes: run.notes.clone(),
-        headline: &headline,
-        with_run: false,
-        figures: &figures,
-    };
     let md_path = out_dir.join("report.md");
-    write_file(&md_path, markdown::render(&md).as_bytes())?;
+    write_file(&md_path, markdown::render(&page).as_bytes())?;
     Ok(ReportSummary { out_dir, html: html_path, markdown: md_path, figures, headline, notes: run.notes })
 }
 

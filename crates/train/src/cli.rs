@@ -144,9 +144,7 @@ pub fn run(cli: Cli, stop: &AtomicBool) -> Result<ExitCode> {
         Some(Command::Run(args)) => run_experiment(&args, stop),
         Some(Command::Check(args)) => {
             for path in &args.configs {
-                let exp = config::load(path, &args.sets)?;
-                let dataset = data::load(&exp.data, exp.seed).with_context(|| format!("config {}", path.display()))?;
-                exp.validate_with_data(&dataset).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+                let (exp, dataset) = load_experiment(path, &args.sets)?;
                 println!("{}: ok ({} model(s), {} training examples)", path.display(), exp.models.0.len(), dataset.train.len);
             }
             Ok(ExitCode::SUCCESS)
@@ -176,15 +174,22 @@ fn default_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/default.toml")
 }
 
+/// Reads and validates an experiment, loads its data, and checks what needs the data: all
+/// before anything is created or trained.
+fn load_experiment(path: &Path, sets: &[String]) -> Result<(config::Experiment, data::Dataset)> {
+    let exp = config::load(path, sets)?;
+    let dataset = data::load(&exp.data, exp.seed).with_context(|| format!("config {}", path.display()))?;
+    exp.validate_with_data(&dataset).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    Ok((exp, dataset))
+}
+
 /// Loads, validates, trains, and prints the summary.
 pub fn run_experiment(args: &RunArgs, stop: &AtomicBool) -> Result<ExitCode> {
     let mut sets = args.sets.clone();
     if let Some(seed) = args.seed {
         sets.push(format!("seed={seed}"));
     }
-    let exp = config::load(&args.config, &sets)?;
-    let dataset = data::load(&exp.data, exp.seed).with_context(|| format!("config {}", args.config.display()))?;
-    exp.validate_with_data(&dataset).map_err(|e| anyhow::anyhow!("config {}: {e}", args.config.display()))?;
+    let (exp, dataset) = load_experiment(&args.config, &sets)?;
     let out = args.out.clone().unwrap_or_else(|| trainer::default_out(Path::new("."), &exp.name));
     let mut view: Box<dyn view::View> = if args.quiet { Box::new(view::Silent) } else { view::for_stdout() };
     if !args.quiet {

@@ -56,11 +56,6 @@ impl LayerMetrics {
         ];
         METRICS.iter().zip(all).filter_map(|(m, v)| v.map(|v| (*m, v))).collect()
     }
-
-    /// Whether every value is a finite number.
-    pub fn is_finite(&self) -> bool {
-        self.rows().iter().all(|(_, v)| v.is_finite())
-    }
 }
 
 /// A whole-model measurement.
@@ -110,14 +105,29 @@ pub struct Measured {
 /// (measured on a 4x1024 ReLU MLP, batch 128: the telemetry of a logged step went from
 /// about 250 ms to about 70 ms, 40 of them the read-back), and free of underflow, since
 /// even f32's smallest subnormal (1.4e-45) squares to a normal f64 (2e-90).
-fn read_all(tensors: Vec<TensorData>) -> Vec<Vec<f32>> {
-    // `into_vec` takes the buffer over where it can, instead of copying it.
-    tensors.into_iter().map(|d| d.convert::<f32>().try_into_vec::<f32>().expect("float data reads back as f32")).collect()
+#[derive(Default)]
+struct Reads {
+    tx: Transaction,
+    count: usize,
 }
 
-fn transaction<const D: usize>(tx: Transaction, t: Tensor<D>, slots: &mut usize) -> (Transaction, usize) {
-    *slots += 1;
-    (tx.register(t), *slots - 1)
+impl Reads {
+    /// Adds a tensor to the transfer; returns its index in [`Reads::execute`]'s result.
+    fn add<const D: usize>(&mut self, t: Tensor<D>) -> usize {
+        self.tx = std::mem::take(&mut self.tx).register(t);
+        self.count += 1;
+        self.count - 1
+    }
+
+    /// Every tensor's values, in the order they were added.
+    fn execute(self) -> Vec<Vec<f32>> {
+        // `try_into_vec` takes the buffer over where it can, instead of copying it.
+        self.tx
+            .execute()
+            .into_iter()
+            .map(|d| d.convert::<f32>().try_into_vec::<f32>().expect("float data reads back as f32"))
+            .collect()
+    }
 }
 
 /// sqrt(sum x^2) in f64.
@@ -148,18 +158,17 @@ fn sum_sq_diff(x: &[f32], y: Option<&[f32]>) -> f64 {
 
 /// The weights of every layer on the host, in burn's `[fan_in, fan_out]` row-major layout.
 pub fn host_weights(model: &Mlp) -> Vec<Vec<f32>> {
-    let mut tx = Transaction::default();
+    let mut reads = Reads::default();
     for l in &model.layers {
-        tx = tx.register(l.weight.val().inner());
+        reads.add(l.weight.val().inner());
     }
-    read_all(tx.execute())
+    reads.execute()
 }
 
 /// Everything but `update_ratio`, from one read-back.
 pub fn measure(o: &Observed<'_>) -> Measured {
     let n = o.model.layers.len();
-    let mut tx = Transaction::default();
-    let mut count = 0;
+    let mut reads = Reads::default();
     struct Slots {
         gw: usize,
         gb: Option<usize>,
@@ -168,41 +177,19 @@ pub fn measure(o: &Observed<'_>) -> Measured {
         pre: Option<usize>,
         delta: Option<usize>,
     }
-    let mut slots = Vec::with_capacity(n);
-    for i in 0..n {
-        let (t, gw) = transaction(tx, o.grad_weight[i].clone(), &mut count);
-        tx = t;
-        let gb = match o.grad_bias[i].clone() {
-            Some(g) => {
-                let (t, s) = transaction(tx, g, &mut count);
-                tx = t;
-                Some(s)
-            }
-            None => None,
-        };
-        let (t, w) = transaction(tx, o.model.layers[i].weight.val().inner(), &mut count);
-        tx = t;
-        let (t, post) = transaction(tx, o.trace.post[i].clone().inner(), &mut count);
-        tx = t;
-        let pre = match o.model.activation_of(i) {
-            Some(Activation::Relu | Activation::LeakyRelu) => {
-                let (t, s) = transaction(tx, o.trace.pre[i].clone().inner(), &mut count);
-                tx = t;
-                Some(s)
-            }
-            _ => None,
-        };
-        let delta = match o.delta {
-            Some(d) => {
-                let (t, s) = transaction(tx, d[i].clone(), &mut count);
-                tx = t;
-                Some(s)
-            }
-            None => None,
-        };
-        slots.push(Slots { gw, gb, w, post, pre, delta });
-    }
-    let mut data = read_all(tx.execute());
+    let slots: Vec<Slots> = (0..n)
+        .map(|i| Slots {
+            gw: reads.add(o.grad_weight[i].clone()),
+            gb: o.grad_bias[i].clone().map(|g| reads.add(g)),
+            w: reads.add(o.model.layers[i].weight.val().inner()),
+            post: reads.add(o.trace.post[i].clone().inner()),
+            // Dead units are read off the pre-activations of the ReLU family only.
+            pre: matches!(o.model.activation_of(i), Some(Activation::Relu | Activation::LeakyRelu))
+                .then(|| reads.add(o.trace.pre[i].clone().inner())),
+            delta: o.delta.map(|d| reads.add(d[i].clone())),
+        })
+        .collect();
+    let mut data = reads.execute();
     let mut sum_sq = 0.0;
     let mut layers = Vec::with_capacity(n);
     let mut weights = Vec::with_capacity(n);
@@ -225,7 +212,7 @@ pub fn measure(o: &Observed<'_>) -> Measured {
             Some(Activation::Tanh) => Some(post.iter().filter(|a| a.abs() > 0.97).count() as f64 / count),
             _ => None,
         };
-        let units = o.model.layers[i].weight.val().dims()[1];
+        let units = o.trace.post[i].dims()[1];
         // A unit is dead on this batch when no example drives its pre-activation above 0.
         let dead_fraction = s.pre.map(|p| {
             let pre = &data[p];
@@ -258,14 +245,14 @@ pub fn measure(o: &Observed<'_>) -> Measured {
 
 /// The global gradient norm alone (for clipping on steps that are not logged).
 pub fn global_norm(grad_weight: &[Tensor<2>], grad_bias: &[Option<Tensor<1>>]) -> f64 {
-    let mut tx = Transaction::default();
+    let mut reads = Reads::default();
     for g in grad_weight {
-        tx = tx.register(g.clone());
+        reads.add(g.clone());
     }
     for g in grad_bias.iter().flatten() {
-        tx = tx.register(g.clone());
+        reads.add(g.clone());
     }
-    read_all(tx.execute()).iter().map(|v| l2(v).powi(2)).sum::<f64>().sqrt()
+    reads.execute().iter().map(|v| l2(v).powi(2)).sum::<f64>().sqrt()
 }
 
 /// ||W_after - W_before|| / ||W_before|| per layer, for the step just taken, given the

@@ -11,10 +11,10 @@ use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use burn::tensor::Transaction;
+use burn::tensor::{Gradients, Transaction};
 use burn::tensor::activation::log_softmax;
 use data::{Dataset, Split, Targets, Task};
-use models::{Mlp, MlpConfig};
+use models::{Mlp, MlpConfig, Trace};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -395,39 +395,14 @@ pub(crate) fn train_step(
 ) -> Result<(f64, Option<(Measurement, f64)>), String> {
     let (out, trace) = t.model.forward_traced(batch.x.clone(), logged);
     let (loss, correct) = loss_and_correct(loss_kind, out, batch);
-    // One read-back for the loss and the number of correct predictions.
-    let mut tx = Transaction::default().register(loss.clone());
-    if let Some(c) = &correct {
-        tx = tx.register(c.clone());
-    }
-    let values = tx.execute();
-    let loss_value = f64::from(values[0].clone().convert::<f32>().try_to_vec::<f32>().expect("f32")[0]);
-    if let Some(c) = values.get(1) {
-        t.correct += c.clone().convert::<i64>().try_to_vec::<i64>().expect("i64")[0];
-    }
+    let (loss_value, correct) = read_loss(&loss, correct.as_ref());
+    t.correct += correct.unwrap_or(0);
     let grads = loss.backward();
-    let delta: Option<Vec<Tensor<2>>> =
-        logged.then(|| trace.taps.iter().map(|tap| tap.grad(&grads).expect("every tap is in the graph")).collect());
+    let g = LayerGrads::read(&t.model, &trace, &grads, logged);
     let mut gp = GradientsParams::from_grads(grads, &t.model);
-    let grad_weight: Vec<Tensor<2>> =
-        t.model.layers.iter().map(|l| gp.get::<2>(l.weight.id).expect("every weight has a gradient")).collect();
-    let grad_bias: Vec<Option<Tensor<1>>> =
-        t.model.layers.iter().map(|l| l.bias.as_ref().and_then(|b| gp.get::<1>(b.id))).collect();
-
     // Measured on logged steps, and on any step whose loss is not finite, to name the
     // first layer that went bad.
-    let measured = (logged || !loss_value.is_finite()).then(|| {
-        telemetry::measure(&Observed {
-            model: &t.model,
-            grad_weight: &grad_weight,
-            grad_bias: &grad_bias,
-            delta: delta.as_deref(),
-            trace: &trace,
-            initial: &t.initial,
-            initial_norms: &t.initial_norms,
-            batch: n,
-        })
-    });
+    let measured = (logged || !loss_value.is_finite()).then(|| t.measure(&g, &trace, n));
     let (measured, before) = match measured {
         Some(m) => (Some(m.measurement), Some(m.weights)),
         None => (None, None),
@@ -446,7 +421,7 @@ pub(crate) fn train_step(
     if let Some(max_norm) = clip {
         let total = match &measured {
             Some(m) => m.grad_norm,
-            None => telemetry::global_norm(&grad_weight, &grad_bias),
+            None => telemetry::global_norm(&g.weight, &g.bias),
         };
         if !total.is_finite() {
             return Err(format!("gradient norm is {total}"));
@@ -493,22 +468,54 @@ fn probe_measure(t: &Trainee, probe: &Batch, n: usize, loss_kind: LossKind) -> M
     let (out, trace) = t.model.forward_traced(probe.x.clone(), true);
     let (loss, _) = loss_and_correct(loss_kind, out, probe);
     let grads = loss.backward();
-    let delta: Vec<Tensor<2>> = trace.taps.iter().map(|tap| tap.grad(&grads).expect("every tap is in the graph")).collect();
-    let grad_weight: Vec<Tensor<2>> =
-        t.model.layers.iter().map(|l| l.weight.grad(&grads).expect("every weight has a gradient")).collect();
-    let grad_bias: Vec<Option<Tensor<1>>> =
-        t.model.layers.iter().map(|l| l.bias.as_ref().and_then(|b| b.grad(&grads))).collect();
-    telemetry::measure(&Observed {
-        model: &t.model,
-        grad_weight: &grad_weight,
-        grad_bias: &grad_bias,
-        delta: Some(&delta),
-        trace: &trace,
-        initial: &t.initial,
-        initial_norms: &t.initial_norms,
-        batch: n,
-    })
-    .measurement
+    t.measure(&LayerGrads::read(&t.model, &trace, &grads, true), &trace, n).measurement
+}
+
+/// Every layer's gradients, read from `Gradients` before `GradientsParams` consumes it.
+struct LayerGrads {
+    weight: Vec<Tensor<2>>,
+    bias: Vec<Option<Tensor<1>>>,
+    /// dL/dz per layer and example, from the taps (when there are taps).
+    delta: Option<Vec<Tensor<2>>>,
+}
+
+impl LayerGrads {
+    fn read(model: &Mlp, trace: &Trace, grads: &Gradients, taps: bool) -> LayerGrads {
+        LayerGrads {
+            weight: model.layers.iter().map(|l| l.weight.grad(grads).expect("every weight has a gradient")).collect(),
+            bias: model.layers.iter().map(|l| l.bias.as_ref().and_then(|b| b.grad(grads))).collect(),
+            delta: taps.then(|| trace.taps.iter().map(|tap| tap.grad(grads).expect("every tap is in the graph")).collect()),
+        }
+    }
+}
+
+impl Trainee {
+    /// The telemetry of one forward and backward pass of this model over `n` examples.
+    fn measure(&self, g: &LayerGrads, trace: &Trace, n: usize) -> telemetry::Measured {
+        telemetry::measure(&Observed {
+            model: &self.model,
+            grad_weight: &g.weight,
+            grad_bias: &g.bias,
+            delta: g.delta.as_deref(),
+            trace,
+            initial: &self.initial,
+            initial_norms: &self.initial_norms,
+            batch: n,
+        })
+    }
+}
+
+/// Reads a batch's mean loss and, for classes, its number of correct predictions back in
+/// one transfer.
+fn read_loss(loss: &Tensor<1>, correct: Option<&Tensor<1, Int>>) -> (f64, Option<i64>) {
+    let mut tx = Transaction::default().register(loss.clone());
+    if let Some(c) = correct {
+        tx = tx.register(c.clone());
+    }
+    let values = tx.execute();
+    let loss = values[0].clone().convert::<f32>().try_to_vec::<f32>().expect("the loss reads back as f32")[0];
+    let correct = values.get(1).map(|c| c.clone().convert::<i64>().try_to_vec::<i64>().expect("a count reads back as i64")[0]);
+    (f64::from(loss), correct)
 }
 
 /// Loss and accuracy over a whole split, in chunks, without autodiff.
@@ -521,15 +528,9 @@ fn evaluate(model: &Mlp, split: &SplitTensors, loss_kind: LossKind) -> (f64, Opt
         let end = (start + chunk).min(split.len);
         let batch = split.slice(start, end);
         let (loss, c) = loss_and_correct(loss_kind, model.forward(batch.x.clone()), &batch);
-        let mut tx = Transaction::default().register(loss);
-        if let Some(c) = c {
-            tx = tx.register(c);
-        }
-        let v = tx.execute();
-        loss_sum += f64::from(v[0].clone().convert::<f32>().try_to_vec::<f32>().expect("f32")[0]) * (end - start) as f64;
-        if let Some(c) = v.get(1) {
-            correct += c.clone().convert::<i64>().try_to_vec::<i64>().expect("i64")[0];
-        }
+        let (loss, c) = read_loss(&loss, c.as_ref());
+        loss_sum += loss * (end - start) as f64;
+        correct += c.unwrap_or(0);
         start = end;
     }
     let n = split.len.max(1) as f64;

@@ -76,6 +76,12 @@ fn shown_layers(n: usize, max: usize) -> Vec<usize> {
     v
 }
 
+/// The line that ends a model's epoch: loss and, for classes, accuracy.
+fn epoch_line(model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) -> String {
+    let acc = |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
+    format!("epoch {epoch:>3} {model:<12} train loss {:.4}{}  test loss {:.4}{}", train.0, acc(train.1), test.0, acc(test.1))
+}
+
 /// The text of one layer line.
 pub fn layer_line(index: usize, l: &LayerView) -> String {
     format!(
@@ -154,16 +160,8 @@ impl View for Live {
     }
 
     fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) {
-        let acc = |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
-        self.multi
-            .println(format!(
-                "epoch {epoch:>3} {model:<12} train loss {:.4}{}  test loss {:.4}{}",
-                train.0,
-                acc(train.1),
-                test.0,
-                acc(test.1)
-            ))
-            .unwrap_or(());
+        // A failed redraw of the terminal must not stop training; the run folder is the record.
+        self.multi.println(epoch_line(model, epoch, train, test)).unwrap_or(());
     }
 
     fn finish(&mut self) {
@@ -220,8 +218,7 @@ impl View for Plain {
     }
 
     fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) {
-        let acc = |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
-        println!("epoch {epoch:>3} {model:<12} train loss {:.4}{}  test loss {:.4}{}", train.0, acc(train.1), test.0, acc(test.1));
+        println!("{}", epoch_line(model, epoch, train, test));
         if let Some(m) = self.latest.remove(model) {
             self.print_layers(&m);
         }
