@@ -244,6 +244,7 @@ fn the_benchmark_command_runs_a_few_steps() {
         repeats: 1,
         seed: 0,
         backend: Backend::Flex,
+        flush_denormals: true,
     };
     assert_eq!(train::bench::run(&args).unwrap(), std::process::ExitCode::SUCCESS);
     let bad = train::bench::BenchArgs { config: "z".into(), ..args };

@@ -22,6 +22,8 @@ pub struct BenchCompare {
     pub python: PathBuf,
     /// Threads for both.
     pub threads: usize,
+    /// Flush subnormal floats to zero in both, or keep IEEE arithmetic in both.
+    pub flush_denormals: bool,
     /// The workspace root.
     pub root: PathBuf,
 }
@@ -73,6 +75,7 @@ pub fn run(b: &BenchCompare) -> Result<String> {
                 .env("RAYON_NUM_THREADS", b.threads.to_string())
                 .args(["run", "-q", "-p", "train", "--", "bench", "--config", config, "--repeats"])
                 .arg(b.repeats.to_string())
+                .args(["--flush-denormals", if b.flush_denormals { "true" } else { "false" }])
                 .output()
                 .context("cannot run `cargo run -p train -- bench`")?;
             collect(&mut medians, "project", &ours, "train bench")?;
@@ -81,6 +84,7 @@ pub fn run(b: &BenchCompare) -> Result<String> {
                 .args(["--config", config, "--modes", "plain,gradnorm", "--threads"])
                 .arg(b.threads.to_string())
                 .args(["--repeats", &b.repeats.to_string()])
+                .args(b.flush_denormals.then_some("--flush-denormal"))
                 .output()
                 .with_context(|| format!("cannot run {} {}", b.python.display(), script.display()))?;
             collect(&mut medians, "pytorch", &theirs, "pytorch_mlp.py")?;

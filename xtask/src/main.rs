@@ -58,6 +58,9 @@ enum Command {
         /// Threads for both the project and PyTorch.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Flush subnormal floats to zero in both (`false`: IEEE arithmetic in both).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        flush_denormals: bool,
     },
     /// Draw the tutorial's figures (sigmoid and its derivative; gradient bars for sigmoid and ReLU).
     TutorialFigures {
@@ -90,7 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("wrote {} figures, {} and {}", s.figures.len(), s.markdown.display(), s.html.display());
         }
-        Command::BenchCompare { config, rounds, repeats, python, threads } => {
+        Command::BenchCompare { config, rounds, repeats, python, threads, flush_denormals } => {
             let configs: Vec<String> = config.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
             let table = xtask::bench::run(&xtask::bench::BenchCompare {
                 configs,
@@ -98,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 repeats,
                 python,
                 threads,
+                flush_denormals,
                 root: xtask::bench::workspace_root(),
             })?;
             print!("{table}");

@@ -77,7 +77,14 @@ pub fn facts(run: &Run) -> Vec<(String, String)> {
     }
     if let Some(b) = &m.backend {
         let threads = m.threads.map(|t| format!(", {t} threads")).unwrap_or_default();
-        f.push(("backend".into(), format!("{b}{threads}")));
+        // A gradient entry below f32's normal range was stored as 0 when flushing: the
+        // reader needs that to read `grad_underflow` and a norm of exactly 0.
+        let arithmetic = match m.flush_denormals {
+            Some(true) => ", subnormals flushed to zero",
+            Some(false) => ", IEEE subnormals",
+            None => "",
+        };
+        f.push(("backend".into(), format!("{b}{threads}{arithmetic}")));
     }
     if let Some(s) = &m.started_at {
         let span = match &m.ended_at {

@@ -44,6 +44,9 @@ pub struct Manifest {
     pub backend: Option<String>,
     #[serde(default)]
     pub threads: Option<u64>,
+    /// Whether subnormal floats were flushed to zero while training (absent in older runs).
+    #[serde(default)]
+    pub flush_denormals: Option<bool>,
     #[serde(default)]
     pub version: Option<String>,
     #[serde(default)]

@@ -33,14 +33,4 @@ impl Backend {
     pub fn autodiff_device(self) -> Device {
         self.plain_device().autodiff()
     }
-
-    /// The number of threads the backend computes with (rayon's pool: `RAYON_NUM_THREADS`,
-    /// or one per core).
-    pub fn threads(self) -> usize {
-        std::env::var("RAYON_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    }
 }

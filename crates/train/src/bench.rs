@@ -6,7 +6,8 @@ use crate::backend::Backend;
 use crate::config::{LossKind, OptimizerSpec, TelemetrySpec};
 use crate::telemetry::Cadence;
 use crate::trainer::{Batch, Trainee, train_step};
-use anyhow::{Result, bail};
+use crate::compute::ComputeThreads;
+use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use chain::Activation;
 use clap::Args;
@@ -60,6 +61,10 @@ pub struct BenchArgs {
     /// The compute backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
+    /// Flush subnormal floats to zero on the training threads, as `train run` does by
+    /// default (`false`: IEEE arithmetic; the reference script's `--flush-denormal` is `true`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub flush_denormals: bool,
 }
 
 /// Runs the benchmark and prints JSON lines.
@@ -83,21 +88,34 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     if args.batch == 0 || args.repeats == 0 {
         bail!("bench: --batch and --repeats must be at least 1");
     }
+    // The threads that train, as in `train run`.
+    let threads = ComputeThreads::new(args.flush_denormals).context("cannot start the training threads")?;
     println!(
         "{}",
         json!({
             "kind": "mlp_env", "impl": format!("burn-{}", args.backend.name()), "burn": "0.22.1",
-            "threads": args.backend.threads(), "nproc": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "threads": threads.threads(), "nproc": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "flush_denormal": threads.flushing(),
             "cpu": cpu_model(), "argv": std::env::args().skip(1).collect::<Vec<_>>(),
         })
     );
-    for (name, depth, width, act) in configs {
-        bench_config(args, name, depth, width, act, &modes);
-    }
+    threads.install(|| {
+        for (name, depth, width, act) in configs {
+            bench_config(args, &threads, name, depth, width, act, &modes);
+        }
+    });
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_config(args: &BenchArgs, name: &str, depth: usize, width: usize, act: Activation, modes: &[&str]) {
+fn bench_config(
+    args: &BenchArgs,
+    threads: &ComputeThreads,
+    name: &str,
+    depth: usize,
+    width: usize,
+    act: Activation,
+    modes: &[&str],
+) {
     let device = args.backend.autodiff_device();
     let plain_device = args.backend.plain_device();
     // PyTorch's default initialization, as in the reference script.
@@ -156,7 +174,7 @@ fn bench_config(args: &BenchArgs, name: &str, depth: usize, width: usize, act: A
         let mut summary = json!({
             "kind": "mlp_summary", "impl": format!("burn-{}", args.backend.name()), "config": name,
             "depth": depth, "width": width, "act": act.name(), "mode": mode, "batch": args.batch, "lr": args.lr,
-            "threads": args.backend.threads(), "n_linear": dims.len() - 1, "n_params": config.num_params(),
+            "threads": threads.threads(), "flush_denormal": threads.flushing(), "n_linear": dims.len() - 1, "n_params": config.num_params(),
             "flops_per_step": flops_per_step, "steps_per_repeat": steps, "repeats": args.repeats,
             "steps_per_s_median": round(med, 3),
             "steps_per_s_min": round(rates[mi].iter().cloned().fold(f64::INFINITY, f64::min), 3),

@@ -58,6 +58,16 @@ pub struct TrainSpec {
     /// `clip_grad_norm_`) to this value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_grad_norm: Option<f64>,
+    /// Flush subnormal float32 values (below 1.18e-38) to zero on the threads that train.
+    /// A deep sigmoid net's early gradients fall there, where the CPU computes several times
+    /// slower; the telemetry reports such entries as `grad_underflow` either way. `false`
+    /// keeps IEEE arithmetic, to see the subnormal values themselves.
+    #[serde(default = "default_flush_denormals")]
+    pub flush_denormals: bool,
+}
+
+fn default_flush_denormals() -> bool {
+    true
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

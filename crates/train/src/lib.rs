@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod compute;
 pub mod config;
 pub mod run_dir;
 pub mod telemetry;

@@ -38,6 +38,8 @@ pub struct Manifest {
     pub seed: u64,
     pub backend: String,
     pub threads: usize,
+    /// Whether subnormal float32 values were flushed to zero on the training threads.
+    pub flush_denormals: bool,
     pub version: String,
     pub git_revision: Option<String>,
     pub started_at: String,

@@ -2,6 +2,7 @@
 //! batches, with per-layer telemetry at the configured cadence and on a fixed probe set.
 
 use crate::backend::Backend;
+use crate::compute::ComputeThreads;
 use crate::config::{Experiment, LossKind, OptimizerSpec};
 use crate::run_dir::{self, DatasetInfo, LayerRow, Manifest, ModelInfo, RunDir, Status, TelemetryInfo};
 use crate::telemetry::{self, Cadence, LayerMetrics, Measurement, Observed};
@@ -199,8 +200,20 @@ enum Stop {
     Diverged(String),
 }
 
-/// Trains every model of `exp` on `dataset`, writing the run folder as it goes.
+/// Trains every model of `exp` on `dataset`, writing the run folder as it goes, on threads
+/// of the run's own (see [`ComputeThreads`]: flush-to-zero when the config asks for it).
 pub fn run(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: &mut dyn View) -> Result<RunSummary> {
+    let threads = ComputeThreads::new(exp.train.flush_denormals).context("cannot start the training threads")?;
+    threads.install(|| run_on(exp, dataset, opts, view, &threads))
+}
+
+fn run_on(
+    exp: &Experiment,
+    dataset: &Dataset,
+    opts: RunOptions<'_>,
+    view: &mut dyn View,
+    threads: &ComputeThreads,
+) -> Result<RunSummary> {
     let device = opts.backend.autodiff_device();
     let plain = opts.backend.plain_device();
     device.seed(exp.seed);
@@ -218,7 +231,7 @@ pub fn run(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: &mut
     let cadence = Cadence { every: exp.telemetry.every, early: exp.telemetry.early };
 
     let mut run = RunDir::create(&opts.out, &exp.resolved(&dataset.task).to_toml())?;
-    let mut manifest = manifest(exp, dataset, &opts.backend, &trainees, &cadence, loss_kind, probe_idx.len());
+    let mut manifest = manifest(exp, dataset, &opts.backend, threads, &trainees, &cadence, loss_kind, probe_idx.len());
     run.write_manifest(&manifest)?;
     for t in &trainees {
         view.start_model(&t.name, t.config.num_layers());
@@ -584,10 +597,12 @@ fn outputs(task: &Task) -> usize {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn manifest(
     exp: &Experiment,
     dataset: &Dataset,
     backend: &Backend,
+    threads: &ComputeThreads,
     trainees: &[Trainee],
     cadence: &Cadence,
     loss: LossKind,
@@ -599,7 +614,8 @@ fn manifest(
         reason: None,
         seed: exp.seed,
         backend: backend.name().to_string(),
-        threads: backend.threads(),
+        threads: threads.threads(),
+        flush_denormals: threads.flushing(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         git_revision: run_dir::git_revision(),
         started_at: run_dir::now_rfc3339(),

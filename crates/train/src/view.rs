@@ -25,8 +25,9 @@ pub struct ModelView {
     pub layers: Vec<LayerView>,
 }
 
-/// Receives progress from the training loop.
-pub trait View {
+/// Receives progress from the training loop, which runs on the run's own threads (hence
+/// `Send`).
+pub trait View: Send {
     fn start(&mut self, _epochs: usize, _steps_per_epoch: usize) {}
     fn start_model(&mut self, _name: &str, _layers: usize) {}
     fn step(&mut self, _epoch: usize, _batch: usize) {}
