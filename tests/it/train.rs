@@ -250,3 +250,59 @@ fn the_benchmark_command_runs_a_few_steps() {
     let bad = train::bench::BenchArgs { config: "z".into(), ..args };
     assert!(format!("{:#}", train::bench::run(&bad).unwrap_err()).contains("unknown configuration `z`"));
 }
+
+/// A 46-layer sigmoid net whose early gradients fall below f32's normal range (1.18e-38).
+const SUBNORMAL: &str = r#"
+name = "subnormal-test"
+seed = 3
+[data]
+source = "digits"
+limit = 200
+[train]
+epochs = 1
+batch_size = 50
+[optimizer]
+kind = "sgd"
+lr = 0.1
+[telemetry]
+every = 2
+probe = 100
+[models.sigmoid]
+preset = "deep-sigmoid"
+depth = 46
+width = 32
+"#;
+
+#[test]
+fn subnormal_gradients_are_flushed_by_default_and_reported_as_underflow() {
+    let run = |flush: bool| {
+        let out = scratch("subnormal").join("run");
+        let flag = format!("train.flush_denormals={flush}");
+        run_in(&experiment(SUBNORMAL, &[&flag]), &out, Backend::Flex).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["flush_denormals"], flush);
+        let norms = probe(&out, "grad_norm_weight");
+        let underflow = probe(&out, "grad_underflow");
+        let mut layers: Vec<(usize, f64, f64)> =
+            norms.iter().filter(|(k, _)| k.1 == 0).map(|(k, &v)| (k.2, v, underflow[k])).collect();
+        layers.sort_by_key(|l| l.0);
+        layers
+    };
+    // IEEE arithmetic: some layers hold nothing but subnormal gradient entries, so that their
+    // norm lies strictly between 0 and f32's smallest normal number.
+    let ieee = run(false);
+    let subnormal: Vec<_> = ieee.iter().filter(|l| l.1 > 0.0 && l.1 < f64::from(f32::MIN_POSITIVE)).collect();
+    assert!(!subnormal.is_empty(), "the config must reach the subnormal range: {ieee:?}");
+    assert!(subnormal.iter().all(|l| l.2 == 1.0), "every entry of such a layer is below the normal range: {subnormal:?}");
+    // Flushed (the default): no subnormal survives. Each layer's norm is 0 or at least the
+    // smallest normal number, and those that read 0 say that all their entries underflowed.
+    let flushed = run(true);
+    for (layer, norm, under) in &flushed {
+        assert!(*norm == 0.0 || *norm >= f64::from(f32::MIN_POSITIVE), "layer {layer}: norm {norm:e}");
+        if *norm == 0.0 {
+            assert_eq!(*under, 1.0, "layer {layer}");
+        }
+    }
+    let layer = subnormal[0].0;
+    assert_eq!(flushed[layer - 1].1, 0.0, "layer {layer} holds only subnormals, which flush to 0");
+}
