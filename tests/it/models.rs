@@ -180,3 +180,40 @@ fn invalid_model_configs_are_errors_not_panics() {
     let ortho_bias = base.with_init(Init::Orthogonal { gain: 1.0 }).with_bias_init(BiasInit::SameAsWeight);
     assert!(ortho_bias.validate().is_err());
 }
+
+/// The MLP evaluates sigmoid and tanh once and gives autodiff their derivative (see
+/// `evaluated_once` in models): its outputs must be burn's own to the bit, and its gradients
+/// burn's own up to the order of one float multiplication.
+#[test]
+fn sigmoid_and_tanh_layers_give_burns_own_values_and_gradients() {
+    for backend in BACKENDS {
+        let device = backend.autodiff_device();
+        for act in [Activation::Sigmoid, Activation::Tanh] {
+            let model = MlpConfig::deep(12, 3, 16, 4, act).with_seed(5).init(&device);
+            let x = Tensor::<2>::random([9, 12], Distribution::Normal(0.0, 3.0), &device);
+            // The same network with burn's activation functions, on the same parameters.
+            let burns = |x: Tensor<2>| {
+                let n = model.layers.len();
+                model.layers.iter().enumerate().fold(x, |h, (i, l)| {
+                    let z = l.forward(h);
+                    match (i + 1 == n, act) {
+                        (true, _) => z,
+                        (false, Activation::Sigmoid) => burn::tensor::activation::sigmoid(z),
+                        (false, _) => burn::tensor::activation::tanh(z),
+                    }
+                })
+            };
+            let ours = model.forward(x.clone());
+            let theirs = burns(x);
+            assert_eq!(ours.clone().into_data(), theirs.clone().into_data(), "{backend:?} {act:?}: forward");
+            let (g_ours, g_theirs) = (ours.square().sum().backward(), theirs.square().sum().backward());
+            for (i, l) in model.layers.iter().enumerate() {
+                let a: Vec<f32> = l.weight.grad(&g_ours).unwrap().into_data().to_vec().unwrap();
+                let b: Vec<f32> = l.weight.grad(&g_theirs).unwrap().into_data().to_vec().unwrap();
+                let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let worst = a.iter().zip(&b).fold(0f32, |m, (u, v)| m.max((u - v).abs()));
+                assert!(scale > 0.0 && worst <= 1e-5 * scale, "{backend:?} {act:?} layer {}: {worst:e} of {scale:e}", i + 1);
+            }
+        }
+    }
+}
