@@ -13,6 +13,10 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::{log_softmax, sigmoid};
 use std::time::Instant;
 
+/// The same allocator as the `train` binary (see its `main.rs`), so that the two compare alike.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Module, Debug)]
 struct Net {
     layers: Vec<Linear>,
