@@ -181,9 +181,9 @@ fn invalid_model_configs_are_errors_not_panics() {
     assert!(ortho_bias.validate().is_err());
 }
 
-/// The MLP evaluates sigmoid and tanh once and gives autodiff their derivative (see
-/// `evaluated_once` in models): its outputs must be burn's own to the bit, and its gradients
-/// burn's own up to the order of one float multiplication.
+/// The MLP computes the sigmoid with the kernels crate and evaluates tanh once, giving
+/// autodiff its derivative (`evaluated_once` in models): their outputs and gradients must be
+/// burn's own, but for rounding (the sigmoid's own exponential is within 2 ulp of the exact).
 #[test]
 fn sigmoid_and_tanh_layers_give_burns_own_values_and_gradients() {
     for backend in BACKENDS {
@@ -205,11 +205,14 @@ fn sigmoid_and_tanh_layers_give_burns_own_values_and_gradients() {
             };
             let ours = model.forward(x.clone());
             let theirs = burns(x);
-            assert_eq!(ours.clone().into_data(), theirs.clone().into_data(), "{backend:?} {act:?}: forward");
+            let (a, b): (Vec<f32>, Vec<f32>) = (ours.clone().into_data().try_to_vec().unwrap(), theirs.clone().into_data().try_to_vec().unwrap());
+            for (u, v) in a.iter().zip(&b) {
+                assert!((u - v).abs() <= 1e-5 * v.abs().max(1.0), "{backend:?} {act:?}: forward {u} vs {v}");
+            }
             let (g_ours, g_theirs) = (ours.square().sum().backward(), theirs.square().sum().backward());
             for (i, l) in model.layers.iter().enumerate() {
-                let a: Vec<f32> = l.weight.grad(&g_ours).unwrap().into_data().to_vec().unwrap();
-                let b: Vec<f32> = l.weight.grad(&g_theirs).unwrap().into_data().to_vec().unwrap();
+                let a: Vec<f32> = l.weight.grad(&g_ours).unwrap().into_data().try_to_vec().unwrap();
+                let b: Vec<f32> = l.weight.grad(&g_theirs).unwrap().into_data().try_to_vec().unwrap();
                 let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let worst = a.iter().zip(&b).fold(0f32, |m, (u, v)| m.max((u - v).abs()));
                 assert!(scale > 0.0 && worst <= 1e-5 * scale, "{backend:?} {act:?} layer {}: {worst:e} of {scale:e}", i + 1);

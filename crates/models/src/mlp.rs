@@ -224,8 +224,9 @@ impl Mlp {
 /// f(z) on a tensor.
 pub(crate) fn apply<const D: usize>(f: Activation, z: Tensor<D>) -> Tensor<D> {
     match f {
-        // s' = s (1 - s) and t' = 1 - t^2, from the values themselves.
-        Activation::Sigmoid => evaluated_once(z, activation::sigmoid, |s| s.clone() * (s.neg() + 1.0)),
+        // Vectorized, and evaluated once per step (see the kernels crate).
+        Activation::Sigmoid => kernels::sigmoid(z),
+        // t' = 1 - t^2, from the values themselves.
         Activation::Tanh => evaluated_once(z, activation::tanh, |t| t.powi_scalar(2).neg() + 1.0),
         Activation::Relu => activation::relu(z),
         Activation::LeakyRelu => activation::leaky_relu(z, LEAKY_SLOPE),
@@ -235,9 +236,10 @@ pub(crate) fn apply<const D: usize>(f: Activation, z: Tensor<D>) -> Tensor<D> {
 
 /// `f(z)`, with the gradient `f'(z)` taken from values computed once, in the forward pass.
 ///
-/// burn 0.22's autodiff keeps the input of a sigmoid or tanh and evaluates the function again
-/// in the backward pass, and burn-flex evaluates both one element at a time with libm's scalar
-/// `expf`: in a deep sigmoid net that was about a third of the training step (BENCHMARKS.md).
+/// burn 0.22's autodiff keeps the input of a tanh (or sigmoid) and evaluates the function
+/// again in the backward pass, and burn-flex evaluates it one element at a time with libm's
+/// scalar functions: for the sigmoid that was about a third of a deep net's training step
+/// (BENCHMARKS.md).
 /// Here `f` runs once, outside the graph, and the graph records `y = f(z) + (z - z') f'(z)`
 /// with `z'` the detached `z`. `z - z'` is exactly 0, so that `y` is exactly `f(z)`, and
 /// `dy/dz = f'(z)`: the gradient burn computes, up to the order of one float multiplication.
