@@ -45,9 +45,54 @@ impl ComputeThreads {
         self.pool.current_num_threads()
     }
 
-    /// Runs `f` on one of these threads; every parallel kernel it starts runs on the others.
+    /// Runs `f` on one of these threads; every parallel kernel it starts runs on the others,
+    /// which wait for work actively while `f` runs (see [`ActiveWait`]).
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(f)
+        self.pool.install(|| {
+            let _wait = ActiveWait::start(self.threads());
+            f()
+        })
+    }
+}
+
+/// Keeps the pool's other threads looking for work instead of going to sleep.
+///
+/// Rayon puts an idle thread to sleep after a short spin, and waking it costs a system call
+/// and a trip through the kernel's scheduler. burn-flex runs every large matmul in parallel
+/// on these threads, so that a training step wakes them hundreds of times: on the 10x256
+/// benchmarks, 17% of the samples fell in the scheduler, and 2 threads were 13% slower than 1.
+/// As OpenMP runtimes do (PyTorch's among them), the threads here spin while the run lasts:
+/// each runs a loop that takes pending jobs (`rayon::yield_now`) as soon as they appear.
+/// (`rayon::broadcast` must therefore not be called inside [`ComputeThreads::install`]: it
+/// waits for every thread, and a spinning one takes no broadcast.)
+struct ActiveWait {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ActiveWait {
+    /// Starts `threads - 1` spinning loops (the caller's thread is busy with the run).
+    fn start(threads: usize) -> ActiveWait {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for _ in 1..threads {
+            let stop = stop.clone();
+            rayon::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        // Nothing to do: let any other runnable thread of the machine have
+                        // the core (this returns at once when there is none).
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+        ActiveWait { stop }
+    }
+}
+
+impl Drop for ActiveWait {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -141,8 +186,10 @@ mod tests {
     fn subnormal_results_flush_to_zero_on_the_compute_threads_only() {
         let threads = ComputeThreads::new(true).unwrap();
         if threads.flushing() {
-            let inside = threads.install(|| (is_flushing(), subnormal_product(), rayon::broadcast(|_| subnormal_product())));
-            assert_eq!(inside, (true, 0.0, vec![0.0; threads.threads()]));
+            assert_eq!(threads.install(|| (is_flushing(), subnormal_product())), (true, 0.0));
+            // Every thread of the pool flushes.
+            let each = threads.pool.broadcast(|_| (is_flushing(), subnormal_product()));
+            assert_eq!(each, vec![(true, 0.0); threads.threads()]);
         }
         // The caller and rayon's global pool keep IEEE arithmetic.
         assert!(!is_flushing());
