@@ -6,7 +6,8 @@
 //! libm's scalar `expf`, and burn's autodiff keeps the sigmoid's input and evaluates it again
 //! in the backward pass. [`sigmoid`] evaluates it once, in vectorized arithmetic on flex, and
 //! its backward pass keeps the output, from which the derivative s (1 - s) follows (with
-//! burn's own vectorized `sigmoid_backward`). On other backends it is burn's sigmoid.
+//! burn's own vectorized `sigmoid_backward`). On ndarray the values are burn's own sigmoid's,
+//! kept for the backward pass all the same.
 
 // burn-ndarray is deprecated in burn 0.22 but is still a backend the project runs on, and the
 // code `#[backend_extension]` generates for it names it too.

@@ -7,6 +7,8 @@
 //! 2. Every fresh tensor (each matmul output, each `zeros`) is allocated as a `Vec<u8>` and
 //!    then copied once more into a 16-byte-aligned buffer (`Bytes::from_bytes_vec`).
 //! 3. The SGD update is two passes, `grad * lr` and then `param - delta`, on one thread.
+//! 4. Reading a tensor that is still shared (a weight its `Param` holds, a gradient the
+//!    optimizer will use) copies it twice: into a `Vec<u8>`, then into an aligned buffer.
 //!
 //! `cargo run -p train --example flex_limits`
 
@@ -131,4 +133,14 @@ fn main() {
         }
     });
     println!("SGD update, 1024x1024:  burn-flex {sgd_us:7.1} us | one fused loop    {fused_us:7.1} us | {:4.1}x", sgd_us / fused_us);
+
+    // 4. Reading back a 1024x1024 tensor that something else still holds.
+    let shared = g.clone();
+    let read_us = median_us(300, || {
+        black_box(shared.clone().into_data());
+    });
+    let copy_us = median_us(300, || {
+        black_box(gh.clone());
+    });
+    println!("read shared 1024x1024:  burn-flex {read_us:7.1} us | one copy (clone)  {copy_us:7.1} us | {:4.1}x", read_us / copy_us);
 }

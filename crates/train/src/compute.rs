@@ -60,7 +60,8 @@ impl ComputeThreads {
 /// Rayon puts an idle thread to sleep after a short spin, and waking it costs a system call
 /// and a trip through the kernel's scheduler. burn-flex runs every large matmul in parallel
 /// on these threads, so that a training step wakes them hundreds of times: on the 10x256
-/// benchmarks, 17% of the samples fell in the scheduler, and 2 threads were 13% slower than 1.
+/// benchmarks, about a fifth of the samples fell in the scheduler, and 2 threads were 13%
+/// slower than 1.
 /// As OpenMP runtimes do (PyTorch's among them), the threads here spin while the run lasts:
 /// each runs a loop that takes pending jobs (`rayon::yield_now`) as soon as they appear.
 /// (`rayon::broadcast` must therefore not be called inside [`ComputeThreads::install`]: it
