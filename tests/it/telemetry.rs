@@ -57,10 +57,10 @@ fn telemetry_matches_direct_computation() {
     let (b, input) = (6, 3);
     let x: Vec<Vec<f64>> = (0..b).map(|_| (0..input).map(|_| 3.0 * rng.normal()).collect()).collect();
     let y: Vec<Vec<f64>> = (0..b).map(|_| (0..2).map(|_| rng.normal()).collect()).collect();
-    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu] {
         let config = MlpConfig::deep(input, 2, 4, 2, act)
             .with_init(Init::XavierNormal { gain: 3.0 })
-            .with_bias_init(if act == Activation::Relu { BiasInit::Constant { value: -1.0 } } else { BiasInit::SameAsWeight })
+            .with_bias_init(if matches!(act, Activation::Relu | Activation::LeakyRelu) { BiasInit::Constant { value: -1.0 } } else { BiasInit::SameAsWeight })
             .with_seed(3);
         let model = config.init(&device);
         // A different "initial" point, so that dist_from_init is not zero.
@@ -117,7 +117,7 @@ fn telemetry_matches_direct_computation() {
                     let want = flat.iter().filter(|a| a.abs() > 0.97).count() as f64 / flat.len() as f64;
                     close(lm.saturation.unwrap(), want, &what("saturation"));
                 }
-                (Activation::Relu, true) => {
+                (Activation::Relu | Activation::LeakyRelu, true) => {
                     let units = zs[l][0].len();
                     let dead = (0..units).filter(|&u| zs[l].iter().all(|z| z[u] <= 0.0)).count();
                     close(lm.dead_fraction.unwrap(), dead as f64 / units as f64, &what("dead_fraction"));

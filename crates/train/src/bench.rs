@@ -134,13 +134,17 @@ fn bench_config(
     let cadence = Cadence { every: defaults.every, early: defaults.early };
 
     let mut k = 0usize;
+    // Returns whether the step was logged.
     let step = |trainee: &mut Trainee, mode: &str, k: &mut usize| {
         let batch = &batches[*k % batches.len()];
         *k += 1;
         let logged = mode == "telemetry" && cadence.is_logged(*k, false);
         // A diverging benchmark still measures time; its numbers are not used.
         let _ = train_step(trainee, batch, args.batch, LossKind::CrossEntropy, None, args.lr, logged);
+        logged
     };
+    // Each step of the telemetry rounds, timed on its own: (logged?, seconds).
+    let mut step_times: Vec<(bool, f64)> = Vec::new();
     let t0 = Instant::now();
     for i in 0..args.warmup {
         step(&mut trainee, modes[i % modes.len()], &mut k);
@@ -153,7 +157,11 @@ fn bench_config(
         for (mi, mode) in modes.iter().enumerate() {
             let t0 = Instant::now();
             for _ in 0..steps {
-                step(&mut trainee, mode, &mut k);
+                let start = Instant::now();
+                let logged = step(&mut trainee, mode, &mut k);
+                if *mode == "telemetry" {
+                    step_times.push((logged, start.elapsed().as_secs_f64()));
+                }
             }
             let dt = t0.elapsed().as_secs_f64();
             let sps = steps as f64 / dt;
@@ -189,6 +197,21 @@ fn bench_config(
             let ratios: Vec<f64> = rates[p].iter().zip(&rates[mi]).map(|(a, b)| a / b - 1.0).collect();
             summary["overhead_vs_plain_paired_median_pct"] = json!(round(100.0 * median(&ratios), 2));
             summary["overhead_vs_plain_of_medians_pct"] = json!(round(100.0 * (median(&rates[p]) / med - 1.0), 2));
+        }
+        if *mode == "telemetry" {
+            // The cost of the telemetry from the steps themselves, which noise between rounds
+            // does not touch: what a logged step takes beyond an unlogged one (medians), spread
+            // over all steps, as a share of an unlogged step.
+            let times = |logged: bool| step_times.iter().filter(|t| t.0 == logged).map(|t| t.1).collect::<Vec<f64>>();
+            let (on, off) = (times(true), times(false));
+            if !on.is_empty() && !off.is_empty() {
+                let (on_ms, off_ms) = (1e3 * median(&on), 1e3 * median(&off));
+                let share = on.len() as f64 / step_times.len() as f64;
+                summary["logged_step_ms_median"] = json!(round(on_ms, 4));
+                summary["unlogged_step_ms_median"] = json!(round(off_ms, 4));
+                summary["logged_share_of_steps"] = json!(round(share, 4));
+                summary["overhead_from_step_times_pct"] = json!(round(100.0 * (on_ms - off_ms) * share / off_ms, 2));
+            }
         }
         println!("{summary}");
     }

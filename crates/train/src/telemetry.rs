@@ -3,6 +3,8 @@
 
 use burn::prelude::*;
 use rayon::prelude::*;
+use std::ops::Range;
+use std::sync::Arc;
 use chain::Activation;
 use models::{Mlp, Trace};
 
@@ -127,24 +129,43 @@ pub struct Measured {
     pub weights: Vec<HostTensor>,
 }
 
-/// A tensor's float32 values on the host, as burn handed them over (no further copy).
-pub struct HostTensor(TensorData);
+/// A tensor's float32 values on the host: its part of one read-back (see [`read_all`]).
+pub struct HostTensor {
+    data: Arc<TensorData>,
+    range: Range<usize>,
+}
 
 impl AsRef<[f32]> for HostTensor {
     fn as_ref(&self) -> &[f32] {
-        self.0.as_slice::<f32>().expect("the project's tensors are float32")
+        &self.data.as_slice::<f32>().expect("the project's tensors are float32")[self.range.clone()]
     }
 }
 
-/// Reads tensors back to the host, in parallel on the run's threads. The reductions are
-/// then done on the host in f64, one fused pass per tensor and layers in parallel: cheaper
-/// than chains of tensor reductions on the CPU backends (on a 4x1024 ReLU MLP, batch 128, a
-/// logged step's telemetry went from about 250 ms that way to under 15 ms), and free of
-/// underflow, since even f32's smallest subnormal (1.4e-45) squares to a normal f64 (2e-90).
+/// Reads tensors back to the host at once: flattened and concatenated on the device, then
+/// handed over whole. On burn-flex that is one copy, where reading each tensor on its own
+/// costs an allocation and two copies of it (`into_data` of a tensor something else still
+/// holds, as the model holds its weights): a logged step of the 50x64 net reads 255
+/// tensors. The reductions are then done on the host in f64, one fused pass per tensor and
+/// layers in parallel: cheaper than chains of tensor reductions on the CPU backends (on a
+/// 4x1024 ReLU MLP, batch 128, a logged step's telemetry went from about 250 ms that way to
+/// under 15 ms), and free of underflow, since even f32's smallest subnormal (1.4e-45)
+/// squares to a normal f64 (2e-90).
 fn read_all<const D: usize>(tensors: Vec<Tensor<D>>) -> Vec<HostTensor> {
-    // Each read is a copy of the tensor's buffer on the CPU backends: in parallel they share
-    // out the memory traffic, where one transaction would do them one after the other.
-    tensors.into_par_iter().map(|t| HostTensor(t.into_data())).collect()
+    if tensors.is_empty() {
+        return Vec::new();
+    }
+    let mut ranges = Vec::with_capacity(tensors.len());
+    let flat: Vec<Tensor<1>> = tensors
+        .into_iter()
+        .map(|t| {
+            let n = t.shape().num_elements();
+            let start = ranges.last().map_or(0, |r: &Range<usize>| r.end);
+            ranges.push(start..start + n);
+            t.reshape([n])
+        })
+        .collect();
+    let data = Arc::new(Tensor::cat(flat, 0).into_data());
+    ranges.into_iter().map(|range| HostTensor { data: data.clone(), range }).collect()
 }
 
 /// sqrt(sum x^2) in f64.
@@ -208,25 +229,51 @@ with_avx2! {
 }
 
 with_avx2! {
-    /// One pass over activations: sum a and sum a^2 in f64, and the number outside [lo, hi].
-    fn activation_sums(a: &[f32], lo: f32, hi: f32) -> (f64, f64, usize) {
+    /// One pass over activations a = f(x), f(x) = x for x > 0 and slope * x otherwise: sum a
+    /// and sum a^2 in f64, and the number of a outside [lo, hi].
+    fn activation_sums(x: &[f32], slope: f32, lo: f32, hi: f32) -> (f64, f64, usize) {
         let (mut s, mut sq, mut out) = ([0f64; 8], [0f64; 8], [0usize; 8]);
-        let chunks = a.chunks_exact(8);
+        let chunks = x.chunks_exact(8);
         let rest = chunks.remainder();
         for c in chunks {
             for k in 0..8 {
-                let v = f64::from(c[k]);
+                let a = piecewise(c[k], slope);
+                let v = f64::from(a);
                 s[k] += v;
                 sq[k] += v * v;
-                out[k] = out[k].wrapping_add(usize::from(c[k] < lo || c[k] > hi));
+                out[k] = out[k].wrapping_add(usize::from(a < lo || a > hi));
             }
         }
         for (k, &x) in rest.iter().enumerate() {
-            s[k] += f64::from(x);
-            sq[k] += f64::from(x) * f64::from(x);
-            out[k] = out[k].wrapping_add(usize::from(x < lo || x > hi));
+            let a = piecewise(x, slope);
+            s[k] += f64::from(a);
+            sq[k] += f64::from(a) * f64::from(a);
+            out[k] = out[k].wrapping_add(usize::from(a < lo || a > hi));
         }
         (s.iter().sum(), sq.iter().sum(), out.iter().sum())
+    }
+}
+
+with_avx2! {
+    /// The sum over rows of `units` entries of each row's L2 norm, in f64: one call for the
+    /// whole matrix, so that the AVX2 choice is made once, not once per (short) row.
+    fn sum_of_row_norms(d: &[f32], units: usize) -> f64 {
+        d.chunks(units.max(1))
+            .map(|row| {
+                let mut acc = [0f64; 8];
+                let chunks = row.chunks_exact(8);
+                let rest = chunks.remainder();
+                for c in chunks {
+                    for k in 0..8 {
+                        acc[k] += f64::from(c[k]) * f64::from(c[k]);
+                    }
+                }
+                for (k, &x) in rest.iter().enumerate() {
+                    acc[k] += f64::from(x) * f64::from(x);
+                }
+                acc.iter().sum::<f64>().sqrt()
+            })
+            .sum()
     }
 }
 
@@ -241,15 +288,23 @@ pub fn host_weights(model: &Mlp) -> Vec<Vec<f32>> {
 /// Everything but `update_ratio`, from one read-back.
 pub fn measure(o: &Observed<'_>) -> Measured {
     let n = o.model.layers.len();
-    // Dead units are read off the pre-activations of the ReLU family only.
-    let relu = |i: usize| matches!(o.model.activation_of(i), Some(Activation::Relu | Activation::LeakyRelu));
-    let weights = read_all(o.model.layers.iter().map(|l| l.weight.val().inner()).collect());
-    let grads = read_all(o.grad_weight.to_vec());
+    // One activation tensor per layer: the pre-activations z where the activation is
+    // piecewise linear (ReLU, leaky ReLU, none), from which both f(z) and the dead units
+    // follow, and the outputs a otherwise (sigmoid, tanh: their saturation is read off a).
+    let from_pre = |i: usize| negative_slope(o.model.activation_of(i)).is_some();
+    // Every 2-D tensor in one parallel read: weights, gradients, activations, then deltas.
+    let mut tensors: Vec<Tensor<2>> = Vec::with_capacity(4 * n);
+    tensors.extend(o.model.layers.iter().map(|l| l.weight.val().inner()));
+    tensors.extend(o.grad_weight.iter().cloned());
+    tensors.extend((0..n).map(|i| if from_pre(i) { &o.trace.pre[i] } else { &o.trace.post[i] }.clone().inner()));
+    tensors.extend(o.delta.into_iter().flatten().cloned());
+    let mut host = read_all(tensors);
+    let deltas = host.split_off(3 * n);
+    let acts = host.split_off(2 * n);
+    let grads = host.split_off(n);
+    let weights = host;
     let bias_grads = read_all(o.grad_bias.iter().flatten().cloned().collect());
-    let posts = read_all(o.trace.post.iter().map(|p| p.clone().inner()).collect());
-    let pres = read_all((0..n).filter(|&i| relu(i)).map(|i| o.trace.pre[i].clone().inner()).collect());
-    let deltas = read_all(o.delta.map_or_else(Vec::new, <[_]>::to_vec));
-    let (mut bias_grads, mut pres, mut deltas) = (bias_grads.iter(), pres.iter(), deltas.iter());
+    let mut bias_grads = bias_grads.iter();
     let inputs: Vec<LayerInput<'_>> = (0..n)
         .map(|i| LayerInput {
             activation: o.model.activation_of(i),
@@ -259,9 +314,8 @@ pub fn measure(o: &Observed<'_>) -> Measured {
             weight: weights[i].as_ref(),
             initial: &o.initial[i],
             initial_norm: o.initial_norms[i],
-            post: posts[i].as_ref(),
-            pre: if relu(i) { pres.next().map(AsRef::as_ref) } else { None },
-            delta: o.delta.and_then(|_| deltas.next()).map(AsRef::as_ref),
+            act: acts[i].as_ref(),
+            delta: deltas.get(i).map(AsRef::as_ref),
             batch: o.batch,
         })
         .collect();
@@ -270,6 +324,30 @@ pub fn measure(o: &Observed<'_>) -> Measured {
     Measured {
         measurement: Measurement { layers: layers.into_iter().map(|(l, _)| l).collect(), grad_norm: sum_sq.sqrt() },
         weights,
+    }
+}
+
+/// x for x > 0 (and NaN), slope * x otherwise, and exactly 0 for a slope of 0 (ReLU, whose
+/// output at -inf is 0, not NaN).
+#[inline(always)]
+fn piecewise(x: f32, slope: f32) -> f32 {
+    if x > 0.0 || x.is_nan() {
+        x
+    } else if slope == 0.0 {
+        0.0
+    } else {
+        slope * x
+    }
+}
+
+/// For a piecewise-linear activation, f(z) = z for z > 0 and slope * z otherwise: its slope
+/// (0 for ReLU, 1 for none). `None` for sigmoid and tanh.
+fn negative_slope(activation: Option<Activation>) -> Option<f32> {
+    match activation {
+        None | Some(Activation::Identity) => Some(1.0),
+        Some(Activation::Relu) => Some(0.0),
+        Some(Activation::LeakyRelu) => Some(chain::LEAKY_SLOPE as f32),
+        Some(Activation::Sigmoid | Activation::Tanh) => None,
     }
 }
 
@@ -282,8 +360,8 @@ struct LayerInput<'a> {
     weight: &'a [f32],
     initial: &'a [f32],
     initial_norm: f64,
-    post: &'a [f32],
-    pre: Option<&'a [f32]>,
+    /// The pre-activations z where [`negative_slope`] applies, the outputs f(z) otherwise.
+    act: &'a [f32],
     delta: Option<&'a [f32]>,
     batch: usize,
 }
@@ -293,7 +371,7 @@ fn layer_metrics(l: &LayerInput<'_>) -> (LayerMetrics, f64) {
     let (g2, tiny) = gradient_sums(l.grad);
     let grad_norm_bias = l.grad_bias.map(l2);
     let (w2, d2) = weight_sums(l.weight, l.initial);
-    let count = l.post.len().max(1) as f64;
+    let count = l.act.len().max(1) as f64;
     // Saturated: within 0.01 of a sigmoid's bounds, or beyond 0.97 in magnitude for tanh.
     let bounds = match l.activation {
         Some(Activation::Sigmoid) => Some((0.01, 0.99)),
@@ -301,15 +379,19 @@ fn layer_metrics(l: &LayerInput<'_>) -> (LayerMetrics, f64) {
         _ => None,
     };
     let (lo, hi) = bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
-    let (sum, sum_sq, outside) = activation_sums(l.post, lo, hi);
+    // Outputs of sigmoid and tanh come as they are (a slope of 1 leaves them unchanged).
+    let slope = negative_slope(l.activation);
+    let (sum, sum_sq, outside) = activation_sums(l.act, slope.unwrap_or(1.0), lo, hi);
     let mean = sum / count;
     // E[a^2] - mean^2 in f64: activations are O(1), so the cancellation costs nothing that
     // matters against f64's 16 digits.
     let var = (sum_sq / count - mean * mean).max(0.0);
     let saturation = bounds.map(|_| outside as f64 / count);
     let units = l.units;
-    // A unit is dead on this batch when no example drives its pre-activation above 0.
-    let dead_fraction = l.pre.map(|pre| {
+    // A unit is dead on this batch when no example drives its pre-activation above 0 (for
+    // the ReLU family; the activation is read as z there).
+    let relu_family = matches!(l.activation, Some(Activation::Relu | Activation::LeakyRelu));
+    let dead_fraction = relu_family.then_some(l.act).map(|pre| {
         let mut alive = vec![false; units];
         for row in pre.chunks(units) {
             for (a, &z) in alive.iter_mut().zip(row) {
@@ -321,7 +403,7 @@ fn layer_metrics(l: &LayerInput<'_>) -> (LayerMetrics, f64) {
     // Mean over examples of each example's error norm, scaled to one example's loss.
     let delta_norm = l.delta.map(|d| {
         let rows = (d.len() / units).max(1);
-        d.chunks(units).map(l2).sum::<f64>() / rows as f64 * l.batch as f64
+        sum_of_row_norms(d, units) / rows as f64 * l.batch as f64
     });
     let metrics = LayerMetrics {
         grad_norm_weight: g2.sqrt(),
