@@ -292,18 +292,21 @@ pub fn measure(o: &Observed<'_>) -> Measured {
     // piecewise linear (ReLU, leaky ReLU, none), from which both f(z) and the dead units
     // follow, and the outputs a otherwise (sigmoid, tanh: their saturation is read off a).
     let from_pre = |i: usize| negative_slope(o.model.activation_of(i)).is_some();
-    // Every 2-D tensor in one parallel read: weights, gradients, activations, then deltas.
-    let mut tensors: Vec<Tensor<2>> = Vec::with_capacity(4 * n);
+    // Everything in one read: weights, gradients, activations, bias gradients (as rows),
+    // then deltas.
+    let mut tensors: Vec<Tensor<2>> = Vec::with_capacity(5 * n);
     tensors.extend(o.model.layers.iter().map(|l| l.weight.val().inner()));
     tensors.extend(o.grad_weight.iter().cloned());
     tensors.extend((0..n).map(|i| if from_pre(i) { &o.trace.pre[i] } else { &o.trace.post[i] }.clone().inner()));
+    tensors.extend(o.grad_bias.iter().flatten().map(|b| b.clone().unsqueeze::<2>()));
+    let biases = tensors.len() - 3 * n;
     tensors.extend(o.delta.into_iter().flatten().cloned());
     let mut host = read_all(tensors);
-    let deltas = host.split_off(3 * n);
+    let deltas = host.split_off(3 * n + biases);
+    let bias_grads = host.split_off(3 * n);
     let acts = host.split_off(2 * n);
     let grads = host.split_off(n);
     let weights = host;
-    let bias_grads = read_all(o.grad_bias.iter().flatten().cloned().collect());
     let mut bias_grads = bias_grads.iter();
     let inputs: Vec<LayerInput<'_>> = (0..n)
         .map(|i| LayerInput {
