@@ -40,6 +40,10 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as Kernels>::sigmoid_vectorized(x.into_dispatch()))
 }
 
+/// The same sigmoid on host slices: what flex's implementation runs on a tensor's buffer
+/// (`dst` must be as long as `src`).
+pub use exp::sigmoid as sigmoid_slice;
+
 impl Kernels for NdArray {}
 
 impl Kernels for Flex {

@@ -28,7 +28,7 @@ impl ComputeThreads {
             .thread_name(|i| format!("train-{i}"))
             .start_handler(move |_| {
                 if flush {
-                    arch::set(true);
+                    arch::flush_to_zero();
                 }
             })
             .build()?;
@@ -123,10 +123,9 @@ mod arch {
         unsafe { asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, readonly, preserves_flags)) };
     }
 
-    /// Sets (or clears) both bits.
-    pub fn set(on: bool) {
-        let old = read();
-        write(if on { old | FTZ_DAZ } else { old & !FTZ_DAZ });
+    /// Sets both bits on the calling thread.
+    pub fn flush_to_zero() {
+        write(read() | FTZ_DAZ);
     }
 
     pub fn is_set() -> bool {
@@ -154,9 +153,9 @@ mod arch {
         unsafe { asm!("msr fpcr, {}", in(reg) fpcr, options(nomem, nostack, preserves_flags)) };
     }
 
-    pub fn set(on: bool) {
-        let old = read();
-        write(if on { old | FZ } else { old & !FZ });
+    /// Sets the bit on the calling thread.
+    pub fn flush_to_zero() {
+        write(read() | FZ);
     }
 
     pub fn is_set() -> bool {
@@ -167,7 +166,7 @@ mod arch {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod arch {
     pub const SUPPORTED: bool = false;
-    pub fn set(_on: bool) {}
+    pub fn flush_to_zero() {}
     pub fn is_set() -> bool {
         false
     }

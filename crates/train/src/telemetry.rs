@@ -170,17 +170,11 @@ fn read_all<const D: usize>(tensors: Vec<Tensor<D>>) -> Vec<HostTensor> {
 
 /// sqrt(sum x^2) in f64.
 pub fn l2(x: &[f32]) -> f64 {
-    sum_sq_diff(x, None).sqrt()
+    gradient_sums(x).0.sqrt()
 }
 
-/// sum (x - y)^2 in f64 (sum x^2 without `y`), with eight independent accumulators so that
-/// the compiler can vectorize the loop (a single running sum forces strict ordering).
-fn sum_sq_diff(x: &[f32], y: Option<&[f32]>) -> f64 {
-    match y {
-        Some(y) => weight_sums(x, y).1,
-        None => gradient_sums(x).0,
-    }
-}
+// The reductions below keep eight independent accumulators so that the compiler can
+// vectorize their loops (a single running sum forces strict ordering).
 
 with_avx2! {
     /// One pass over a gradient: sum g^2 in f64 and the number of entries below f32's normal
@@ -440,7 +434,7 @@ pub fn update_ratios<W: AsRef<[f32]> + Sync>(before: &[W], before_norms: &[f64],
         .zip(before)
         .zip(before_norms)
         .map(|((a, b), &base)| {
-            let d = sum_sq_diff(a.as_ref(), Some(b.as_ref())).sqrt();
+            let d = weight_sums(a.as_ref(), b.as_ref()).1.sqrt();
             if base > 0.0 { d / base } else { d }
         })
         .collect()
