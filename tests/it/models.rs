@@ -181,42 +181,88 @@ fn invalid_model_configs_are_errors_not_panics() {
     assert!(ortho_bias.validate().is_err());
 }
 
-/// The MLP computes the sigmoid with the kernels crate and evaluates tanh once, giving
-/// autodiff its derivative (`evaluated_once` in models): their outputs and gradients must be
-/// burn's own, but for rounding (the sigmoid's own exponential is within 2 ulp of the exact).
+/// The MLP computes its linear layers and the sigmoid with the kernels crate and evaluates
+/// tanh once, giving autodiff its derivative (`evaluated_once` in models): their outputs and
+/// gradients must be burn's own, but for rounding (the sigmoid's own exponential is within
+/// 2 ulp of the exact, and the bias is added before the product's terms, not after).
 #[test]
-fn sigmoid_and_tanh_layers_give_burns_own_values_and_gradients() {
+fn layers_give_burns_own_values_and_gradients() {
+    // The same parameters through burn's `Linear::forward` and burn's activations: values
+    // and the gradients of W, b and the input must agree, for layers without bias and for an
+    // input that is a transposed view too.
+    fn close(what: &str, a: Tensor<2>, b: Tensor<2>) {
+        let (a, b): (Vec<f32>, Vec<f32>) = (a.into_data().try_to_vec().unwrap(), b.into_data().try_to_vec().unwrap());
+        assert_eq!(a.len(), b.len(), "{what}");
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = a.iter().zip(&b).fold(0f32, |m, (u, v)| m.max((u - v).abs()));
+        assert!(scale > 0.0 && worst <= 1e-5 * scale, "{what}: {worst:e} of {scale:e}");
+    }
     for backend in BACKENDS {
         let device = backend.autodiff_device();
-        for act in [Activation::Sigmoid, Activation::Tanh] {
-            let model = MlpConfig::deep(12, 3, 16, 4, act).with_seed(5).init(&device);
-            let x = Tensor::<2>::random([9, 12], Distribution::Normal(0.0, 3.0), &device);
-            // The same network with burn's activation functions, on the same parameters.
-            let burns = |x: Tensor<2>| {
+        for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu] {
+            for (bias, transposed) in [(true, false), (false, false), (true, true)] {
+                let what = format!("{backend:?} {act:?} bias {bias} transposed input {transposed}");
+                let model = MlpConfig::deep(12, 3, 16, 4, act)
+                    .with_bias(bias)
+                    .with_bias_init(BiasInit::Constant { value: 0.1 })
+                    .with_seed(5)
+                    .init(&device);
+                let x = if transposed {
+                    Tensor::<2>::random([12, 9], Distribution::Normal(0.0, 3.0), &device).transpose()
+                } else {
+                    Tensor::<2>::random([9, 12], Distribution::Normal(0.0, 3.0), &device)
+                }
+                .require_grad();
                 let n = model.layers.len();
-                model.layers.iter().enumerate().fold(x, |h, (i, l)| {
+                let theirs = model.layers.iter().enumerate().fold(x.clone(), |h, (i, l)| {
                     let z = l.forward(h);
                     match (i + 1 == n, act) {
                         (true, _) => z,
                         (false, Activation::Sigmoid) => burn::tensor::activation::sigmoid(z),
-                        (false, _) => burn::tensor::activation::tanh(z),
+                        (false, Activation::Tanh) => burn::tensor::activation::tanh(z),
+                        (false, Activation::Relu) => burn::tensor::activation::relu(z),
+                        (false, _) => burn::tensor::activation::leaky_relu(z, chain::LEAKY_SLOPE),
                     }
-                })
-            };
-            let ours = model.forward(x.clone());
-            let theirs = burns(x);
-            let (a, b): (Vec<f32>, Vec<f32>) = (ours.clone().into_data().try_to_vec().unwrap(), theirs.clone().into_data().try_to_vec().unwrap());
-            for (u, v) in a.iter().zip(&b) {
-                assert!((u - v).abs() <= 1e-5 * v.abs().max(1.0), "{backend:?} {act:?}: forward {u} vs {v}");
+                });
+                let ours = model.forward(x.clone());
+                close(&format!("{what}: forward"), ours.clone(), theirs.clone());
+                let (g_ours, g_theirs) = (ours.square().sum().backward(), theirs.square().sum().backward());
+                close(&format!("{what}: input"), x.grad(&g_ours).unwrap(), x.grad(&g_theirs).unwrap());
+                for (i, l) in model.layers.iter().enumerate() {
+                    let layer = format!("{what}: layer {}", i + 1);
+                    close(&format!("{layer} W"), l.weight.grad(&g_ours).unwrap(), l.weight.grad(&g_theirs).unwrap());
+                    if let Some(b) = &l.bias {
+                        let (a, t) = (b.grad(&g_ours).unwrap(), b.grad(&g_theirs).unwrap());
+                        close(&format!("{layer} b"), a.unsqueeze(), t.unsqueeze());
+                    }
+                }
             }
-            let (g_ours, g_theirs) = (ours.square().sum().backward(), theirs.square().sum().backward());
-            for (i, l) in model.layers.iter().enumerate() {
-                let a: Vec<f32> = l.weight.grad(&g_ours).unwrap().into_data().try_to_vec().unwrap();
-                let b: Vec<f32> = l.weight.grad(&g_theirs).unwrap().into_data().try_to_vec().unwrap();
-                let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-                let worst = a.iter().zip(&b).fold(0f32, |m, (u, v)| m.max((u - v).abs()));
-                assert!(scale > 0.0 && worst <= 1e-5 * scale, "{backend:?} {act:?} layer {}: {worst:e} of {scale:e}", i + 1);
-            }
+        }
+    }
+}
+
+#[test]
+fn the_plain_sgd_update_is_burns_sgd_to_the_bit() {
+    // The trainer's plain SGD step (the kernels crate's `sgd_update`) against burn's `Sgd`
+    // arithmetic, `param - grad * lr`: a parameter whose buffer is the tensor's own (updated
+    // in place, in chunks over the thread pool when it is large), one whose buffer is shared
+    // with a clone (which must keep its old values), and a transposed view.
+    let bits = |t: Tensor<2>| -> Vec<u32> { t.into_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect() };
+    for backend in BACKENDS {
+        let device = backend.plain_device();
+        for [rows, cols] in [[3, 5], [300, 301]] {
+            let fresh = || Tensor::<2>::random([rows, cols], Distribution::Normal(0.0, 1.0), &device);
+            let (param, grad) = (fresh(), fresh());
+            let lr = 0.1;
+            let expected = bits(param.clone() - grad.clone().mul_scalar(lr));
+            let own = Tensor::<2>::from_data(param.to_data(), &device);
+            assert_eq!(bits(kernels::sgd_update(own, grad.clone(), lr)), expected, "{backend:?} {rows}x{cols}: own buffer");
+            let before = bits(param.clone());
+            assert_eq!(bits(kernels::sgd_update(param.clone(), grad.clone(), lr)), expected, "{backend:?} {rows}x{cols}: shared buffer");
+            assert_eq!(bits(param.clone()), before, "{backend:?} {rows}x{cols}: the update wrote into a shared buffer");
+            let transposed = param.clone().transpose();
+            let expected_t = bits(transposed.clone() - grad.clone().transpose().mul_scalar(lr));
+            assert_eq!(bits(kernels::sgd_update(transposed, grad.transpose(), lr)), expected_t, "{backend:?} {rows}x{cols}: view");
         }
     }
 }

@@ -181,7 +181,7 @@ impl Mlp {
         let n = self.layers.len();
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
-            let z = layer.forward(h);
+            let z = affine(layer, h);
             h = self.activate(i + 1 == n, z);
         }
         h
@@ -194,7 +194,7 @@ impl Mlp {
         let mut trace = Trace { pre: Vec::with_capacity(n), post: Vec::with_capacity(n), taps: Vec::new() };
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut z = layer.forward(h);
+            let mut z = affine(layer, h);
             if taps {
                 let tap = Tensor::<2>::zeros(z.dims(), &z.device()).require_grad();
                 trace.taps.push(tap.clone());
@@ -219,6 +219,13 @@ impl Mlp {
             Some(f) => apply(f, z),
         }
     }
+}
+
+/// `z = a W + b` of one layer: burn's `Linear::forward`, computed by the kernels crate in one
+/// matrix product that starts from the bias, with a backward pass that writes each gradient
+/// once (see the kernels crate).
+fn affine(layer: &Linear, a: Tensor<2>) -> Tensor<2> {
+    kernels::linear(a, layer.weight.val(), layer.bias.as_ref().map(Param::val))
 }
 
 /// f(z) on a tensor.

@@ -8,7 +8,8 @@ use crate::run_dir::{self, DatasetInfo, LayerRow, Manifest, ModelInfo, RunDir, S
 use crate::telemetry::{self, Cadence, LayerMetrics, Measurement, Observed};
 use crate::view::{LayerView, ModelView, View};
 use anyhow::{Context, Result};
-use burn::module::Module;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
@@ -115,7 +116,7 @@ pub(crate) struct Trainee {
     name: String,
     config: MlpConfig,
     model: Mlp,
-    optim: ModuleOptimizer,
+    optim: Updater,
     /// The weights at initialization, on the host, and their norms (for `dist_from_init`).
     initial: Vec<Vec<f32>>,
     initial_norms: Vec<f64>,
@@ -161,10 +162,64 @@ impl Trainee {
     }
 }
 
-/// burn's optimizer for the spec. burn's defaults differ from PyTorch's in two places that
-/// are set explicitly here: SGD momentum dampening (burn 0.1, PyTorch 0) and Adam's epsilon
-/// (burn 1e-5, PyTorch 1e-8, taken from the config).
-fn optimizer(spec: &OptimizerSpec) -> ModuleOptimizer {
+/// How a trainee's parameters are updated.
+enum Updater {
+    /// Plain SGD (no momentum, no weight decay): the kernels crate's update, one pass in place
+    /// instead of burn's two passes into new buffers, and element for element what burn's
+    /// `Sgd` computes.
+    PlainSgd,
+    /// burn's optimizer, for everything that keeps state or decays weights.
+    Burn(ModuleOptimizer),
+}
+
+impl Updater {
+    /// One step: the model with every parameter that has a gradient in `grads` updated.
+    fn step(&mut self, lr: f64, model: Mlp, mut grads: GradientsParams) -> Mlp {
+        match self {
+            Updater::Burn(optim) => optim.step(lr, model, grads),
+            Updater::PlainSgd => {
+                let Mlp { layers, activation, output_activation } = model;
+                let layers = layers
+                    .into_iter()
+                    .map(|l| Linear {
+                        weight: sgd_param(l.weight, &mut grads, lr),
+                        bias: l.bias.map(|b| sgd_param(b, &mut grads, lr)),
+                    })
+                    .collect();
+                Mlp { layers, activation, output_activation }
+            }
+        }
+    }
+}
+
+/// One plain SGD step of one parameter, which keeps its id and whether it requires grad (as
+/// burn's optimizer does).
+fn sgd_param<const D: usize>(param: Param<Tensor<D>>, grads: &mut GradientsParams, lr: f64) -> Param<Tensor<D>> {
+    let (id, tensor, mapper) = param.consume();
+    let tensor = match grads.remove::<D>(id) {
+        Some(grad) => {
+            let require_grad = tensor.is_require_grad();
+            let updated = Tensor::from_inner(kernels::sgd_update(tensor.inner(), grad, lr));
+            if require_grad { updated.require_grad() } else { updated }
+        }
+        None => tensor,
+    };
+    Param::from_mapped_value(id, tensor, mapper)
+}
+
+/// The updater for the spec: the kernels crate's for plain SGD, burn's optimizer otherwise.
+/// burn's defaults differ from PyTorch's in two places that are set explicitly here: SGD
+/// momentum dampening (burn 0.1, PyTorch 0) and Adam's epsilon (burn 1e-5, PyTorch 1e-8,
+/// taken from the config).
+fn optimizer(spec: &OptimizerSpec) -> Updater {
+    match *spec {
+        OptimizerSpec::Sgd { momentum, weight_decay, .. } if momentum == 0.0 && weight_decay == 0.0 => Updater::PlainSgd,
+        _ => Updater::Burn(burn_optimizer(spec)),
+    }
+}
+
+/// burn's optimizer for the spec.
+fn burn_optimizer(spec: &OptimizerSpec) -> ModuleOptimizer {
     match *spec {
         OptimizerSpec::Sgd { momentum, weight_decay, .. } => {
             let mut c = SgdConfig::new();

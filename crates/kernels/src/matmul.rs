@@ -1,0 +1,144 @@
+//! Matrix products on flex buffers, straight through the `gemm` crate that burn-flex itself
+//! calls, but into freshly allocated uninitialized buffers that become tensors without a copy.
+//!
+//! burn-flex 0.22.1 makes every output with `FlexTensor::empty`: a zeroed `Vec<u8>`, which
+//! `Bytes::from_bytes_vec` then copies into a 16-byte-aligned allocation. For the 1024x1024
+//! weight gradients of a wide MLP that is a memset and a memcpy of 4 MiB for each product, on
+//! one thread, while the other threads wait. Here the output is a `Vec<f32>` that the product
+//! writes once, and `Bytes::from_elems` takes it over as it is.
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::DType;
+use burn::tensor::{Bytes, Shape};
+
+/// A 2-D f32 view into a flex tensor's buffer: its first element and its strides in elements.
+#[derive(Clone, Copy)]
+pub(crate) struct View {
+    ptr: *const f32,
+    rows: usize,
+    cols: usize,
+    row_stride: isize,
+    col_stride: isize,
+}
+
+impl View {
+    /// The view of a 2-D f32 tensor, whatever its strides (transposed views included).
+    pub(crate) fn of(t: &FlexTensor) -> Option<View> {
+        let layout = t.layout();
+        if t.dtype() != DType::F32 || layout.num_dims() != 2 {
+            return None;
+        }
+        let shape = layout.shape();
+        let strides = layout.strides();
+        let storage = t.storage::<f32>();
+        // A view of no elements may point one past its storage; it is never read.
+        let ptr = if layout.num_elements() == 0 {
+            storage.as_ptr()
+        } else {
+            storage[layout.start_offset()..].as_ptr()
+        };
+        Some(View { ptr, rows: shape[0], cols: shape[1], row_stride: strides[0], col_stride: strides[1] })
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// Products smaller than this many multiply-adds run on one thread, as burn-flex decides
+/// (its `PARALLEL_THRESHOLD`): below it, waking the other threads costs more than they save.
+const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
+
+/// `a b`, plus `bias` added to every row when given: a new contiguous `[a.rows, b.cols]` tensor.
+///
+/// With a bias the output starts as the bias, row after row, and the product is accumulated
+/// onto it, so that the addition costs no pass of its own.
+pub(crate) fn product(a: View, b: View, bias: Option<&[f32]>) -> FlexTensor {
+    assert_eq!(a.cols, b.rows, "matrix product: inner dimensions differ");
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "matrix product: the bias has the wrong length");
+    }
+    let len = m * n;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let read_dst = match bias {
+        Some(bias) => {
+            for _ in 0..m {
+                out.extend_from_slice(bias);
+            }
+            true
+        }
+        // With nothing to sum, gemm would leave the output unwritten: start from zeros.
+        None if k == 0 => {
+            out.resize(len, 0.0);
+            true
+        }
+        None => false,
+    };
+    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `out` has room for m x n elements, addressed with row stride n and column
+    // stride 1; `a` and `b` point into live tensors with the strides of their layouts. With
+    // `read_dst` false gemm writes every output element without reading any (dst = a b),
+    // which makes all `len` elements initialized before `set_len`; with it true they already are.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            read_dst,
+            a.ptr,
+            a.col_stride,
+            a.row_stride,
+            b.ptr,
+            b.col_stride,
+            b.row_stride,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        out.set_len(len);
+    }
+    tensor(out, [m, n])
+}
+
+/// The sum of a 2-D view's rows: `[cols]`, each column summed from the first row to the last.
+pub(crate) fn sum_rows(x: View) -> FlexTensor {
+    let mut out = vec![0.0f32; x.cols];
+    for i in 0..x.rows {
+        // SAFETY: row i of the view, as its layout addresses it.
+        let row = unsafe { x.ptr.offset(i as isize * x.row_stride) };
+        if x.col_stride == 1 {
+            // SAFETY: with unit column stride the row is `cols` consecutive elements.
+            let row = unsafe { std::slice::from_raw_parts(row, x.cols) };
+            for (o, v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
+        } else {
+            for (j, o) in out.iter_mut().enumerate() {
+                // SAFETY: element (i, j) of the view.
+                *o += unsafe { *row.offset(j as isize * x.col_stride) };
+            }
+        }
+    }
+    let n = out.len();
+    tensor(out, [n])
+}
+
+/// A contiguous f32 tensor that owns `values` (no copy).
+pub(crate) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::new(shape)), DType::F32)
+}
