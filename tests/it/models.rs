@@ -199,18 +199,23 @@ fn layers_give_burns_own_values_and_gradients() {
     }
     for backend in BACKENDS {
         let device = backend.autodiff_device();
-        for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu] {
-            for (bias, transposed) in [(true, false), (false, false), (true, true)] {
-                let what = format!("{backend:?} {act:?} bias {bias} transposed input {transposed}");
-                let model = MlpConfig::deep(12, 3, 16, 4, act)
+        let small = [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu]
+            .into_iter()
+            .flat_map(|act| [(true, false), (false, false), (true, true)].map(|(bias, transposed)| (act, bias, transposed, 16, 9)));
+        // Wide enough for the kernels crate to compute dx = g W^T column-major and transpose it.
+        let wide = [(Activation::Relu, true, false, 512, 128)];
+        for (act, bias, transposed, width, batch) in small.chain(wide) {
+            {
+                let what = format!("{backend:?} {act:?} bias {bias} transposed input {transposed} width {width}");
+                let model = MlpConfig::deep(12, 3, width, 4, act)
                     .with_bias(bias)
                     .with_bias_init(BiasInit::Constant { value: 0.1 })
                     .with_seed(5)
                     .init(&device);
                 let x = if transposed {
-                    Tensor::<2>::random([12, 9], Distribution::Normal(0.0, 3.0), &device).transpose()
+                    Tensor::<2>::random([12, batch], Distribution::Normal(0.0, 3.0), &device).transpose()
                 } else {
-                    Tensor::<2>::random([9, 12], Distribution::Normal(0.0, 3.0), &device)
+                    Tensor::<2>::random([batch, 12], Distribution::Normal(0.0, 3.0), &device)
                 }
                 .require_grad();
                 let n = model.layers.len();
