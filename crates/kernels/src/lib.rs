@@ -16,13 +16,18 @@
 //!   makes two single-threaded passes and a new buffer for each.
 //!
 //! Each has a default body made of burn's own operations, which is what ndarray runs.
+//!
+//! Besides these, [`host_values`] reads a flex tensor's values in place, for the telemetry.
 
 // burn-ndarray is deprecated in burn 0.22 but is still a backend the project runs on, and the
 // code `#[backend_extension]` generates for it names it too.
 #![allow(deprecated)]
 
 mod exp;
+mod host;
 mod matmul;
+
+pub use host::{HostValues, host_values};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -165,8 +170,11 @@ impl Kernels for Flex {
             sgd_in_place(&mut p[ps..pe], g, lr);
             return param;
         }
+        // The buffer is shared (a clone of the parameter, or telemetry reading it in place):
+        // the update goes into a new one.
         let p = &param.storage::<f32>()[ps..pe];
-        let out: Vec<f32> = p.iter().zip(g).map(|(p, g)| p - g * lr).collect();
+        let mut out = Vec::with_capacity(p.len());
+        p.par_iter().zip(g).with_min_len(SGD_CHUNK).map(|(p, g)| p - g * lr).collect_into_vec(&mut out);
         let shape = param.shape();
         FlexTensor::new(
             burn::tensor::Bytes::from_elems(out),
@@ -176,10 +184,13 @@ impl Kernels for Flex {
     }
 }
 
+/// Elements per piece of work of the SGD update: enough that a piece's work dwarfs handing it
+/// to another thread.
+const SGD_CHUNK: usize = 1 << 15;
+
 /// `p -= g * lr`, element by element, in chunks split over the current rayon pool.
 fn sgd_in_place(p: &mut [f32], g: &[f32], lr: f32) {
-    // Large enough that a chunk's work dwarfs handing it to another thread.
-    const CHUNK: usize = 1 << 15;
+    const CHUNK: usize = SGD_CHUNK;
     let serial = |p: &mut [f32], g: &[f32]| {
         for (p, g) in p.iter_mut().zip(g) {
             *p -= g * lr;
