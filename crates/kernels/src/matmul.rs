@@ -147,23 +147,23 @@ fn gemm_into(a: View, b: View, bias: Option<&[f32]>, layout: Layout2) -> Vec<f32
     out
 }
 
-/// The row-major copy of an `m x n` matrix stored column-major, in 16x16 tiles so that both
-/// sides stay in cache, with bands of rows split over the current rayon pool.
+/// The row-major copy of an `m x n` matrix stored column-major. Each output row is written
+/// in order (writing down a column instead, 4 KiB apart at width 1024, was three times slower
+/// from cache aliasing); the reads of a band of rows share cache lines. Bands of rows are split
+/// over the current rayon pool.
 fn transpose(column_major: &[f32], m: usize, n: usize) -> Vec<f32> {
-    const TILE: usize = 16;
-    let mut out = vec![0.0f32; m * n];
-    out.par_chunks_mut(TILE * n).enumerate().for_each(|(band, rows)| {
-        let i0 = band * TILE;
-        let band_rows = rows.len() / n;
-        for j0 in (0..n).step_by(TILE) {
-            for j in j0..(j0 + TILE).min(n) {
-                let column = &column_major[j * m + i0..j * m + i0 + band_rows];
-                for (r, &v) in column.iter().enumerate() {
-                    rows[r * n + j] = v;
-                }
+    const BAND: usize = 16;
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    out.spare_capacity_mut().par_chunks_mut(BAND * n).enumerate().for_each(|(band, rows)| {
+        for (r, row) in rows.chunks_mut(n).enumerate() {
+            let i = band * BAND + r;
+            for (j, o) in row.iter_mut().enumerate() {
+                o.write(column_major[j * m + i]);
             }
         }
     });
+    // SAFETY: the bands cover all m rows of n elements, and every element was written above.
+    unsafe { out.set_len(m * n) };
     out
 }
 
