@@ -63,6 +63,17 @@ pub trait Kernels: Backend {
         Self::float_matmul(a, b)
     }
 
+    /// `a1 b1` and `a2 b2`, as [`Kernels::matmul_2d`] each: the two products of a linear
+    /// layer's backward pass, which flex computes side by side when they are small.
+    fn matmul_2d_pair(
+        a1: FloatTensor<Self>,
+        b1: FloatTensor<Self>,
+        a2: FloatTensor<Self>,
+        b2: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        (Self::matmul_2d(a1, b1), Self::matmul_2d(a2, b2))
+    }
+
     /// The sum of a 2-D tensor's rows, `[m, n]` to `[n]`. By default, burn's `sum_dim`.
     fn sum_rows(x: FloatTensor<Self>) -> FloatTensor<Self> {
         sum_rows_composed::<Self>(x)
@@ -145,6 +156,20 @@ impl Kernels for Flex {
         match (View::of(&a), View::of(&b)) {
             (Some(av), Some(bv)) if av.cols() == bv.rows() => matmul::product(av, bv, None),
             _ => Self::float_matmul(a, b),
+        }
+    }
+
+    fn matmul_2d_pair(
+        a1: FloatTensor<Self>,
+        b1: FloatTensor<Self>,
+        a2: FloatTensor<Self>,
+        b2: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        match (View::of(&a1), View::of(&b1), View::of(&a2), View::of(&b2)) {
+            (Some(a1v), Some(b1v), Some(a2v), Some(b2v)) if a1v.cols() == b1v.rows() && a2v.cols() == b2v.rows() => {
+                matmul::two_products((a1v, b1v), (a2v, b2v))
+            }
+            _ => (Self::matmul_2d(a1, b1), Self::matmul_2d(a2, b2)),
         }
     }
 
@@ -234,11 +259,15 @@ fn linear_input_grads<B: Backend + Kernels>(
     grad: &FloatTensor<B>,
     grads: &mut Gradients,
 ) {
-    if let Some(id) = w_node {
-        grads.register::<B>(id, B::matmul_2d(B::float_transpose(x), grad.clone()));
-    }
-    if let Some(id) = x_node {
-        grads.register::<B>(id, B::matmul_2d(grad.clone(), B::float_transpose(w)));
+    match (x_node, w_node) {
+        (Some(x_id), Some(w_id)) => {
+            let (dx, dw) = B::matmul_2d_pair(grad.clone(), B::float_transpose(w), B::float_transpose(x), grad.clone());
+            grads.register::<B>(w_id, dw);
+            grads.register::<B>(x_id, dx);
+        }
+        (None, Some(w_id)) => grads.register::<B>(w_id, B::matmul_2d(B::float_transpose(x), grad.clone())),
+        (Some(x_id), None) => grads.register::<B>(x_id, B::matmul_2d(grad.clone(), B::float_transpose(w))),
+        (None, None) => {}
     }
 }
 

@@ -22,6 +22,11 @@ pub(crate) struct View {
     col_stride: isize,
 }
 
+// SAFETY: a view is read-only, and points into a tensor that the caller keeps alive for as
+// long as the view is used (for the length of one product, which may run on another thread).
+unsafe impl Send for View {}
+unsafe impl Sync for View {}
+
 impl View {
     /// The view of a 2-D f32 tensor, whatever its strides (transposed views included).
     pub(crate) fn of(t: &FlexTensor) -> Option<View> {
@@ -67,6 +72,35 @@ const TRANSPOSED_RHS_THRESHOLD: usize = 128 * 512 * 512;
 /// With a bias the output starts as the bias, row after row, and the product is accumulated
 /// onto it, so that the addition costs no pass of its own.
 pub(crate) fn product(a: View, b: View, bias: Option<&[f32]>) -> FlexTensor {
+    product_on(a, b, bias, Threads::Pool)
+}
+
+/// Products below this size are computed side by side, one per thread, when two are wanted at
+/// once (the backward pass's dx and dw), instead of one after the other with each split over
+/// the threads: gemm's split of a 128x256x256 product leaves the second thread idle for much
+/// of it.
+const PAIR_THRESHOLD: usize = TRANSPOSED_RHS_THRESHOLD;
+
+/// `a1 b1` and `a2 b2` (see [`product`]), side by side on two threads when both are small.
+pub(crate) fn two_products((a1, b1): (View, View), (a2, b2): (View, View)) -> (FlexTensor, FlexTensor) {
+    let small = |a: View, b: View| a.rows.saturating_mul(a.cols).saturating_mul(b.cols) < PAIR_THRESHOLD;
+    if rayon::current_num_threads() > 1 && small(a1, b1) && small(a2, b2) {
+        rayon::join(|| product_on(a1, b1, None, Threads::One), || product_on(a2, b2, None, Threads::One))
+    } else {
+        (product(a1, b1, None), product(a2, b2, None))
+    }
+}
+
+/// Which threads one product may use.
+#[derive(Clone, Copy, PartialEq)]
+enum Threads {
+    /// The current rayon pool's, for a product large enough to be worth splitting.
+    Pool,
+    /// The calling thread's alone.
+    One,
+}
+
+fn product_on(a: View, b: View, bias: Option<&[f32]>, threads: Threads) -> FlexTensor {
     assert_eq!(a.cols, b.rows, "matrix product: inner dimensions differ");
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if let Some(bias) = bias {
@@ -74,10 +108,10 @@ pub(crate) fn product(a: View, b: View, bias: Option<&[f32]>) -> FlexTensor {
     }
     let transposed_rhs = b.row_stride == 1 && b.col_stride != 1;
     if bias.is_none() && transposed_rhs && k > 0 && m.saturating_mul(n).saturating_mul(k) >= TRANSPOSED_RHS_THRESHOLD {
-        let column_major = gemm_into(a, b, None, Layout2::ColumnMajor);
+        let column_major = gemm_into(a, b, None, Layout2::ColumnMajor, threads);
         return tensor(transpose(&column_major, m, n), [m, n]);
     }
-    tensor(gemm_into(a, b, bias, Layout2::RowMajor), [m, n])
+    tensor(gemm_into(a, b, bias, Layout2::RowMajor, threads), [m, n])
 }
 
 /// How a product's output is laid out in its buffer.
@@ -88,7 +122,7 @@ enum Layout2 {
 }
 
 /// `a b` (plus `bias` on every row, row-major only) into a new buffer of the given layout.
-fn gemm_into(a: View, b: View, bias: Option<&[f32]>, layout: Layout2) -> Vec<f32> {
+fn gemm_into(a: View, b: View, bias: Option<&[f32]>, layout: Layout2, threads: Threads) -> Vec<f32> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let len = m * n;
     let mut out: Vec<f32> = Vec::with_capacity(len);
@@ -111,7 +145,7 @@ fn gemm_into(a: View, b: View, bias: Option<&[f32]>, layout: Layout2) -> Vec<f32
         }
         None => false,
     };
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
+    let parallelism = if threads == Threads::Pool && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
