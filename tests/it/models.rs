@@ -202,8 +202,9 @@ fn layers_give_burns_own_values_and_gradients() {
         let small = [Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu]
             .into_iter()
             .flat_map(|act| [(true, false), (false, false), (true, true)].map(|(bias, transposed)| (act, bias, transposed, 16, 9)));
-        // Wide enough for the kernels crate to compute dx = g W^T column-major and transpose it.
-        let wide = [(Activation::Relu, true, false, 512, 128)];
+        // Wide enough for the kernels crate to compute dx = g W^T column-major and transpose
+        // it, and to split the sigmoid over threads.
+        let wide = [(Activation::Relu, true, false, 512, 128), (Activation::Sigmoid, true, false, 512, 128)];
         for (act, bias, transposed, width, batch) in small.chain(wide) {
             {
                 let what = format!("{backend:?} {act:?} bias {bias} transposed input {transposed} width {width}");
