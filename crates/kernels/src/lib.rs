@@ -41,7 +41,7 @@ use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, Scalar, TensorMetadata, backend_extension};
 use burn::prelude::Tensor;
 use burn::tensor::Shape;
-use matmul::View;
+use matmul::{Start, View};
 use rayon::prelude::*;
 
 /// The project's operations, on every backend it runs on.
@@ -56,6 +56,13 @@ pub trait Kernels: Backend {
     /// and a broadcast addition.
     fn linear_fused(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         linear_composed::<Self>(x, w, b)
+    }
+
+    /// `x w + b + tap`, as [`Kernels::linear_fused`] plus a `[n, out]` tensor: the telemetry
+    /// adds a zero tap that requires grad, whose gradient is then dL/dz. By default, burn's
+    /// matmul and two additions.
+    fn linear_tapped(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, tap: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_add(linear_composed::<Self>(x, w, b), tap)
     }
 
     /// `a b` for 2-D a `[m, k]` and b `[k, n]` of any strides. By default, burn's matmul.
@@ -99,13 +106,21 @@ fn sgd_composed<B: Backend>(param: FloatTensor<B>, grad: FloatTensor<B>, lr: f64
     B::float_sub(param, B::float_mul_scalar(grad, Scalar::Float(lr)))
 }
 
-/// `x w + b` (see [`Kernels::linear_fused`]): the layer of an MLP, x `[n, in]`, w `[in, out]`,
-/// b `[out]`.
-pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<2> {
-    Tensor::from_dispatch(match b {
-        Some(b) => <Dispatch as Kernels>::linear_fused(x.into_dispatch(), w.into_dispatch(), b.into_dispatch()),
-        None => <Dispatch as Kernels>::matmul_2d(x.into_dispatch(), w.into_dispatch()),
-    })
+/// `x w + b + tap` (see [`Kernels::linear_fused`] and [`Kernels::linear_tapped`]): the layer
+/// of an MLP, x `[n, in]`, w `[in, out]`, b `[out]`, tap `[n, out]`.
+pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Option<Tensor<1>>, tap: Option<Tensor<2>>) -> Tensor<2> {
+    let (x, w) = (x.into_dispatch(), w.into_dispatch());
+    match (b, tap) {
+        (Some(b), Some(tap)) => Tensor::from_dispatch(<Dispatch as Kernels>::linear_tapped(x, w, b.into_dispatch(), tap.into_dispatch())),
+        (Some(b), None) => Tensor::from_dispatch(<Dispatch as Kernels>::linear_fused(x, w, b.into_dispatch())),
+        (None, tap) => {
+            let z = Tensor::from_dispatch(<Dispatch as Kernels>::matmul_2d(x, w));
+            match tap {
+                Some(tap) => z + tap,
+                None => z,
+            }
+        }
+    }
 }
 
 /// One plain SGD step of a parameter, `param - lr grad`, on tensors outside the autodiff graph
@@ -150,21 +165,28 @@ impl Kernels for Flex {
     }
 
     fn linear_fused(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        let bias = (b.dtype() == DType::F32 && b.layout().num_dims() == 1)
-            .then(|| b.layout().contiguous_offsets())
-            .flatten()
-            .map(|(start, end)| &b.storage::<f32>()[start..end]);
-        match (View::of(&x), View::of(&w), bias) {
+        match (View::of(&x), View::of(&w), contiguous(&b, 1)) {
             (Some(xv), Some(wv), Some(bias)) if xv.cols() == wv.rows() && bias.len() == wv.cols() => {
-                matmul::product(xv, wv, Some(bias))
+                matmul::product(xv, wv, Start::Bias(bias))
             }
             _ => linear_composed::<Self>(x, w, b),
         }
     }
 
+    fn linear_tapped(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, tap: FloatTensor<Self>) -> FloatTensor<Self> {
+        match (View::of(&x), View::of(&w), contiguous(&b, 1), contiguous(&tap, 2)) {
+            (Some(xv), Some(wv), Some(bias), Some(matrix))
+                if xv.cols() == wv.rows() && bias.len() == wv.cols() && tap.shape().dims::<2>() == [xv.rows(), wv.cols()] =>
+            {
+                matmul::product(xv, wv, Start::BiasAndMatrix(bias, matrix))
+            }
+            _ => Self::float_add(linear_composed::<Self>(x, w, b), tap),
+        }
+    }
+
     fn matmul_2d(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         match (View::of(&a), View::of(&b)) {
-            (Some(av), Some(bv)) if av.cols() == bv.rows() => matmul::product(av, bv, None),
+            (Some(av), Some(bv)) if av.cols() == bv.rows() => matmul::product(av, bv, Start::Zero),
             _ => Self::float_matmul(a, b),
         }
     }
@@ -227,6 +249,15 @@ const SIGMOID_CHUNK: usize = 1 << 13;
 /// to another thread.
 const SGD_CHUNK: usize = 1 << 15;
 
+/// The values of a contiguous f32 flex tensor of `dims` dimensions.
+fn contiguous(t: &FlexTensor, dims: usize) -> Option<&[f32]> {
+    if t.dtype() != DType::F32 || t.layout().num_dims() != dims {
+        return None;
+    }
+    let (start, end) = t.layout().contiguous_offsets()?;
+    Some(&t.storage::<f32>()[start..end])
+}
+
 /// `p -= g * lr`, element by element, in chunks split over the current rayon pool.
 fn sgd_in_place(p: &mut [f32], g: &[f32], lr: f32) {
     const CHUNK: usize = SGD_CHUNK;
@@ -260,6 +291,11 @@ impl<B: Backend> Backward<B, 1> for SigmoidBackward {
 /// (x, w), and the gradients are dx = g w^T, dw = x^T g and db = the sum of g's rows.
 #[derive(Debug)]
 struct LinearBackward;
+
+/// The backward step of [`Kernels::linear_tapped`] under autodiff: as [`LinearBackward`], and
+/// the tap's gradient is g itself.
+#[derive(Debug)]
+struct LinearTappedBackward;
 
 /// The backward step of [`Kernels::matmul_2d`] under autodiff (a layer without bias): as
 /// [`LinearBackward`], without the bias.
@@ -298,6 +334,22 @@ impl<B: Backend + Kernels> Backward<B, 3> for LinearBackward {
     }
 }
 
+impl<B: Backend + Kernels> Backward<B, 4> for LinearTappedBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let Ops { parents: [x_node, w_node, b_node, tap_node], node, state } = ops;
+        let grad = grads.consume::<B>(&node);
+        if let Some(node) = tap_node {
+            grads.register::<B>(node.id, grad.clone());
+        }
+        if let Some(node) = b_node {
+            grads.register::<B>(node.id, B::sum_rows(grad.clone()));
+        }
+        linear_input_grads::<B>([x_node.map(|n| n.id), w_node.map(|n| n.id)], state, &grad, grads);
+    }
+}
+
 impl<B: Backend + Kernels> Backward<B, 2> for LinearNoBiasBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
@@ -329,6 +381,19 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::linear_fused(x.into_primitive(), w.into_primitive(), b.into_primitive()))
+            }
+        }
+    }
+
+    fn linear_tapped(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, tap: FloatTensor<Self>) -> FloatTensor<Self> {
+        match LinearTappedBackward.prepare::<C>([x.node(), w.node(), b.node(), tap.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let state = (x.primitive().clone(), w.primitive().clone());
+                let out = B::linear_tapped(x.into_primitive(), w.into_primitive(), b.into_primitive(), tap.into_primitive());
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::linear_tapped(x.into_primitive(), w.into_primitive(), b.into_primitive(), tap.into_primitive()))
             }
         }
     }

@@ -67,12 +67,12 @@ const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 /// at width 512, 0.42 ms against 0.25 + 0.07; at 384 the two ways about break even.
 const TRANSPOSED_RHS_THRESHOLD: usize = 128 * 512 * 512;
 
-/// `a b`, plus `bias` added to every row when given: a new contiguous `[a.rows, b.cols]` tensor.
+/// `start + a b`: a new contiguous `[a.rows, b.cols]` tensor.
 ///
-/// With a bias the output starts as the bias, row after row, and the product is accumulated
-/// onto it, so that the addition costs no pass of its own.
-pub(crate) fn product(a: View, b: View, bias: Option<&[f32]>) -> FlexTensor {
-    product_on(a, b, bias, Threads::Pool)
+/// The output starts as `start` (the bias, row after row) and the product is accumulated onto
+/// it, so that the addition costs no pass of its own.
+pub(crate) fn product(a: View, b: View, start: Start<'_>) -> FlexTensor {
+    product_on(a, b, start, Threads::Pool)
 }
 
 /// Products below this size are computed side by side, one per thread, when two are wanted at
@@ -85,9 +85,9 @@ const PAIR_THRESHOLD: usize = TRANSPOSED_RHS_THRESHOLD;
 pub(crate) fn two_products((a1, b1): (View, View), (a2, b2): (View, View)) -> (FlexTensor, FlexTensor) {
     let small = |a: View, b: View| a.rows.saturating_mul(a.cols).saturating_mul(b.cols) < PAIR_THRESHOLD;
     if rayon::current_num_threads() > 1 && small(a1, b1) && small(a2, b2) {
-        rayon::join(|| product_on(a1, b1, None, Threads::One), || product_on(a2, b2, None, Threads::One))
+        rayon::join(|| product_on(a1, b1, Start::Zero, Threads::One), || product_on(a2, b2, Start::Zero, Threads::One))
     } else {
-        (product(a1, b1, None), product(a2, b2, None))
+        (product(a1, b1, Start::Zero), product(a2, b2, Start::Zero))
     }
 }
 
@@ -100,18 +100,33 @@ enum Threads {
     One,
 }
 
-fn product_on(a: View, b: View, bias: Option<&[f32]>, threads: Threads) -> FlexTensor {
+fn product_on(a: View, b: View, start: Start<'_>, threads: Threads) -> FlexTensor {
     assert_eq!(a.cols, b.rows, "matrix product: inner dimensions differ");
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), n, "matrix product: the bias has the wrong length");
+    match start {
+        Start::Zero => {}
+        Start::Bias(bias) => assert_eq!(bias.len(), n, "matrix product: the bias has the wrong length"),
+        Start::BiasAndMatrix(bias, matrix) => {
+            assert_eq!(bias.len(), n, "matrix product: the bias has the wrong length");
+            assert_eq!(matrix.len(), m * n, "matrix product: the added matrix has the wrong size");
+        }
     }
     let transposed_rhs = b.row_stride == 1 && b.col_stride != 1;
-    if bias.is_none() && transposed_rhs && k > 0 && m.saturating_mul(n).saturating_mul(k) >= TRANSPOSED_RHS_THRESHOLD {
-        let column_major = gemm_into(a, b, None, Layout2::ColumnMajor, threads);
+    if matches!(start, Start::Zero) && transposed_rhs && k > 0 && m.saturating_mul(n).saturating_mul(k) >= TRANSPOSED_RHS_THRESHOLD {
+        let column_major = gemm_into(a, b, Start::Zero, Layout2::ColumnMajor, threads);
         return tensor(transpose(&column_major, m, n), [m, n]);
     }
-    tensor(gemm_into(a, b, bias, Layout2::RowMajor, threads), [m, n])
+    tensor(gemm_into(a, b, start, Layout2::RowMajor, threads), [m, n])
+}
+
+/// What a product is added to.
+#[derive(Clone, Copy)]
+pub(crate) enum Start<'a> {
+    Zero,
+    /// A bias `[n]`, the same for every row.
+    Bias(&'a [f32]),
+    /// A bias `[n]` plus a row-major `[m, n]` matrix (the telemetry's zero taps).
+    BiasAndMatrix(&'a [f32], &'a [f32]),
 }
 
 /// How a product's output is laid out in its buffer.
@@ -121,29 +136,35 @@ enum Layout2 {
     ColumnMajor,
 }
 
-/// `a b` (plus `bias` on every row, row-major only) into a new buffer of the given layout.
-fn gemm_into(a: View, b: View, bias: Option<&[f32]>, layout: Layout2, threads: Threads) -> Vec<f32> {
+/// `start + a b` (`start` other than zero: row-major only) into a new buffer of the given layout.
+fn gemm_into(a: View, b: View, start: Start<'_>, layout: Layout2, threads: Threads) -> Vec<f32> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let len = m * n;
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    debug_assert!(bias.is_none() || layout == Layout2::RowMajor);
+    debug_assert!(matches!(start, Start::Zero) || layout == Layout2::RowMajor);
     let (dst_cs, dst_rs) = match layout {
         Layout2::RowMajor => (1, n as isize),
         Layout2::ColumnMajor => (m as isize, 1),
     };
-    let read_dst = match bias {
-        Some(bias) => {
+    let read_dst = match start {
+        Start::Bias(bias) => {
             for _ in 0..m {
                 out.extend_from_slice(bias);
             }
             true
         }
+        Start::BiasAndMatrix(bias, matrix) => {
+            for row in matrix.chunks(n.max(1)) {
+                out.extend(bias.iter().zip(row).map(|(b, t)| b + t));
+            }
+            true
+        }
         // With nothing to sum, gemm would leave the output unwritten: start from zeros.
-        None if k == 0 => {
+        Start::Zero if k == 0 => {
             out.resize(len, 0.0);
             true
         }
-        None => false,
+        Start::Zero => false,
     };
     let parallelism = if threads == Threads::Pool && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
         gemm::Parallelism::Rayon(0)

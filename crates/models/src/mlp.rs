@@ -181,7 +181,7 @@ impl Mlp {
         let n = self.layers.len();
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
-            let z = affine(layer, h);
+            let z = affine(layer, h, None);
             h = self.activate(i + 1 == n, z);
         }
         h
@@ -193,13 +193,21 @@ impl Mlp {
         let n = self.layers.len();
         let mut trace = Trace { pre: Vec::with_capacity(n), post: Vec::with_capacity(n), taps: Vec::new() };
         let mut h = x;
+        // One zero buffer, shared by the taps of every layer of its width (each tap is its own
+        // leaf of the graph; nothing writes into the buffer).
+        let mut zero: Option<Tensor<2>> = None;
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut z = affine(layer, h);
-            if taps {
-                let tap = Tensor::<2>::zeros(z.dims(), &z.device()).require_grad();
+            let tap = taps.then(|| {
+                let dims = [h.dims()[0], layer.weight.dims()[1]];
+                let buffer = match &zero {
+                    Some(z) if z.dims() == dims => z.clone(),
+                    _ => zero.insert(Tensor::<2>::zeros(dims, &h.device()).inner()).clone(),
+                };
+                let tap = Tensor::from_inner(buffer).require_grad();
                 trace.taps.push(tap.clone());
-                z = z + tap;
-            }
+                tap
+            });
+            let z = affine(layer, h, tap);
             trace.pre.push(z.clone().detach());
             h = self.activate(i + 1 == n, z);
             trace.post.push(h.clone().detach());
@@ -221,11 +229,11 @@ impl Mlp {
     }
 }
 
-/// `z = a W + b` of one layer: burn's `Linear::forward`, computed by the kernels crate in one
-/// matrix product that starts from the bias, with a backward pass that writes each gradient
-/// once (see the kernels crate).
-fn affine(layer: &Linear, a: Tensor<2>) -> Tensor<2> {
-    kernels::linear(a, layer.weight.val(), layer.bias.as_ref().map(Param::val))
+/// `z = a W + b (+ tap)` of one layer: burn's `Linear::forward`, computed by the kernels crate
+/// in one matrix product that starts from the bias (and the tap), with a backward pass that
+/// writes each gradient once (see the kernels crate).
+fn affine(layer: &Linear, a: Tensor<2>, tap: Option<Tensor<2>>) -> Tensor<2> {
+    kernels::linear(a, layer.weight.val(), layer.bias.as_ref().map(Param::val), tap)
 }
 
 /// f(z) on a tensor.
