@@ -1,0 +1,148 @@
+//! The project's operations under burn's autodiff: each records a backward step that keeps
+//! what its gradients need (the sigmoid its output, the linear layer x and w) and computes them
+//! with the inner backend's own operations of this crate.
+
+use crate::Kernels;
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend};
+
+/// The backward step of [`Kernels::sigmoid_vectorized`] under autodiff: its state is the
+/// forward pass's output s, and the input's gradient is grad * s * (1 - s).
+#[derive(Debug)]
+struct SigmoidBackward;
+
+impl<B: Backend> Backward<B, 1> for SigmoidBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let Ops { parents, node, state: output } = ops;
+        unary::<B, _>(parents, node, grads, |grad| B::sigmoid_backward(output, grad));
+    }
+}
+
+/// The backward step of [`Kernels::linear_fused`] under autodiff, with a bias: its state is
+/// (x, w), and the gradients are dx = g w^T, dw = x^T g and db = the sum of g's rows.
+#[derive(Debug)]
+struct LinearBackward;
+
+/// The backward step of [`Kernels::linear_tapped`] under autodiff: as [`LinearBackward`], and
+/// the tap's gradient is g itself.
+#[derive(Debug)]
+struct LinearTappedBackward;
+
+/// The backward step of [`Kernels::matmul_2d`] under autodiff (a layer without bias): as
+/// [`LinearBackward`], without the bias.
+#[derive(Debug)]
+struct LinearNoBiasBackward;
+
+/// The gradients of x and w, each computed only when its parent takes part in the graph.
+fn linear_input_grads<B: Backend + Kernels>(
+    [x_node, w_node]: [Option<NodeId>; 2],
+    (x, w): (FloatTensor<B>, FloatTensor<B>),
+    grad: &FloatTensor<B>,
+    grads: &mut Gradients,
+) {
+    match (x_node, w_node) {
+        (Some(x_id), Some(w_id)) => {
+            let (dx, dw) = B::matmul_2d_pair(grad.clone(), B::float_transpose(w), B::float_transpose(x), grad.clone());
+            grads.register::<B>(w_id, dw);
+            grads.register::<B>(x_id, dx);
+        }
+        (None, Some(w_id)) => grads.register::<B>(w_id, B::matmul_2d(B::float_transpose(x), grad.clone())),
+        (Some(x_id), None) => grads.register::<B>(x_id, B::matmul_2d(grad.clone(), B::float_transpose(w))),
+        (None, None) => {}
+    }
+}
+
+impl<B: Backend + Kernels> Backward<B, 3> for LinearBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let Ops { parents: [x_node, w_node, b_node], node, state } = ops;
+        let grad = grads.consume::<B>(&node);
+        if let Some(node) = b_node {
+            grads.register::<B>(node.id, B::sum_rows(grad.clone()));
+        }
+        linear_input_grads::<B>([x_node.map(|n| n.id), w_node.map(|n| n.id)], state, &grad, grads);
+    }
+}
+
+impl<B: Backend + Kernels> Backward<B, 4> for LinearTappedBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let Ops { parents: [x_node, w_node, b_node, tap_node], node, state } = ops;
+        let grad = grads.consume::<B>(&node);
+        if let Some(node) = tap_node {
+            grads.register::<B>(node.id, grad.clone());
+        }
+        if let Some(node) = b_node {
+            grads.register::<B>(node.id, B::sum_rows(grad.clone()));
+        }
+        linear_input_grads::<B>([x_node.map(|n| n.id), w_node.map(|n| n.id)], state, &grad, grads);
+    }
+}
+
+impl<B: Backend + Kernels> Backward<B, 2> for LinearNoBiasBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let Ops { parents: [x_node, w_node], node, state } = ops;
+        let grad = grads.consume::<B>(&node);
+        linear_input_grads::<B>([x_node.map(|n| n.id), w_node.map(|n| n.id)], state, &grad, grads);
+    }
+}
+
+impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn sigmoid_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Compute-bound: the output is kept for the backward pass, never recomputed.
+        match SigmoidBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::sigmoid_vectorized(x.into_primitive());
+                prep.finish(output.clone(), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::sigmoid_vectorized(x.into_primitive())),
+        }
+    }
+
+    fn linear_fused(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Compute-bound: x and w are kept (shared, not copied) for the backward pass.
+        match LinearBackward.prepare::<C>([x.node(), w.node(), b.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let state = (x.primitive().clone(), w.primitive().clone());
+                prep.finish(state, B::linear_fused(x.into_primitive(), w.into_primitive(), b.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::linear_fused(x.into_primitive(), w.into_primitive(), b.into_primitive()))
+            }
+        }
+    }
+
+    fn linear_tapped(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, tap: FloatTensor<Self>) -> FloatTensor<Self> {
+        match LinearTappedBackward.prepare::<C>([x.node(), w.node(), b.node(), tap.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let state = (x.primitive().clone(), w.primitive().clone());
+                let out = B::linear_tapped(x.into_primitive(), w.into_primitive(), b.into_primitive(), tap.into_primitive());
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::linear_tapped(x.into_primitive(), w.into_primitive(), b.into_primitive(), tap.into_primitive()))
+            }
+        }
+    }
+
+    fn matmul_2d(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        match LinearNoBiasBackward.prepare::<C>([x.node(), w.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let state = (x.primitive().clone(), w.primitive().clone());
+                prep.finish(state, B::matmul_2d(x.into_primitive(), w.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::matmul_2d(x.into_primitive(), w.into_primitive())),
+        }
+    }
+}
