@@ -40,21 +40,37 @@ struct LinearTappedBackward;
 #[derive(Debug)]
 struct LinearNoBiasBackward;
 
-/// The gradients of x and w, each computed only when its parent takes part in the graph.
-fn linear_input_grads<B: Backend + Kernels>(
-    [x_node, w_node]: [Option<NodeId>; 2],
+/// The parents of a linear layer's node that take part in the graph (`None` for the others).
+struct LinearParents {
+    x: Option<NodeId>,
+    w: Option<NodeId>,
+    b: Option<NodeId>,
+    tap: Option<NodeId>,
+}
+
+/// The backward step shared by the linear layer's nodes: from the node's gradient g, registers
+/// dx = g w^T, dw = x^T g, db = the sum of g's rows and dtap = g, each only for a parent that
+/// takes part in the graph.
+fn linear_grads<B: Backend + Kernels>(
+    parents: LinearParents,
+    grad: FloatTensor<B>,
     (x, w): (FloatTensor<B>, FloatTensor<B>),
-    grad: &FloatTensor<B>,
     grads: &mut Gradients,
 ) {
-    match (x_node, w_node) {
+    if let Some(id) = parents.tap {
+        grads.register::<B>(id, grad.clone());
+    }
+    if let Some(id) = parents.b {
+        grads.register::<B>(id, B::sum_rows(grad.clone()));
+    }
+    match (parents.x, parents.w) {
         (Some(x_id), Some(w_id)) => {
-            let (dx, dw) = B::matmul_2d_pair(grad.clone(), B::float_transpose(w), B::float_transpose(x), grad.clone());
+            let (dx, dw) = B::matmul_2d_pair(grad.clone(), B::float_transpose(w), B::float_transpose(x), grad);
             grads.register::<B>(w_id, dw);
             grads.register::<B>(x_id, dx);
         }
-        (None, Some(w_id)) => grads.register::<B>(w_id, B::matmul_2d(B::float_transpose(x), grad.clone())),
-        (Some(x_id), None) => grads.register::<B>(x_id, B::matmul_2d(grad.clone(), B::float_transpose(w))),
+        (None, Some(w_id)) => grads.register::<B>(w_id, B::matmul_2d(B::float_transpose(x), grad)),
+        (Some(x_id), None) => grads.register::<B>(x_id, B::matmul_2d(grad, B::float_transpose(w))),
         (None, None) => {}
     }
 }
@@ -63,12 +79,9 @@ impl<B: Backend + Kernels> Backward<B, 3> for LinearBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let Ops { parents: [x_node, w_node, b_node], node, state } = ops;
-        let grad = grads.consume::<B>(&node);
-        if let Some(node) = b_node {
-            grads.register::<B>(node.id, B::sum_rows(grad.clone()));
-        }
-        linear_input_grads::<B>([x_node.map(|n| n.id), w_node.map(|n| n.id)], state, &grad, grads);
+        let [x, w, b] = ops.parents.map(|p| p.map(|n| n.id));
+        let grad = grads.consume::<B>(&ops.node);
+        linear_grads::<B>(LinearParents { x, w, b, tap: None }, grad, ops.state, grads);
     }
 }
 
@@ -76,15 +89,9 @@ impl<B: Backend + Kernels> Backward<B, 4> for LinearTappedBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let Ops { parents: [x_node, w_node, b_node, tap_node], node, state } = ops;
-        let grad = grads.consume::<B>(&node);
-        if let Some(node) = tap_node {
-            grads.register::<B>(node.id, grad.clone());
-        }
-        if let Some(node) = b_node {
-            grads.register::<B>(node.id, B::sum_rows(grad.clone()));
-        }
-        linear_input_grads::<B>([x_node.map(|n| n.id), w_node.map(|n| n.id)], state, &grad, grads);
+        let [x, w, b, tap] = ops.parents.map(|p| p.map(|n| n.id));
+        let grad = grads.consume::<B>(&ops.node);
+        linear_grads::<B>(LinearParents { x, w, b, tap }, grad, ops.state, grads);
     }
 }
 
@@ -92,9 +99,9 @@ impl<B: Backend + Kernels> Backward<B, 2> for LinearNoBiasBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let Ops { parents: [x_node, w_node], node, state } = ops;
-        let grad = grads.consume::<B>(&node);
-        linear_input_grads::<B>([x_node.map(|n| n.id), w_node.map(|n| n.id)], state, &grad, grads);
+        let [x, w] = ops.parents.map(|p| p.map(|n| n.id));
+        let grad = grads.consume::<B>(&ops.node);
+        linear_grads::<B>(LinearParents { x, w, b: None, tap: None }, grad, ops.state, grads);
     }
 }
 

@@ -3,12 +3,11 @@
 //! Anything they do not cover (another dtype, a layout they do not take) goes to burn's own.
 
 use crate::matmul::{self, Start, View};
-use crate::{Kernels, exp, linear_composed, sgd_composed, sum_rows_composed};
-use burn::backend::flex::{FlexTensor, Layout};
+use crate::{Kernels, exp, linear_composed, linear_tapped_composed, sgd_composed, sum_rows_composed};
+use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{DType, Flex, TensorMetadata};
-use burn::tensor::Bytes;
 use rayon::prelude::*;
 
 impl Kernels for Flex {
@@ -27,11 +26,7 @@ impl Kernels for Flex {
         } else {
             exp::sigmoid(src, &mut out);
         }
-        FlexTensor::new(
-            Bytes::from_elems(out),
-            Layout::contiguous(x.shape()),
-            DType::F32,
-        )
+        matmul::tensor(out, x.shape())
     }
 
     fn linear_fused(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -50,7 +45,7 @@ impl Kernels for Flex {
             {
                 matmul::product(xv, wv, Start::BiasAndMatrix(bias, matrix))
             }
-            _ => Self::float_add(linear_composed::<Self>(x, w, b), tap),
+            _ => linear_tapped_composed::<Self>(x, w, b, tap),
         }
     }
 
@@ -102,12 +97,7 @@ impl Kernels for Flex {
         let p = &param.storage::<f32>()[ps..pe];
         let mut out = Vec::with_capacity(p.len());
         p.par_iter().zip(g).with_min_len(SGD_CHUNK).map(|(p, g)| p - g * lr).collect_into_vec(&mut out);
-        let shape = param.shape();
-        FlexTensor::new(
-            Bytes::from_elems(out),
-            Layout::contiguous(shape),
-            DType::F32,
-        )
+        matmul::tensor(out, param.shape())
     }
 }
 
@@ -130,15 +120,14 @@ fn contiguous(t: &FlexTensor, dims: usize) -> Option<&[f32]> {
 
 /// `p -= g * lr`, element by element, in chunks split over the current rayon pool.
 fn sgd_in_place(p: &mut [f32], g: &[f32], lr: f32) {
-    const CHUNK: usize = SGD_CHUNK;
     let serial = |p: &mut [f32], g: &[f32]| {
         for (p, g) in p.iter_mut().zip(g) {
             *p -= g * lr;
         }
     };
-    if p.len() < 2 * CHUNK {
+    if p.len() < 2 * SGD_CHUNK {
         serial(p, g);
     } else {
-        p.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(p, g)| serial(p, g));
+        p.par_chunks_mut(SGD_CHUNK).zip(g.par_chunks(SGD_CHUNK)).for_each(|(p, g)| serial(p, g));
     }
 }

@@ -59,7 +59,7 @@ pub trait Kernels: Backend {
     /// adds a zero tap that requires grad, whose gradient is then dL/dz. By default, burn's
     /// matmul and two additions.
     fn linear_tapped(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>, tap: FloatTensor<Self>) -> FloatTensor<Self> {
-        Self::float_add(linear_composed::<Self>(x, w, b), tap)
+        linear_tapped_composed::<Self>(x, w, b, tap)
     }
 
     /// `a b` for 2-D a `[m, k]` and b `[k, n]` of any strides. By default, burn's matmul.
@@ -92,6 +92,15 @@ pub trait Kernels: Backend {
 fn linear_composed<B: Backend>(x: FloatTensor<B>, w: FloatTensor<B>, b: FloatTensor<B>) -> FloatTensor<B> {
     let n = b.shape()[0];
     B::float_add(B::float_matmul(x, w), B::float_reshape(b, Shape::new([1, n])))
+}
+
+fn linear_tapped_composed<B: Backend>(
+    x: FloatTensor<B>,
+    w: FloatTensor<B>,
+    b: FloatTensor<B>,
+    tap: FloatTensor<B>,
+) -> FloatTensor<B> {
+    B::float_add(linear_composed::<B>(x, w, b), tap)
 }
 
 fn sum_rows_composed<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {

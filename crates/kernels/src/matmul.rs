@@ -114,9 +114,9 @@ fn product_on(a: View, b: View, start: Start<'_>, threads: Threads) -> FlexTenso
     let transposed_rhs = b.row_stride == 1 && b.col_stride != 1;
     if matches!(start, Start::Zero) && transposed_rhs && k > 0 && m.saturating_mul(n).saturating_mul(k) >= TRANSPOSED_RHS_THRESHOLD {
         let column_major = gemm_into(a, b, Start::Zero, Layout2::ColumnMajor, threads);
-        return tensor(transpose(&column_major, m, n), [m, n]);
+        return tensor(transpose(&column_major, m, n), Shape::new([m, n]));
     }
-    tensor(gemm_into(a, b, start, Layout2::RowMajor, threads), [m, n])
+    tensor(gemm_into(a, b, start, Layout2::RowMajor, threads), Shape::new([m, n]))
 }
 
 /// What a product is added to.
@@ -172,9 +172,10 @@ fn gemm_into(a: View, b: View, start: Start<'_>, layout: Layout2, threads: Threa
         gemm::Parallelism::None
     };
     // SAFETY: `out` has room for m x n elements, addressed with the strides of `layout`
-    // (row-major: row stride n, column stride 1); `a` and `b` point into live tensors with the strides of their layouts. With
-    // `read_dst` false gemm writes every output element without reading any (dst = a b),
-    // which makes all `len` elements initialized before `set_len`; with it true they already are.
+    // (row-major: row stride n, column stride 1); `a` and `b` point into live tensors with
+    // the strides of their layouts. With `read_dst` false gemm writes every output element
+    // without reading any (dst = a b), which makes all `len` elements initialized before
+    // `set_len`; with it true they already are.
     unsafe {
         gemm::gemm(
             m,
@@ -242,10 +243,10 @@ pub(crate) fn sum_rows(x: View) -> FlexTensor {
         }
     }
     let n = out.len();
-    tensor(out, [n])
+    tensor(out, Shape::new([n]))
 }
 
 /// A contiguous f32 tensor that owns `values` (no copy).
-pub(crate) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::new(shape)), DType::F32)
+pub(crate) fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), DType::F32)
 }
