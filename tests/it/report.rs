@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use runfolder::{Bin, DatasetInfo, LayerInfo, Manifest, ModelInfo, ParamInfo, Status, TelemetryInfo, header, metric};
 use xtask::{Error, Format, RunError};
 
-/// The seven figure stems, in page order.
+/// The seven figure stems that every report has, in page order.
 const FIGURES: [&str; 7] = [
     "fig1-grad-norms",
     "fig2-grad-heatmap",
@@ -19,25 +20,42 @@ const FIGURES: [&str; 7] = [
     "fig7-delta-norms",
 ];
 
+/// The two figure stems that follow them when the run has gradient histograms.
+const HISTOGRAM_FIGURES: [&str; 2] = ["fig8-grad-histogram", "fig9-grad-below-1e-8"];
+
 /// How a synthetic run differs from a healthy completed one.
 #[derive(Clone)]
 struct Spec {
     seed: u64,
-    status: &'static str,
+    status: Status,
     reason: Option<&'static str>,
     epochs: u32,
     regression: bool,
+    /// The layers' names in the manifest (`None`: an MLP's `layers.0` … `layers.3`).
+    layer_names: Option<[&'static str; LAYERS as usize]>,
+    /// Whether `grad_histograms.csv` has rows (else it holds its header only).
+    histograms: bool,
 }
 
 impl Default for Spec {
     fn default() -> Spec {
-        Spec { seed: 42, status: "completed", reason: None, epochs: 3, regression: false }
+        Spec {
+            seed: 42,
+            status: Status::Completed,
+            reason: None,
+            epochs: 3,
+            regression: false,
+            layer_names: None,
+            histograms: false,
+        }
     }
 }
 
 const LAYERS: u32 = 4;
 const STEPS_PER_EPOCH: u64 = 8;
 const EVERY: u64 = 4;
+/// The MLP's widths from input to output: 16 features, three hidden layers of 8, 10 classes.
+const WIDTHS: [usize; 5] = [16, 8, 8, 8, 10];
 
 /// The steps `train` logs (powers of two below `EVERY`, then every `EVERY`, plus each
 /// epoch's last step).
@@ -66,65 +84,139 @@ fn metrics(model: &str, layer: u32, t: f64, train: bool) -> Vec<(&'static str, f
     let g = grad(model, layer, t);
     let hidden = layer < LAYERS;
     let mut m = vec![
-        ("grad_norm_weight", g),
-        ("grad_norm_bias", g * 0.3),
-        ("delta_norm", g * 0.05),
-        ("weight_norm", 2.0 + 0.01 * t),
-        ("dist_from_init", 0.001 * t),
-        ("act_mean", 0.5),
-        ("act_std", 0.2),
-        ("grad_underflow", if g == 0.0 { 1.0 } else { 0.0 }),
+        (metric::GRAD_NORM_WEIGHT, g),
+        (metric::GRAD_NORM_BIAS, g * 0.3),
+        (metric::DELTA_NORM, g * 0.05),
+        (metric::WEIGHT_NORM, 2.0 + 0.01 * t),
+        (metric::DIST_FROM_INIT, 0.001 * t),
+        (metric::ACT_MEAN, 0.5),
+        (metric::ACT_STD, 0.2),
+        (metric::GRAD_UNDERFLOW, if g == 0.0 { 1.0 } else { 0.0 }),
     ];
     if train {
-        m.push(("update_ratio", g * 0.01 + 1e-7));
+        m.push((metric::UPDATE_RATIO, g * 0.01 + 1e-7));
     }
     if hidden && model == "sigmoid" {
-        m.push(("saturation", 0.1 * f64::from(layer) + 0.01 * t));
+        m.push((metric::SATURATION, 0.1 * f64::from(layer) + 0.01 * t));
     }
     if hidden && model == "relu" {
-        m.push(("dead_fraction", 0.02 * f64::from(layer)));
+        m.push((metric::DEAD_FRACTION, 0.02 * f64::from(layer)));
     }
     m
+}
+
+/// The counts of a layer's |dL/dW| entries per bin, the same at every moment: sigmoid's
+/// layer 1 has one entry of 0, two in [1e-9, 1e-8) and one in [1e-3, 1e-2), so that 75% of
+/// them are below 1e-8 and its median is in [1e-9, 1e-8); its other layers and every ReLU
+/// layer have none below 1e-8.
+fn histogram(model: &str, layer: u32) -> Vec<(Bin, u64)> {
+    match (model, layer) {
+        ("sigmoid", 1) => vec![(Bin::Zero, 1), (Bin::Decade(-9), 2), (Bin::Decade(-3), 1)],
+        ("sigmoid", 2) => vec![(Bin::Decade(-7), 4)],
+        ("sigmoid", 3) => vec![(Bin::Decade(-5), 4)],
+        ("sigmoid", _) => vec![(Bin::Decade(-2), 3), (Bin::Large, 1)],
+        _ => vec![(Bin::Decade(-3), 4)],
+    }
+}
+
+/// The manifest entry of one model: an MLP's widths and `layers.i` names, or the given
+/// names (a model that is not an MLP has no widths), each layer with a weight and a bias.
+fn model_info(model: &str, spec: &Spec) -> ModelInfo {
+    let layers = (0..LAYERS as usize)
+        .map(|i| {
+            let name = spec.layer_names.map_or_else(|| format!("layers.{i}"), |n| n[i].to_string());
+            LayerInfo {
+                params: vec![
+                    ParamInfo { path: format!("{name}.weight"), shape: vec![WIDTHS[i], WIDTHS[i + 1]] },
+                    ParamInfo { path: format!("{name}.bias"), shape: vec![WIDTHS[i + 1]] },
+                ],
+                activation: (i + 1 < LAYERS as usize).then(|| model.to_string()),
+                name,
+            }
+        })
+        .collect();
+    ModelInfo {
+        name: model.to_string(),
+        activation: spec.layer_names.is_none().then(|| model.to_string()),
+        output_activation: Some("none".into()),
+        init: Some("xavier-uniform".into()),
+        bias_init: Some("zeros".into()),
+        widths: if spec.layer_names.is_none() { WIDTHS.to_vec() } else { Vec::new() },
+        parameters: Some(450),
+        layers,
+        // No weights file was saved.
+        ..ModelInfo::default()
+    }
 }
 
 /// Writes a run folder with the models "sigmoid" and "relu" (4 layers each).
 fn write_run(dir: &Path, spec: &Spec) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let models = ["sigmoid", "relu"];
-    let task = if spec.regression { "regression" } else { "classification" };
-    let manifest = serde_json::json!({
-        "name": "default",
-        "status": spec.status,
-        "reason": spec.reason,
-        "seed": spec.seed,
-        "backend": "flex",
-        "threads": 2,
-        "version": "0.1.0",
-        "git_revision": "3f2c1d0abcdef",
-        "started_at": "2026-11-29T14:03:11Z",
-        "ended_at": if spec.status == "running" { serde_json::Value::Null } else { "2026-11-29T14:05:02Z".into() },
-        "dataset": { "source": "spiral", "features": 16, "classes": 10, "outputs": 10, "train": 800, "valid": 0, "test": 200, "probe": 100 },
-        "task": task,
-        "loss": if spec.regression { "mse" } else { "cross-entropy" },
-        "models": models.iter().map(|m| serde_json::json!({
-            "name": m, "activation": m, "output_activation": "none", "init": "xavier-uniform", "bias_init": "zeros",
-            "layers": [16, 8, 8, 8, 10], "parameters": 450, "weights": format!("{m}.bpk")
-        })).collect::<Vec<_>>(),
-        "telemetry": { "enabled": true, "every": EVERY, "early_steps": [1, 2], "probe": 100 }
-    });
-    std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest).expect("json")).expect("write");
+    let manifest = Manifest {
+        name: "default".into(),
+        status: spec.status,
+        reason: spec.reason.map(str::to_string),
+        seed: Some(spec.seed),
+        backend: Some("flex".into()),
+        threads: Some(2),
+        flush_denormals: Some(true),
+        version: Some("0.1.0".into()),
+        started_at: Some("2026-11-29T14:03:11Z".into()),
+        ended_at: (spec.status != Status::Running).then(|| "2026-11-29T14:05:02Z".into()),
+        dataset: Some(DatasetInfo {
+            source: Some("spiral".into()),
+            features: Some(16),
+            classes: (!spec.regression).then_some(10),
+            outputs: Some(10),
+            train: Some(800),
+            valid: Some(0),
+            test: Some(200),
+            probe: Some(100),
+        }),
+        task: Some(if spec.regression { "regression" } else { "classification" }.into()),
+        loss: Some(if spec.regression { "mse" } else { "cross-entropy" }.into()),
+        models: models.iter().map(|m| model_info(m, spec)).collect(),
+        telemetry: Some(TelemetryInfo { enabled: true, every: EVERY as usize, early_steps: vec![1, 2], probe: 100 }),
+        // The fields a report does not show keep their defaults (`git_revision`: null, as
+        // outside a git checkout).
+        ..Manifest::default()
+    };
+    std::fs::write(dir.join(runfolder::MANIFEST), serde_json::to_string_pretty(&manifest).expect("json"))
+        .expect("write");
     std::fs::write(
-        dir.join("config.toml"),
+        dir.join(runfolder::CONFIG),
         format!("name = \"default\"\nseed = {}\n\n[train]\nepochs = {}\n", spec.seed, spec.epochs),
     )
     .expect("write");
 
-    let mut epochs = String::from(
-        "model,epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds,valid_loss,valid_accuracy\n",
-    );
-    let mut steps = String::from("model,epoch,step,loss,grad_norm,grad_norm_clipped\n");
-    let mut layers = String::from("model,epoch,step,source,layer,metric,value\n");
-    let mut layer_epochs = String::from("model,epoch,layer,metric,mean,min,max,count\n");
+    let file = |columns: &[&str]| format!("{}\n", header(columns));
+    let mut epochs = file(&runfolder::EPOCHS_COLUMNS);
+    let mut steps = file(&runfolder::STEPS_COLUMNS);
+    let mut layers = file(&runfolder::LAYERS_COLUMNS);
+    let mut layer_epochs = file(&runfolder::LAYER_EPOCHS_COLUMNS);
+    let mut params = file(&runfolder::PARAMS_COLUMNS);
+    let mut histograms = file(&runfolder::HISTOGRAMS_COLUMNS);
+    // The rows of one moment (a probe measurement or a logged step) of one model.
+    let mut moment = |model: &str, e: u32, step: u64, source: &str| {
+        let train = source == runfolder::SOURCE_TRAIN;
+        let info = model_info(model, spec);
+        for layer in 1..=LAYERS {
+            for (metric, v) in metrics(model, layer, step as f64, train) {
+                writeln!(layers, "{model},{e},{step},{source},{layer},{metric},{v:e}").expect("fmt");
+            }
+            for (param, v) in info.layers[layer as usize - 1].params.iter().zip([1.0, 0.3]) {
+                let g = grad(model, layer, step as f64) * v;
+                writeln!(params, "{model},{e},{step},{source},{layer},{},{},{g:e}", param.path, metric::GRAD_NORM)
+                    .expect("fmt");
+            }
+            if spec.histograms {
+                for (bin, count) in histogram(model, layer) {
+                    writeln!(histograms, "{model},{e},{step},{source},{layer},{},{count}", bin.label()).expect("fmt");
+                }
+            }
+        }
+    };
     for model in models {
         let learns = if model == "relu" { 1.0 } else { 0.1 };
         for e in 0..=spec.epochs {
@@ -139,20 +231,11 @@ fn write_run(dir: &Path, spec: &Spec) {
             };
             writeln!(epochs, "{model},{e},{loss:e},{train_acc},{:e},{test_acc},1.5,,", loss + 0.05).expect("fmt");
             // Probe rows: at initialization (step 0) and after each epoch.
-            let step = u64::from(e) * STEPS_PER_EPOCH;
-            for layer in 1..=LAYERS {
-                for (metric, v) in metrics(model, layer, step as f64, false) {
-                    writeln!(layers, "{model},{e},{step},probe,{layer},{metric},{v:e}").expect("fmt");
-                }
-            }
+            moment(model, e, u64::from(e) * STEPS_PER_EPOCH, runfolder::SOURCE_PROBE);
         }
         for (e, s) in logged_steps(spec.epochs) {
             writeln!(steps, "{model},{e},{s},{:e},{:e},{:e}", 2.3 - 0.01 * s as f64, 0.5, 0.5).expect("fmt");
-            for layer in 1..=LAYERS {
-                for (metric, v) in metrics(model, layer, s as f64, true) {
-                    writeln!(layers, "{model},{e},{s},train,{layer},{metric},{v:e}").expect("fmt");
-                }
-            }
+            moment(model, e, s, runfolder::SOURCE_TRAIN);
         }
         for e in 1..=spec.epochs {
             let in_epoch: Vec<u64> = logged_steps(spec.epochs).into_iter().filter(|p| p.0 == e).map(|p| p.1).collect();
@@ -176,10 +259,33 @@ fn write_run(dir: &Path, spec: &Spec) {
             }
         }
     }
-    std::fs::write(dir.join("epochs.csv"), epochs).expect("write");
-    std::fs::write(dir.join("steps.csv"), steps).expect("write");
-    std::fs::write(dir.join("layers.csv"), layers).expect("write");
-    std::fs::write(dir.join("layer_epochs.csv"), layer_epochs).expect("write");
+    for (name, text) in [
+        (runfolder::EPOCHS, epochs),
+        (runfolder::STEPS, steps),
+        (runfolder::LAYERS, layers),
+        (runfolder::LAYER_EPOCHS, layer_epochs),
+        (runfolder::PARAMS, params),
+        (runfolder::HISTOGRAMS, histograms),
+    ] {
+        std::fs::write(dir.join(name), text).expect("write");
+    }
+}
+
+/// Turns a run folder into one that a version before `params.csv`, `grad_histograms.csv`
+/// and layer names wrote: those files removed, each model's widths under `layers`.
+fn make_old(dir: &Path) {
+    for file in [runfolder::PARAMS, runfolder::HISTOGRAMS] {
+        std::fs::remove_file(dir.join(file)).expect("rm");
+    }
+    let path = dir.join(runfolder::MANIFEST);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    for m in json["models"].as_array_mut().expect("models") {
+        let widths = m["widths"].take();
+        m["layers"] = widths;
+        m.as_object_mut().expect("a model object").remove("widths");
+    }
+    std::fs::write(&path, json.to_string()).expect("write");
 }
 
 /// A scratch folder, unique per call, removed when dropped (this module needs no burn, so
@@ -331,15 +437,15 @@ fn compare_overlays_two_runs_with_one_table() {
 fn malformed_csv_names_the_file_and_line() {
     let tmp = temp();
     let run = run_in(&tmp, "run", &Spec::default());
-    let path = run.join("layers.csv");
+    let path = run.join(runfolder::LAYERS);
     let text = std::fs::read_to_string(&path).expect("read");
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines[4] = "sigmoid,0,0,probe,1,grad_norm_weight,abc".to_string();
+    lines[4] = format!("sigmoid,0,0,{},1,{},abc", runfolder::SOURCE_PROBE, metric::GRAD_NORM_WEIGHT);
     std::fs::write(&path, lines.join("\n") + "\n").expect("write");
     let err = xtask::write_report(&run, None, Format::Svg).expect_err("malformed");
     match &err {
         Error::Run(RunError::Csv { path: p, line, .. }) => {
-            assert!(p.ends_with("layers.csv"));
+            assert!(p.ends_with(runfolder::LAYERS));
             assert_eq!(*line, 5);
         }
         other => panic!("expected a CSV error, got {other:?}"),
@@ -348,7 +454,9 @@ fn malformed_csv_names_the_file_and_line() {
     assert!(msg.contains("layers.csv:5:") && msg.contains("value") && msg.contains("abc"), "{msg}");
 
     // A wrong header is line 1, and says what was expected.
-    std::fs::write(run.join("steps.csv"), "model,epoch,step,loss\nsigmoid,1,1,2.3\n").expect("write");
+    // The first four of the columns.
+    let short = header(&runfolder::STEPS_COLUMNS[..4]);
+    std::fs::write(run.join(runfolder::STEPS), format!("{short}\nsigmoid,1,1,2.3\n")).expect("write");
     std::fs::write(&path, text).expect("restore");
     let err = xtask::write_report(&run, None, Format::Svg).expect_err("header");
     let msg = err.to_string();
@@ -358,11 +466,11 @@ fn malformed_csv_names_the_file_and_line() {
     let good = {
         let t = temp();
         write_run(t.path(), &Spec::default());
-        std::fs::read_to_string(t.path().join("steps.csv")).expect("read")
+        std::fs::read_to_string(t.path().join(runfolder::STEPS)).expect("read")
     };
     let mut rows: Vec<&str> = good.lines().collect();
     rows[2] = "sigmoid,1,2,2.2";
-    std::fs::write(run.join("steps.csv"), rows.join("\n") + "\n").expect("write");
+    std::fs::write(run.join(runfolder::STEPS), rows.join("\n") + "\n").expect("write");
     let msg = xtask::write_report(&run, None, Format::Svg).expect_err("short row").to_string();
     assert!(msg.contains("steps.csv:3:") && msg.contains("expected 6 fields"), "{msg}");
 }
@@ -378,12 +486,12 @@ fn missing_or_bad_files_give_one_clear_line() {
     assert!(err.to_string().contains("no such folder"), "{err}");
 
     let run = run_in(&tmp, "run", &Spec::default());
-    std::fs::remove_file(run.join("layers.csv")).expect("rm");
+    std::fs::remove_file(run.join(runfolder::LAYERS)).expect("rm");
     let err = xtask::write_report(&run, None, Format::Svg).expect_err("missing csv");
     assert!(matches!(err, Error::Run(RunError::MissingFile { .. })), "{err:?}");
     assert!(err.to_string().contains("layers.csv: missing"), "{err}");
 
-    std::fs::write(run.join("manifest.json"), "{ \"name\": \"x\", ").expect("write");
+    std::fs::write(run.join(runfolder::MANIFEST), "{ \"name\": \"x\", ").expect("write");
     let err = xtask::write_report(&run, None, Format::Svg).expect_err("bad json");
     assert!(err.to_string().contains("manifest.json") && err.to_string().contains("line"), "{err}");
     assert_eq!(err.to_string().lines().count(), 1, "one line: {err}");
@@ -393,16 +501,16 @@ fn missing_or_bad_files_give_one_clear_line() {
 fn interrupted_and_diverged_runs_are_reported_with_a_note() {
     let tmp = temp();
     let spec = Spec {
-        status: "interrupted",
+        status: Status::Interrupted,
         reason: Some("stopped with Ctrl-C during epoch 2"),
         epochs: 1,
         ..Spec::default()
     };
     let run = run_in(&tmp, "int", &spec);
     // The run was stopped while writing a row: the last line is cut short.
-    let layers = run.join("layers.csv");
+    let layers = run.join(runfolder::LAYERS);
     let mut text = std::fs::read_to_string(&layers).expect("read");
-    text.push_str("relu,2,12,train,3,grad_no");
+    text.push_str(&format!("relu,2,12,{},3,grad_no", runfolder::SOURCE_TRAIN));
     std::fs::write(&layers, text).expect("write");
     let s = xtask::write_report(&run, None, Format::Svg).expect("report of an interrupted run");
     let html = std::fs::read_to_string(&s.html).expect("html");
@@ -416,16 +524,16 @@ fn interrupted_and_diverged_runs_are_reported_with_a_note() {
     let run = run_in(
         &tmp,
         "div",
-        &Spec { status: "diverged", reason: Some("loss became NaN at step 13"), ..Spec::default() },
+        &Spec { status: Status::Diverged, reason: Some("loss became NaN at step 13"), ..Spec::default() },
     );
     let s = xtask::write_report(&run, None, Format::Svg).expect("report of a diverged run");
     let html = std::fs::read_to_string(&s.html).expect("html");
     assert!(html.contains("This run diverged (loss became NaN at step 13)"), "no diverged note");
 
     // A run that died right after initialization: only epoch 0, no train rows.
-    let run = run_in(&tmp, "early", &Spec { status: "running", epochs: 0, ..Spec::default() });
+    let run = run_in(&tmp, "early", &Spec { status: Status::Running, epochs: 0, ..Spec::default() });
     let s = xtask::write_report(&run, None, Format::Svg).expect("report of a run with epoch 0 only");
-    assert!(s.notes.iter().any(|n| n.contains("still running")));
+    assert!(s.notes.iter().any(|n| n.contains("still running") && n.contains("killed?")), "{:?}", s.notes);
     assert_eq!(s.figures.len(), FIGURES.len());
 }
 
@@ -434,8 +542,93 @@ fn regression_runs_plot_loss_only() {
     let tmp = temp();
     let run = run_in(&tmp, "reg", &Spec { regression: true, ..Spec::default() });
     let s = xtask::write_report(&run, None, Format::Svg).expect("report");
-    assert_eq!(series_in(&s.out_dir.join("fig4-loss-accuracy.svg")), 4);
+    assert_eq!(series_in(&s.out_dir.join(format!("{}.svg", FIGURES[3]))), 4);
     assert!(s.headline.iter().all(|h| h.test_accuracy.is_none() && h.test_loss.is_some()));
+}
+
+/// The text of every `<text>` element of an SVG file, one line each.
+fn texts_in(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read svg");
+    let doc = roxmltree::Document::parse(&text).expect("well-formed");
+    let lines: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>())
+        .collect();
+    lines.join("\n")
+}
+
+#[test]
+fn histograms_and_named_layers_reach_the_page() {
+    let tmp = temp();
+    let names = ["conv1", "conv2", "fc1", "fc2"];
+    let spec = Spec { layer_names: Some(names), histograms: true, ..Spec::default() };
+    let run = run_in(&tmp, "cnn", &spec);
+    let s = xtask::write_report(&run, None, Format::Both).expect("report");
+    let stems: Vec<&str> = s.figures.iter().map(|f| f.slug.as_str()).collect();
+    let expected: Vec<&str> = FIGURES.iter().chain(&HISTOGRAM_FIGURES).copied().collect();
+    assert_eq!(stems, expected);
+    let html = std::fs::read_to_string(&s.html).expect("html");
+    let md = std::fs::read_to_string(&s.markdown).expect("md");
+    for stem in HISTOGRAM_FIGURES {
+        assert!(html.contains(&format!("<figure id=\"{stem}\">")), "index.html lacks {stem}");
+        assert!(md.contains(&format!("({stem}.svg)")), "report.md lacks {stem}");
+        assert!(s.out_dir.join(format!("{stem}.png")).is_file(), "{stem}.png is missing");
+    }
+    // 2 models × (start, end) × 4 layers of heatmap rows; 2 models × 4 layers of lines.
+    assert_eq!(series_in(&s.out_dir.join(format!("{}.svg", HISTOGRAM_FIGURES[0]))), 16);
+    assert_eq!(series_in(&s.out_dir.join(format!("{}.svg", HISTOGRAM_FIGURES[1]))), 8);
+
+    // Every figure with a layer axis or a layer legend names the layers in its text.
+    for stem in ["fig1-grad-norms", "fig2-grad-heatmap", "fig3-grad-bars", "fig6-update-ratio", "fig7-delta-norms"]
+        .into_iter()
+        .chain(HISTOGRAM_FIGURES)
+    {
+        let text = texts_in(&s.out_dir.join(format!("{stem}.svg")));
+        for name in ["conv1", "conv2", "fc1"] {
+            assert!(text.contains(name), "{stem}.svg does not name {name}:\n{text}");
+        }
+    }
+    // The heatmap rows are the names, the input side at the bottom.
+    let heat = texts_in(&s.out_dir.join(format!("{}.svg", HISTOGRAM_FIGURES[0])));
+    assert!(heat.lines().any(|l| l == "conv1") && heat.lines().any(|l| l == "fc2"), "{heat}");
+
+    // The readings come from the known counts.
+    let hist = &s.figures[7].reading;
+    assert!(hist.contains("layer 1 (conv1) of sigmoid is in [1e-9, 1e-8)"), "{hist}");
+    let below = &s.figures[8].reading;
+    assert!(below.contains("75% of the entries of layer 1 (conv1) of sigmoid are below 1e-8"), "{below}");
+    assert!(s.figures[0].reading.contains("layer 1 (conv1) of sigmoid receives"), "{}", s.figures[0].reading);
+    // The headline says which layers the ratio compares.
+    assert!(md.lines().any(|l| l.starts_with("| sigmoid |") && l.contains("| 4 (conv1 … fc2) |")), "{md}");
+    assert!(s.notes.is_empty(), "{:?}", s.notes);
+}
+
+#[test]
+fn an_older_run_folder_reports_and_compares_with_a_newer_one() {
+    let tmp = temp();
+    let old = run_in(&tmp, "old", &Spec::default());
+    make_old(&old);
+    let s = xtask::write_report(&old, None, Format::Svg).expect("report of an older run");
+    assert_eq!(s.figures.len(), FIGURES.len(), "no histogram figures without histograms");
+    assert!(s.headline.iter().all(|h| h.layers == LAYERS), "the widths give the layers");
+    assert!(!std::fs::read_to_string(&s.html).expect("html").contains(HISTOGRAM_FIGURES[0]));
+    let text = texts_in(&s.out_dir.join("fig2-grad-heatmap.svg"));
+    assert!(text.lines().any(|l| l == "1") && !text.contains("layers.0"), "layers by number:\n{text}");
+
+    // A newer run of an MLP: its `layers.i` names are only positions, so layers keep their numbers.
+    let mlp = run_in(&tmp, "mlp", &Spec { histograms: true, seed: 7, ..Spec::default() });
+    let s = xtask::write_report(&mlp, None, Format::Svg).expect("report of a newer MLP run");
+    assert!(!texts_in(&s.out_dir.join("fig3-grad-bars.svg")).contains("layers.0"));
+    assert!(s.figures[0].reading.contains("layer 1 of sigmoid receives"), "{}", s.figures[0].reading);
+
+    // Side by side: the histogram figures are there, empty for the older run.
+    let out = tmp.path().join("cmp");
+    let c = xtask::write_compare(&[old, mlp], Some(&out), Format::Svg).expect("compare");
+    assert_eq!(c.figures.len(), FIGURES.len() + HISTOGRAM_FIGURES.len());
+    assert_eq!(series_in(&out.join(format!("{}.svg", HISTOGRAM_FIGURES[0]))), 16, "only the newer run's rows");
+    let text = texts_in(&out.join(format!("{}.svg", HISTOGRAM_FIGURES[0])));
+    assert!(text.contains(&format!("no rows in {}", runfolder::HISTOGRAMS)), "{text}");
 }
 
 #[test]

@@ -114,10 +114,10 @@ fn collect(m: &mut Medians, implementation: &str, out: &std::process::Output, wh
         bail!("{what} failed: {}", err.lines().last().unwrap_or("no message"));
     }
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        if let Ok(v) = serde_json::from_str::<Value>(line) {
-            if v["kind"] == "mlp_summary" {
-                m.add(implementation, &v);
-            }
+        if let Ok(v) = serde_json::from_str::<Value>(line)
+            && v["kind"] == "mlp_summary"
+        {
+            m.add(implementation, &v);
         }
     }
     Ok(())

@@ -1,16 +1,20 @@
-//! The seven figures of a report, built from subjects (the models of one run, or of several
-//! in a comparison), each with a one-sentence reading computed from the data.
+//! The figures of a report, built from subjects (the models of one run, or of several in a
+//! comparison), each with a one-sentence reading computed from the data: seven always, and
+//! two more from `grad_histograms.csv` when the run has one.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use runfolder::{Bin, metric};
 
 use crate::colormap::{self, Color, categorical, layer_color, layer_t};
 use crate::headline::{self, Headline};
 use crate::numfmt::{percent, sig, times};
 use crate::plot::{
     Axis, AxisKind, BarGroup, BarPanel, Bars, Body, Figure, Heat, HeatPanel, Legend, LegendItem, LinePanel, Lines,
-    Ramp, Reference, Series, Swatch,
+    Ramp, Reference, Series, Swatch, ZeroCells,
 };
-use crate::run::{EpochSource, Source};
+use crate::run::{EpochSource, Snapshot, Source};
+use crate::scale::Label;
 use crate::scene::Dash;
 use crate::subject::Subject;
 
@@ -26,8 +30,15 @@ pub const UPDATE_RATIO_REFERENCE: f64 = 1e-3;
 /// The most heatmap columns drawn; longer runs are binned (geometric mean per bin).
 pub const MAX_HEAT_COLUMNS: usize = 240;
 
-/// All seven figures, in page order. `columns` sets the panels per row of the figures
-/// that have a panel per subject (a comparison passes the number of models per run).
+/// The decade below which a gradient entry counts as vanished in figure 9: 1e-8, where an
+/// SGD step of a usual learning rate times the entry no longer changes a float32 weight of
+/// order 1.
+pub const VANISHED_BELOW: i32 = -8;
+
+/// All figures, in page order: the seven that every run has, then the two histogram
+/// figures when any subject has rows in `grad_histograms.csv` (runs from before it existed
+/// have none, and their page is as it was). `columns` sets the panels per row of the
+/// figures that have a panel per subject (a comparison passes the number of models per run).
 pub fn all(subjects: &[Subject<'_>], columns: Option<usize>) -> Vec<Made> {
     let mut made = vec![
         grad_norms(subjects),
@@ -38,16 +49,22 @@ pub fn all(subjects: &[Subject<'_>], columns: Option<usize>) -> Vec<Made> {
         update_ratio(subjects),
         delta_norms(subjects),
     ];
+    if subjects.iter().any(|s| s.run.has_histograms(&s.model)) {
+        made.push(grad_histogram(subjects));
+        made.push(vanished_share(subjects));
+    }
     for m in &mut made {
-        if m.figure.slug != SLUGS[3] {
+        // The loss figure has one panel per quantity, not per subject; the histogram has a
+        // row per subject (initialization beside the end), which it sets itself.
+        if m.figure.slug != SLUGS[3] && m.figure.slug != SLUGS[7] {
             m.figure.columns = columns;
         }
     }
     made
 }
 
-/// The file stems of the seven figures, in page order.
-pub const SLUGS: [&str; 7] = [
+/// The file stems of the figures, in page order (the last two only with histograms).
+pub const SLUGS: [&str; 9] = [
     "fig1-grad-norms",
     "fig2-grad-heatmap",
     "fig3-grad-bars",
@@ -55,6 +72,8 @@ pub const SLUGS: [&str; 7] = [
     "fig5-saturation",
     "fig6-update-ratio",
     "fig7-delta-norms",
+    "fig8-grad-histogram",
+    "fig9-grad-below-1e-8",
 ];
 
 /// Lines of one metric per layer, with the x values and the layer number.
@@ -80,7 +99,7 @@ fn layer_series(s: &Subject<'_>, lines: LayerLines, dash: Dash, suffix: &str, ma
     lines
         .into_iter()
         .map(|(layer, points)| Series {
-            name: format!("layer {layer}{suffix}"),
+            name: format!("{}{suffix}", s.layer_label(layer)),
             color: layer_color(layer, count),
             dash,
             width: 1.8,
@@ -99,6 +118,17 @@ fn layer_legend(subjects: &[Subject<'_>]) -> Legend {
 /// [`layer_legend`] listing only the layers in `drawn` (when given).
 fn layer_legend_of(subjects: &[Subject<'_>], drawn: Option<&BTreeSet<u32>>) -> Legend {
     let counts: BTreeSet<u32> = subjects.iter().map(Subject::layers).collect();
+    // One legend serves every panel, so it names the layers only when every subject's
+    // layers have the same names; else it numbers them.
+    let names: BTreeSet<Option<Vec<String>>> = subjects
+        .iter()
+        .map(|s| s.named_layers().then(|| (1..=s.layers()).map(|l| s.layer_label(l)).collect()))
+        .collect();
+    let names: Option<Vec<String>> = if names.len() == 1 { names.into_iter().next().flatten() } else { None };
+    let label = |layer: u32| {
+        let name = names.as_ref().and_then(|n| n.get(layer.saturating_sub(1) as usize));
+        name.cloned().unwrap_or_else(|| format!("layer {layer}"))
+    };
     if counts.len() == 1
         && let Some(&l) = counts.first()
         && l <= 8
@@ -107,9 +137,9 @@ fn layer_legend_of(subjects: &[Subject<'_>], drawn: Option<&BTreeSet<u32>>) -> L
             .filter(|layer| drawn.is_none_or(|d| d.contains(layer)))
             .map(|layer| LegendItem {
                 label: match layer {
-                    1 => "layer 1 (input side)".to_string(),
-                    x if x == l => format!("layer {x} (output)"),
-                    x => format!("layer {x}"),
+                    1 => format!("{} (input side)", label(1)),
+                    x if x == l => format!("{} (output)", label(x)),
+                    x => label(x),
                 },
                 color: layer_color(layer, l),
                 swatch: Swatch::Line(Dash::Solid),
@@ -117,15 +147,40 @@ fn layer_legend_of(subjects: &[Subject<'_>], drawn: Option<&BTreeSet<u32>>) -> L
             .collect();
         return Legend { items, ramp: None };
     }
+    let last = names.as_ref().and_then(|n| n.last()).map_or_else(|| "last layer".to_string(), String::clone);
     Legend {
         items: Vec::new(),
         ramp: Some(Ramp {
-            from: "layer 1 (input side)".into(),
-            to: "last layer (output)".into(),
+            from: format!("{} (input side)", label(1)),
+            to: format!("{last} (output)"),
             t0: layer_t(1, 2),
             t1: layer_t(2, 2),
         }),
     }
+}
+
+/// The title of a layer axis: numbered from the input side, or, where layers are named,
+/// with the input side at `input_at` ("at the bottom", "on the left").
+fn layer_axis(subjects: &[Subject<'_>], input_at: &str) -> String {
+    if subjects.iter().any(Subject::named_layers) {
+        format!("layer (input side {input_at})")
+    } else {
+        "layer (1 = input side)".to_string()
+    }
+}
+
+/// The note of a figure that shows per-epoch means of the train rows where there are no
+/// probe rows.
+fn train_means_note() -> String {
+    format!(
+        "Where there are no probe rows, the per-epoch means of the training batches ({}) are shown.",
+        runfolder::LAYER_EPOCHS
+    )
+}
+
+/// The note of a panel with no rows of a metric in a file.
+fn no_rows(metric: &str, file: &str) -> String {
+    format!("no {metric} rows in {file}")
 }
 
 /// "a", "a and b", "a, b and c".
@@ -184,12 +239,12 @@ fn last_values(lines: &LayerLines) -> BTreeMap<u32, (f64, f64)> {
 }
 
 fn grad_norms(subjects: &[Subject<'_>]) -> Made {
-    let use_train = subjects.iter().any(|s| s.run.metric(&s.model, Source::Train, "grad_norm_weight").is_some());
+    let use_train = subjects.iter().any(|s| s.run.metric(&s.model, Source::Train, metric::GRAD_NORM_WEIGHT).is_some());
     let source = if use_train { Source::Train } else { Source::Probe };
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
     for s in subjects {
-        let lines = layer_lines(s, source, "grad_norm_weight");
+        let lines = layer_lines(s, source, metric::GRAD_NORM_WEIGHT);
         let last = last_values(&lines);
         let l = s.layers();
         match (last.get(&1), last.get(&l)) {
@@ -199,9 +254,15 @@ fn grad_norms(subjects: &[Subject<'_>]) -> Made {
                     if lastv <= 0.0 {
                         format!("the last layer of {} has a gradient of exactly 0", s.name())
                     } else if first <= 0.0 {
-                        format!("layer 1 of {} receives no gradient at all (exactly 0)", s.name())
+                        format!("{} of {} receives no gradient at all (exactly 0)", s.layer_phrase(1), s.name())
                     } else {
-                        format!("layer 1 of {} receives {} layer {l}'s gradient", s.name(), fraction_of(first / lastv))
+                        format!(
+                            "{} of {} receives {} {}'s gradient",
+                            s.layer_phrase(1),
+                            s.name(),
+                            fraction_of(first / lastv),
+                            s.layer_phrase(l)
+                        )
                     },
                 ));
             }
@@ -212,7 +273,7 @@ fn grad_norms(subjects: &[Subject<'_>]) -> Made {
             y: Axis::new("‖dL/dW‖ per layer (L2 norm, log scale)", AxisKind::Log),
             series: layer_series(s, lines, Dash::Solid, "", !use_train),
             annotations: Vec::new(),
-            empty: Some("no grad_norm_weight rows in layers.csv".into()),
+            empty: Some(no_rows(metric::GRAD_NORM_WEIGHT, runfolder::LAYERS)),
         });
     }
     let reading = if clauses.is_empty() {
@@ -246,7 +307,7 @@ fn grad_norms(subjects: &[Subject<'_>]) -> Made {
 
 /// Columns of a heatmap: one per logged step (binned when there are too many).
 fn heat_panel(s: &Subject<'_>, source: Source) -> (HeatPanel, Vec<(u32, f64, f64)>) {
-    let lines = layer_lines(s, source, "grad_norm_weight");
+    let lines = layer_lines(s, source, metric::GRAD_NORM_WEIGHT);
     let l = s.layers().max(lines.iter().map(|x| x.0).max().unwrap_or(0));
     let xs: BTreeSet<u64> = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0 as u64)).collect();
     let xs: Vec<u64> = xs.into_iter().collect();
@@ -296,21 +357,23 @@ fn heat_panel(s: &Subject<'_>, source: Source) -> (HeatPanel, Vec<(u32, f64, f64
     }
     let panel = HeatPanel {
         title: s.title(),
-        rows: (1..=l).map(|i| i.to_string()).collect(),
+        rows: (1..=l).map(|i| s.layer_tick(i)).collect(),
         columns,
         cells,
-        empty: Some("no grad_norm_weight rows in layers.csv".into()),
+        empty: Some(no_rows(metric::GRAD_NORM_WEIGHT, runfolder::LAYERS)),
+        column_ticks: None,
     };
     (panel, minima)
 }
 
 fn grad_heatmap(subjects: &[Subject<'_>]) -> Made {
-    let use_train = subjects.iter().any(|s| s.run.metric(&s.model, Source::Train, "grad_norm_weight").is_some());
+    let use_train = subjects.iter().any(|s| s.run.metric(&s.model, Source::Train, metric::GRAD_NORM_WEIGHT).is_some());
     let source = if use_train { Source::Train } else { Source::Probe };
     let unit = if use_train { "logged step" } else { "epoch" };
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
-    let mut faintest: Option<(String, u32, f64, f64)> = None;
+    // The faintest cell: the subject's name, the layer as a sentence says it, x and value.
+    let mut faintest: Option<(String, String, f64, f64)> = None;
     for s in subjects {
         let (panel, minima) = heat_panel(s, source);
         if !minima.is_empty() {
@@ -320,14 +383,15 @@ fn grad_heatmap(subjects: &[Subject<'_>]) -> Made {
             }
             if let Some((&layer, &n)) = counts.iter().max_by_key(|(l, n)| (**n, std::cmp::Reverse(**l))) {
                 clauses.push(format!(
-                    "layer {layer} at {} of {}'s {unit}s",
+                    "{} at {} of {}'s {unit}s",
+                    s.layer_phrase(layer),
                     percent(n as f64 / minima.len() as f64),
                     s.name()
                 ));
             }
             for &(layer, x, v) in &minima {
                 if faintest.as_ref().is_none_or(|f| v < f.3) {
-                    faintest = Some((s.name(), layer, x, v));
+                    faintest = Some((s.name(), s.layer_phrase(layer), x, v));
                 }
             }
         }
@@ -336,14 +400,19 @@ fn grad_heatmap(subjects: &[Subject<'_>]) -> Made {
     let reading = match faintest {
         None => "No weight-gradient norms were logged, so there is nothing to read here.".to_string(),
         Some((name, layer, x, v)) => format!(
-            "The weakest gradient is in {}; the faintest cell is layer {layer} of {name} at {} {x} ({}).",
+            "The weakest gradient is in {}; the faintest cell is {layer} of {name} at {} {x} ({}).",
             join(clauses),
             if use_train { "step" } else { "epoch" },
             if v <= 0.0 { "exactly 0".to_string() } else { sig(v) }
         ),
     };
+    let rows = if subjects.iter().any(Subject::named_layers) {
+        "Rows are layers, named as in the manifest (the input side at the bottom)"
+    } else {
+        "Rows are layers (1, the input side, at the bottom)"
+    };
     let mut notes = vec![format!(
-        "Rows are layers (1, the input side, at the bottom); columns are {unit}s, drawn equally wide; colour is the weight-gradient norm on one log scale for all panels, dark for small."
+        "{rows}; columns are {unit}s, drawn equally wide; colour is the weight-gradient norm on one log scale for all panels, dark for small."
     )];
     if panels.iter().any(|p| p.columns.len() >= MAX_HEAT_COLUMNS) {
         notes.push(format!("Long runs are shown in at most {MAX_HEAT_COLUMNS} columns, each the geometric mean of consecutive logged steps."));
@@ -354,9 +423,10 @@ fn grad_heatmap(subjects: &[Subject<'_>]) -> Made {
             title: "2. Where the gradient vanishes: layer × step".into(),
             body: Body::Heat(Heat {
                 x_label: if use_train { "step (logged steps)".into() } else { "epoch".into() },
-                y_label: "layer (1 = input side)".into(),
+                y_label: layer_axis(subjects, "at the bottom"),
                 colorbar_label: "‖dL/dW‖ (log scale)".into(),
                 panels,
+                zeros: ZeroCells::Underflow,
             }),
             legend: Legend::default(),
             notes,
@@ -376,10 +446,10 @@ fn grad_bars(subjects: &[Subject<'_>]) -> Made {
     for s in subjects {
         let l = s.layers();
         let end = s.run.last_probe_epoch(&s.model);
-        let init = s.run.probe_at(&s.model, "grad_norm_weight", 0);
+        let init = s.run.probe_at(&s.model, metric::GRAD_NORM_WEIGHT, 0);
         let fin = end
             .filter(|&e| e > 0)
-            .map(|e| s.run.probe_at(&s.model, "grad_norm_weight", e))
+            .map(|e| s.run.probe_at(&s.model, metric::GRAD_NORM_WEIGHT, e))
             .unwrap_or_else(|| vec![None; l as usize]);
         if let Some(e) = end.filter(|&e| e > 0) {
             end_epochs.insert(e);
@@ -395,12 +465,12 @@ fn grad_bars(subjects: &[Subject<'_>]) -> Made {
         }
         panels.push(BarPanel {
             title: s.title(),
-            categories: (1..=l).map(|i| i.to_string()).collect(),
+            categories: (1..=l).map(|i| s.layer_tick(i)).collect(),
             groups: vec![
                 BarGroup { name: "initialization (epoch 0)".into(), color: INIT_COLOR, values: init, labels: None },
                 BarGroup { name: "end (last epoch)".into(), color: END_COLOR, values: fin, labels: None },
             ],
-            empty: Some("no probe rows in layers.csv".into()),
+            empty: Some(format!("no {} rows in {}", runfolder::SOURCE_PROBE, runfolder::LAYERS)),
         });
     }
     let end_label = match end_epochs.len() {
@@ -420,7 +490,7 @@ fn grad_bars(subjects: &[Subject<'_>]) -> Made {
             slug: SLUGS[2].into(),
             title: "3. Gradient magnitude per layer, at initialization and at the end".into(),
             body: Body::Bars(Bars {
-                x_label: "layer (1 = input side)".into(),
+                x_label: layer_axis(subjects, "on the left"),
                 y: Axis::new("‖dL/dW‖ on the probe set (log scale)", AxisKind::Log),
                 panels,
             }),
@@ -495,7 +565,7 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
         y: Axis::new(loss_label, AxisKind::Linear { include_zero: true }),
         series: loss,
         annotations: Vec::new(),
-        empty: Some("no rows in epochs.csv".into()),
+        empty: Some(format!("no rows in {}", runfolder::EPOCHS)),
     }];
     if classification {
         panels.push(LinePanel {
@@ -503,7 +573,7 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
             y: Axis::new("accuracy (%)", AxisKind::Linear { include_zero: true }),
             series: acc,
             annotations: Vec::new(),
-            empty: Some("no rows in epochs.csv".into()),
+            empty: Some(format!("no rows in {}", runfolder::EPOCHS)),
         });
     }
     // The reading: where each model ends, and where it started.
@@ -524,7 +594,7 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
     }
     let what = if classification { "test accuracy" } else { "test loss" };
     let reading = if ends.is_empty() {
-        format!("There is no {what} in epochs.csv yet.")
+        format!("There is no {what} in {} yet.", runfolder::EPOCHS)
     } else {
         format!("At the end, {what} is {}, from {} at initialization.", join(ends), join(starts))
     };
@@ -551,25 +621,21 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
     let mut clauses = Vec::new();
     let mut has_sat = false;
     let mut has_dead = false;
-    let mut sources = BTreeSet::new();
+    let mut train_means = false;
     let mut present: BTreeSet<u32> = BTreeSet::new();
     let mut missing = Vec::new();
     for s in subjects {
         let mut series = Vec::new();
-        for (metric, dash, suffix, what) in [
-            ("saturation", Dash::Solid, " saturation", "of its outputs in the flat tails"),
-            ("dead_fraction", Dash::Dashed, " dead", "of its units dead"),
+        for (name, dash, suffix, what) in [
+            (metric::SATURATION, Dash::Solid, " saturation", "of its outputs in the flat tails"),
+            (metric::DEAD_FRACTION, Dash::Dashed, " dead", "of its units dead"),
         ] {
-            let (per, src) = s.run.per_epoch(&s.model, metric);
+            let (per, src) = s.run.per_epoch(&s.model, name);
             if per.is_empty() {
                 continue;
             }
-            sources.insert(match src {
-                EpochSource::Probe => "probe",
-                EpochSource::TrainMeans => "train",
-                EpochSource::None => "none",
-            });
-            if metric == "saturation" {
+            train_means |= src == EpochSource::TrainMeans;
+            if name == metric::SATURATION {
                 has_sat = true;
             } else {
                 has_dead = true;
@@ -579,10 +645,10 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
             // The reading names the layer that is worst at the last epoch.
             let worst = last_values(&lines).into_iter().max_by(|a, b| a.1.1.total_cmp(&b.1.1));
             if let Some((layer, (epoch, v))) = worst {
-                let kind = if metric == "saturation" { "most saturated" } else { "most dead" };
+                let kind = if name == metric::SATURATION { "most saturated" } else { "most dead" };
                 clauses.push((
                     epoch,
-                    format!("{}'s {kind} layer is layer {layer} ({} {what})", s.name(), percent(v / 100.0)),
+                    format!("{}'s {kind} layer is {} ({} {what})", s.name(), s.layer_phrase(layer), percent(v / 100.0)),
                 ));
             }
             present.extend(lines.iter().map(|l| l.0));
@@ -592,7 +658,7 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
             missing.push(format!(
                 "{} has neither metric ({} layers)",
                 s.name(),
-                s.activation().unwrap_or("its activation's")
+                s.activation().unwrap_or_else(|| "its activation's".to_string())
             ));
         }
         panels.push(LinePanel {
@@ -601,8 +667,10 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
             series,
             annotations: Vec::new(),
             empty: Some(format!(
-                "no saturation or dead_fraction rows ({} layers have neither)",
-                s.activation().unwrap_or("these")
+                "no {} or {} rows ({} layers have neither)",
+                metric::SATURATION,
+                metric::DEAD_FRACTION,
+                s.activation().unwrap_or_else(|| "these".to_string())
             )),
         });
     }
@@ -625,11 +693,8 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
     let mut notes = vec![
         "Saturated: share of a layer's outputs in the flat tails (sigmoid < 0.01 or > 0.99, |tanh| > 0.97), where the derivative is nearly 0. Dead: share of ReLU units inactive for every example.".to_string(),
     ];
-    if sources.contains("train") {
-        notes.push(
-            "Where there are no probe rows, the per-epoch means of the training batches (layer_epochs.csv) are shown."
-                .into(),
-        );
+    if train_means {
+        notes.push(train_means_note());
     }
     let reading = if clauses.is_empty() {
         format!(
@@ -665,7 +730,7 @@ fn update_ratio(subjects: &[Subject<'_>]) -> Made {
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
     for s in subjects {
-        let lines = layer_lines(s, Source::Train, "update_ratio");
+        let lines = layer_lines(s, Source::Train, metric::UPDATE_RATIO);
         let last = last_values(&lines);
         let l = s.layers();
         if let (Some(&(x, first)), Some(&(_, lastv))) = (last.get(&1), last.get(&l)) {
@@ -682,9 +747,11 @@ fn update_ratio(subjects: &[Subject<'_>]) -> Made {
             clauses.push((
                 x,
                 format!(
-                    "{}'s layer 1 moves {} and its layer {l} {}",
+                    "{}'s {} moves {} and its {} {}",
                     s.name(),
+                    s.layer_phrase(1),
                     against(first, clauses.is_empty()),
+                    s.layer_phrase(l),
                     against(lastv, false)
                 ),
             ));
@@ -694,7 +761,7 @@ fn update_ratio(subjects: &[Subject<'_>]) -> Made {
             y: Axis::new("‖ΔW‖ / ‖W‖ per step (log scale)", AxisKind::Log),
             series: layer_series(s, lines, Dash::Solid, "", false),
             annotations: Vec::new(),
-            empty: Some("no update_ratio rows in layers.csv".into()),
+            empty: Some(no_rows(metric::UPDATE_RATIO, runfolder::LAYERS)),
         });
     }
     let reading = if clauses.is_empty() {
@@ -733,7 +800,7 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
     let mut clauses = Vec::new();
     let mut train_means = false;
     for s in subjects {
-        let (per, src) = s.run.per_epoch(&s.model, "delta_norm");
+        let (per, src) = s.run.per_epoch(&s.model, metric::DELTA_NORM);
         train_means |= src == EpochSource::TrainMeans;
         let lines: LayerLines = per.into_iter().collect();
         let last = last_values(&lines);
@@ -749,7 +816,8 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
                 clauses.push((
                     epoch,
                     format!(
-                        "the error signal δ reaching layer 1 of {} is {} of the last layer's, so {speed}",
+                        "the error signal δ reaching {} of {} is {} of the last layer's, so {speed}",
+                        s.layer_phrase(1),
                         s.name(),
                         sig(r)
                     ),
@@ -757,7 +825,11 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
             } else if first <= 0.0 {
                 clauses.push((
                     epoch,
-                    format!("no error signal reaches layer 1 of {} (exactly 0), so it does not learn at all", s.name()),
+                    format!(
+                        "no error signal reaches {} of {} (exactly 0), so it does not learn at all",
+                        s.layer_phrase(1),
+                        s.name()
+                    ),
                 ));
             }
         }
@@ -766,7 +838,7 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
             y: Axis::new("mean ‖δ‖ = ‖dL/dz‖ per example (log scale)", AxisKind::Log),
             series: layer_series(s, lines, Dash::Solid, "", true),
             annotations: Vec::new(),
-            empty: Some("no delta_norm rows in layers.csv".into()),
+            empty: Some(no_rows(metric::DELTA_NORM, runfolder::LAYERS)),
         });
     }
     let reading =
@@ -775,10 +847,7 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
         "δ = dL/dz is the error at a layer's pre-activation; its size sets how fast the layer's weights and biases can change (Nielsen's “speed of learning”, chapter 5).".to_string(),
     ];
     if train_means {
-        notes.push(
-            "Where there are no probe rows, the per-epoch means of the training batches (layer_epochs.csv) are shown."
-                .into(),
-        );
+        notes.push(train_means_note());
     }
     Made {
         figure: Figure {
@@ -798,10 +867,227 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
     }
 }
 
+/// A subject's first and last histogram, with the moment each shows: the probe set's at
+/// initialization (epoch 0) and after its last epoch. Where the model has no probe
+/// histograms (or only the one at initialization), its first and last logged training steps
+/// stand in.
+fn histogram_ends<'a>(s: &Subject<'a>) -> [Option<(&'a Snapshot, String)>; 2] {
+    let probe = s.run.histograms(&s.model, Source::Probe);
+    let train = s.run.histograms(&s.model, Source::Train);
+    let init = probe
+        .iter()
+        .find(|h| h.epoch == 0)
+        .map(|h| (h, "start (epoch 0)".to_string()))
+        .or_else(|| train.first().map(|h| (h, format!("start (step {})", h.step))))
+        .or_else(|| probe.first().map(|h| (h, format!("epoch {}", h.epoch))));
+    let end = probe
+        .last()
+        .filter(|h| h.epoch > 0)
+        .map(|h| (h, format!("end (epoch {})", h.epoch)))
+        .or_else(|| train.last().map(|h| (h, format!("end (step {})", h.step))))
+        .or_else(|| probe.last().map(|h| (h, format!("epoch {}", h.epoch))));
+    [init, end]
+}
+
+/// The highest layer a model has: in the manifest, or in its histograms.
+fn histogram_layers(s: &Subject<'_>, snapshots: &[&Snapshot]) -> u32 {
+    let top = snapshots.iter().filter_map(|h| h.layers.keys().next_back().copied()).max().unwrap_or(0);
+    s.layers().max(top)
+}
+
+/// The labelled columns of a histogram: 0, every tenth decade (10^-30 … 1) and 1e3+. The
+/// subnormal column, too narrow for a label of its own beside 0, is named in the notes.
+fn bin_ticks() -> Vec<(usize, Label)> {
+    let mut ticks = vec![(Bin::Zero.index(), Label::Plain("0".into()))];
+    ticks.extend([-30, -20, -10, 0].map(|e| (Bin::Decade(e).index(), Label::Power(e))));
+    ticks.push((Bin::Large.index(), Label::Plain(Bin::Large.label())));
+    ticks
+}
+
+/// The bin that holds the median of a layer's entries, from its shares per bin.
+fn median_bin(shares: &[f64]) -> Option<Bin> {
+    let mut below = 0.0;
+    runfolder::bins()
+        .zip(shares)
+        .find(|(_, s)| {
+            below += **s;
+            below >= 0.5
+        })
+        .map(|(b, _)| b)
+}
+
+/// Where a bin's entries lie, after "is": `exactly 0`, `in [1e-7, 1e-6)`.
+fn bin_text(b: Bin) -> String {
+    match b {
+        Bin::Zero => "exactly 0".to_string(),
+        Bin::Subnormal => "subnormal (nonzero, below 1.2e-38)".to_string(),
+        Bin::Decade(e) => format!("in [1e{e}, 1e{})", e + 1),
+        Bin::Large => "1e3 or more".to_string(),
+    }
+}
+
+fn grad_histogram(subjects: &[Subject<'_>]) -> Made {
+    let mut panels = Vec::new();
+    let mut clauses = Vec::new();
+    for s in subjects {
+        let ends = histogram_ends(s);
+        let l = histogram_layers(s, &ends.iter().flatten().map(|e| e.0).collect::<Vec<_>>());
+        for (end, which) in ends.iter().zip(["start", "end"]) {
+            let Some((snap, when)) = end else {
+                panels.push(HeatPanel {
+                    title: format!("{} · {which}", s.name()),
+                    rows: Vec::new(),
+                    columns: Vec::new(),
+                    cells: Vec::new(),
+                    empty: Some(format!("no rows in {} (runs from before it existed lack it)", runfolder::HISTOGRAMS)),
+                    column_ticks: None,
+                });
+                continue;
+            };
+            let cells = (1..=l)
+                .map(|layer| match snap.shares(layer) {
+                    Some(shares) => shares.into_iter().map(Some).collect(),
+                    None => vec![None; runfolder::BIN_COUNT],
+                })
+                .collect();
+            panels.push(HeatPanel {
+                title: format!("{} · {when}", s.name()),
+                rows: (1..=l).map(|i| s.layer_tick(i)).collect(),
+                columns: (0..runfolder::BIN_COUNT).map(|c| c as f64).collect(),
+                cells,
+                empty: None,
+                column_ticks: Some(bin_ticks()),
+            });
+        }
+        // The reading: where the median entry of the first and the last layer lies at the end.
+        let median = |layer| ends[1].as_ref().and_then(|(h, _)| h.shares(layer)).and_then(|v| median_bin(&v));
+        match (median(1), median(l)) {
+            (Some(first), Some(last)) if l > 1 => clauses.push(format!(
+                "the median |dL/dW| entry of {} of {} is {} and that of its {} is {}",
+                s.layer_phrase(1),
+                s.name(),
+                bin_text(first),
+                s.layer_phrase(l),
+                bin_text(last)
+            )),
+            (Some(first), _) => {
+                clauses.push(format!("the median |dL/dW| entry of {} is {}", s.name(), bin_text(first)))
+            }
+            _ => {}
+        }
+    }
+    let reading = if clauses.is_empty() {
+        format!("There are no rows in {}, so there is nothing to read here.", runfolder::HISTOGRAMS)
+    } else {
+        format!("At the end, {}.", join_subjects(clauses))
+    };
+    let mut notes = vec![
+        "Each row is one layer's |dL/dW| entries by size: exact zeros in the first column, subnormal values (nonzero, below 1.2e-38) in the second, then one column per decade from 1e-38 up, and 1e3 or more in the last. Colour is the share of the layer's entries in each column, on one log scale for all panels; white cells hold no entries.".to_string(),
+        "Left: the probe set at initialization (epoch 0); right: the probe set after the last epoch. Where a model has no probe histograms, its first and last logged training steps are shown instead.".to_string(),
+    ];
+    if subjects.iter().any(|s| s.run.manifest.flush_denormals == Some(true)) {
+        notes.push(
+            "Where a run flushed subnormal values to zero (see its backend), gradient entries below 1.2e-38 became exactly 0 and count as 0.".into(),
+        );
+    }
+    Made {
+        figure: Figure {
+            slug: SLUGS[7].into(),
+            title: "8. Gradient entries by size: histogram per layer, at initialization and at the end".into(),
+            body: Body::Heat(Heat {
+                x_label: "|dL/dW| of one entry (0, subnormal, then by decade)".into(),
+                y_label: layer_axis(subjects, "at the bottom"),
+                colorbar_label: "share of entries (log scale)".into(),
+                panels,
+                zeros: ZeroCells::Empty,
+            }),
+            legend: Legend::default(),
+            notes,
+            // A row per subject: its start beside its end.
+            columns: Some(2),
+        },
+        reading,
+    }
+}
+
+fn vanished_share(subjects: &[Subject<'_>]) -> Made {
+    let use_train = subjects.iter().any(|s| !s.run.histograms(&s.model, Source::Train).is_empty());
+    let source = if use_train { Source::Train } else { Source::Probe };
+    let below = format!("1e{VANISHED_BELOW}");
+    let mut panels = Vec::new();
+    let mut clauses = Vec::new();
+    for s in subjects {
+        let snapshots = s.run.histograms(&s.model, source);
+        let l = histogram_layers(s, &snapshots.iter().collect::<Vec<_>>());
+        let lines: LayerLines = (1..=l)
+            .map(|layer| {
+                let points = snapshots.iter().filter_map(|h| {
+                    let x = if use_train { h.step as f64 } else { f64::from(h.epoch) };
+                    h.share_below(layer, VANISHED_BELOW).map(|v| (x, v))
+                });
+                (layer, points.collect::<Vec<_>>())
+            })
+            .filter(|(_, points)| !points.is_empty())
+            .collect();
+        let last = last_values(&lines);
+        match (last.get(&1), last.get(&l)) {
+            (Some(&(x, first)), Some(&(_, lastv))) if l > 1 => clauses.push((
+                x,
+                format!(
+                    "{} of the entries of {} of {} are below {below}, against {} of its {}'s",
+                    percent(first),
+                    s.layer_phrase(1),
+                    s.name(),
+                    percent(lastv),
+                    s.layer_phrase(l)
+                ),
+            )),
+            (Some(&(x, first)), _) => {
+                clauses.push((x, format!("{} of the entries of {} are below {below}", percent(first), s.name())))
+            }
+            _ => {}
+        }
+        panels.push(LinePanel {
+            title: s.title(),
+            y: Axis::new(format!("share of |dL/dW| entries below {below}"), AxisKind::Fixed(0.0, 1.0)),
+            series: layer_series(s, lines, Dash::Solid, "", !use_train),
+            annotations: Vec::new(),
+            empty: Some(format!("no rows in {}", runfolder::HISTOGRAMS)),
+        });
+    }
+    let reading = if clauses.is_empty() {
+        format!("There are no rows in {}, so there is nothing to read here.", runfolder::HISTOGRAMS)
+    } else {
+        at_last(if use_train { "step" } else { "epoch" }, clauses)
+    };
+    let x = if use_train {
+        Axis::new("step (optimizer steps, training batch)", AxisKind::Tight).integer()
+    } else {
+        Axis::new("epoch (probe set; 0 = initialization)", AxisKind::Tight).integer()
+    };
+    let mut notes = vec![format!(
+        "The share of each layer's weight-gradient entries that are 0, subnormal or below {below}: an SGD step of the learning rate times such an entry does not change a float32 weight near 1 (whose neighbours are 1.2e-7 away), so that part of the layer no longer learns."
+    )];
+    if !use_train {
+        notes.push("There are no train rows, so the probe-set histograms per epoch are shown instead.".into());
+    }
+    Made {
+        figure: Figure {
+            slug: SLUGS[8].into(),
+            title: format!("9. Share of gradient entries below {below}, per layer"),
+            body: Body::Lines(Lines { x, panels, share_y: true, references: Vec::new() }),
+            legend: layer_legend(subjects),
+            notes,
+            columns: None,
+        },
+        reading,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{Manifest, Point, Run};
+    use crate::run::{Counts, Manifest, Point, Run};
 
     /// A run in memory: two 3-layer models, two epochs, with one exact zero.
     fn run() -> Run {
@@ -822,6 +1108,8 @@ mod tests {
             steps: Vec::new(),
             layers: Default::default(),
             layer_epochs: Vec::new(),
+            params: Vec::new(),
+            histograms: Default::default(),
             notes: Vec::new(),
         };
         for model in ["sigmoid", "relu"] {
@@ -839,11 +1127,11 @@ mod tests {
                 });
             }
             let metrics: &[(&str, Source)] = &[
-                ("grad_norm_weight", Source::Train),
-                ("grad_norm_weight", Source::Probe),
-                ("update_ratio", Source::Train),
-                ("delta_norm", Source::Probe),
-                (if model == "relu" { "dead_fraction" } else { "saturation" }, Source::Probe),
+                (metric::GRAD_NORM_WEIGHT, Source::Train),
+                (metric::GRAD_NORM_WEIGHT, Source::Probe),
+                (metric::UPDATE_RATIO, Source::Train),
+                (metric::DELTA_NORM, Source::Probe),
+                (if model == "relu" { metric::DEAD_FRACTION } else { metric::SATURATION }, Source::Probe),
             ];
             for &(metric, source) in metrics {
                 let per = run.layers.entry((model.into(), source, metric.into())).or_default();
@@ -899,5 +1187,102 @@ mod tests {
             at_last("step", vec![(8.0, "a".into()), (4.0, "b".into())]),
             "At the last logged step, a (step 8) and b (step 4)."
         );
+    }
+
+    /// A run in memory of a model with named layers (`conv1`, `conv2`, `fc1`) and gradient
+    /// histograms of known counts at every moment: conv1 has 3 of its 4 entries in
+    /// [1e-9, 1e-8) and one in [1e-3, 1e-2); conv2 one 0 and 3 in [1e-5, 1e-4); fc1 all 4 in
+    /// [1e-2, 1e-1).
+    fn named_run() -> Run {
+        let mut run = run();
+        let layers: Vec<serde_json::Value> = ["conv1", "conv2", "fc1"]
+            .iter()
+            .map(|n| serde_json::json!({ "name": n, "params": [{ "path": format!("{n}.weight"), "shape": [2, 2] }] }))
+            .collect();
+        run.manifest = serde_json::from_value(serde_json::json!({
+            "name": "t", "status": "completed", "task": "classification",
+            "models": [{ "name": "cnn", "layers": layers }]
+        }))
+        .expect("manifest");
+        let keep: Vec<_> = run.layers.keys().filter(|k| k.0 == "relu").cloned().collect();
+        run.layers = keep
+            .into_iter()
+            .filter_map(|k| run.layers.get(&k).cloned().map(|v| (("cnn".to_string(), k.1, k.2), v)))
+            .collect();
+        run.epochs.retain(|r| r.model == "relu");
+        for r in &mut run.epochs {
+            r.model = "cnn".into();
+        }
+        let counts = |bins: &[(Bin, u64)]| {
+            let mut c: Counts = [0; runfolder::BIN_COUNT];
+            for &(b, n) in bins {
+                c[b.index()] = n;
+            }
+            c
+        };
+        let layers = BTreeMap::from([
+            (1, counts(&[(Bin::Decade(-9), 3), (Bin::Decade(-3), 1)])),
+            (2, counts(&[(Bin::Zero, 1), (Bin::Decade(-5), 3)])),
+            (3, counts(&[(Bin::Decade(-2), 4)])),
+        ]);
+        for (source, moments) in [(Source::Probe, [(0, 0), (1, 4), (2, 8)]), (Source::Train, [(1, 1), (1, 4), (2, 8)])]
+        {
+            let snaps = moments.iter().map(|&(epoch, step)| Snapshot { epoch, step, layers: layers.clone() });
+            run.histograms.insert(("cnn".into(), source), snaps.collect());
+        }
+        run
+    }
+
+    #[test]
+    fn named_layers_label_every_figure_and_histograms_add_two() {
+        let run = named_run();
+        let subjects = Subject::of_run(&run, None);
+        let made = all(&subjects, None);
+        let slugs: Vec<&str> = made.iter().map(|m| m.figure.slug.as_str()).collect();
+        assert_eq!(slugs, SLUGS);
+        for m in &made {
+            let r = crate::plot::render(&m.figure);
+            let texts = r.scene.texts();
+            let text: String =
+                texts.iter().flat_map(|t| t.spans.iter().map(|s| s.text.as_str())).collect::<Vec<_>>().join(" ");
+            assert!(text.chars().all(crate::font::has_glyph), "{}", m.figure.slug);
+            // Every figure with a layer axis or legend names the layers.
+            if m.figure.slug != SLUGS[3] && m.figure.slug != SLUGS[4] {
+                for name in ["conv1", "fc1"] {
+                    assert!(text.contains(name), "{} lacks {name}: {text}", m.figure.slug);
+                }
+            }
+        }
+        assert!(made[0].figure.legend.items.iter().any(|i| i.label == "conv1 (input side)"));
+        assert!(made[0].reading.contains("layer 1 (conv1) of cnn receives"), "{}", made[0].reading);
+        // Figure 8: two panels (start, end), each a row per layer, coloured by share.
+        let Body::Heat(heat) = &made[7].figure.body else { panic!("figure 8 is a heatmap") };
+        assert_eq!(heat.panels.len(), 2);
+        assert_eq!(heat.panels[0].rows, ["conv1", "conv2", "fc1"]);
+        assert_eq!(heat.panels[1].title, "cnn · end (epoch 2)");
+        assert_eq!(heat.panels[0].cells[0][Bin::Decade(-9).index()], Some(0.75));
+        assert_eq!(heat.panels[0].cells[1][Bin::Zero.index()], Some(0.25));
+        assert_eq!(heat.panels[0].cells[2][Bin::Decade(-9).index()], Some(0.0));
+        assert_eq!(made[7].figure.columns, Some(2));
+        assert!(made[7].reading.contains("layer 1 (conv1) of cnn is in [1e-9, 1e-8)"), "{}", made[7].reading);
+        assert!(made[7].reading.contains("its layer 3 (fc1) is in [1e-2, 1e-1)"), "{}", made[7].reading);
+        // Figure 9: the share below 1e-8 per layer over the train steps.
+        let Body::Lines(lines) = &made[8].figure.body else { panic!("figure 9 has lines") };
+        let shares: Vec<f64> = lines.panels[0].series.iter().filter_map(|s| s.points.last().map(|p| p.1)).collect();
+        assert_eq!(shares, [0.75, 0.25, 0.0]);
+        assert_eq!(lines.panels[0].series[0].points.first().map(|p| p.0), Some(1.0), "x is the step");
+        assert!(
+            made[8].reading.starts_with(
+                "At the last logged step (8), 75% of the entries of layer 1 (conv1) of cnn are below 1e-8"
+            ),
+            "{}",
+            made[8].reading
+        );
+    }
+
+    #[test]
+    fn without_histograms_the_page_has_its_seven_figures() {
+        let run = run();
+        assert_eq!(all(&Subject::of_run(&run, None), None).len(), 7);
     }
 }

@@ -1,6 +1,8 @@
 //! The headline numbers of each model: final test accuracy and loss, the first-to-last
 //! layer gradient ratio at initialization and at the end, and whether it stalled.
 
+use runfolder::metric;
+
 use crate::numfmt;
 use crate::run::{Run, Source};
 use crate::subject::Subject;
@@ -22,6 +24,9 @@ pub struct Headline {
     pub model: String,
     pub activation: Option<String>,
     pub layers: u32,
+    /// The names of the first and the last layer, where the model's layers are shown by
+    /// name (see [`Run::layer_names`]): the layers the ratio compares.
+    pub end_layers: Option<(String, String)>,
     /// The last epoch with a row in `epochs.csv`.
     pub last_epoch: Option<u32>,
     pub test_accuracy: Option<f64>,
@@ -48,8 +53,9 @@ impl Headline {
         Headline {
             run: s.run_label.clone(),
             model: s.model.clone(),
-            activation: s.activation().map(str::to_string),
+            activation: s.activation(),
             layers: s.layers(),
+            end_layers: s.layer_name(1).zip(s.layer_name(s.layers())),
             last_epoch: last.map(|r| r.epoch),
             test_accuracy: last.and_then(|r| r.test_accuracy),
             test_loss: last.and_then(|r| r.test_loss),
@@ -57,6 +63,14 @@ impl Headline {
             ratio_end,
             ratio_end_epoch: end_epoch,
             stalled: ratio_end.map(|r| r < STALL_RATIO),
+        }
+    }
+
+    /// The layers cell: `4`, or `5 (conv1 … fc2)` where layers have names.
+    pub fn layers_text(&self) -> String {
+        match &self.end_layers {
+            Some((first, last)) => format!("{} ({first} … {last})", self.layers),
+            None => self.layers.to_string(),
         }
     }
 
@@ -72,8 +86,8 @@ impl Headline {
 
 /// ‖dL/dW₁‖ / ‖dL/dW_L‖ on the probe set at `epoch`.
 pub fn first_to_last(run: &Run, model: &str, epoch: u32) -> Option<f64> {
-    run.metric(model, Source::Probe, "grad_norm_weight")?;
-    let per = run.probe_at(model, "grad_norm_weight", epoch);
+    run.metric(model, Source::Probe, metric::GRAD_NORM_WEIGHT)?;
+    let per = run.probe_at(model, metric::GRAD_NORM_WEIGHT, epoch);
     let (first, last) = (per.first().copied().flatten()?, per.last().copied().flatten()?);
     (last > 0.0).then(|| first / last)
 }
@@ -117,7 +131,7 @@ pub fn cells(h: &Headline, with_run: bool) -> Vec<String> {
     c.extend([
         h.model.clone(),
         h.activation.clone().unwrap_or_else(|| "—".to_string()),
-        h.layers.to_string(),
+        h.layers_text(),
         h.last_epoch.map_or_else(|| "—".to_string(), |e| e.to_string()),
         accuracy_text(h.test_accuracy),
         h.test_loss.map_or_else(|| "—".to_string(), |l| numfmt::sig_n(l, 3)),

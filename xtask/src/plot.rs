@@ -31,6 +31,8 @@ const PAD_R: f64 = 14.0;
 const PAD_T: f64 = 26.0;
 const PAD_B: f64 = 44.0;
 const COLORBAR_BLOCK: f64 = 110.0;
+/// What a heatmap needs left of its row labels: the gap to the cells and the y axis title.
+const ROW_LABEL_ROOM: f64 = 28.0;
 
 /// A figure to draw.
 #[derive(Clone, Debug)]
@@ -172,6 +174,17 @@ pub struct Heat {
     pub y_label: String,
     pub colorbar_label: String,
     pub panels: Vec<HeatPanel>,
+    /// What a cell of 0 means, which sets how it is drawn and explained.
+    pub zeros: ZeroCells,
+}
+
+/// What a heatmap cell of exactly 0 stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZeroCells {
+    /// A measured 0, such as a norm that underflowed: black, darker than the scale.
+    Underflow,
+    /// Nothing there, such as a histogram bin without entries: white, like the page.
+    Empty,
 }
 
 /// One heatmap: rows from the bottom (layer 1) up, columns left to right.
@@ -184,6 +197,9 @@ pub struct HeatPanel {
     /// `cells[row][column]`; `None` where nothing was measured.
     pub cells: Vec<Vec<Option<f64>>>,
     pub empty: Option<String>,
+    /// The labelled columns (index and label), when they are categories rather than x
+    /// values; `None`: about six columns labelled with their x values.
+    pub column_ticks: Option<Vec<(usize, Label)>>,
 }
 
 /// The legend under the panels.
@@ -302,7 +318,13 @@ struct PlotBox {
 
 impl PlotBox {
     fn of(px: f64, py: f64, h: f64) -> PlotBox {
-        PlotBox { x0: px + PAD_L, x1: px + PANEL_W - PAD_R, top: py + PAD_T, bottom: py + h - PAD_B }
+        PlotBox::with_left(px, py, h, PAD_L)
+    }
+
+    /// A plotting area whose left padding is `pad_l` (wide row labels need more than
+    /// [`PAD_L`]).
+    fn with_left(px: f64, py: f64, h: f64, pad_l: f64) -> PlotBox {
+        PlotBox { x0: px + pad_l, x1: px + PANEL_W - PAD_R, top: py + PAD_T, bottom: py + h - PAD_B }
     }
 }
 
@@ -705,9 +727,18 @@ fn draw_heat(
     let Scale::Log { lo, hi, .. } = scale else { return };
     let t_of = |v: f64| (v.log10() - f64::from(lo)) / f64::from(hi - lo);
     let (mut zeros, mut missing) = (0usize, 0usize);
+    let zero_fill = match heat.zeros {
+        ZeroCells::Underflow => colormap::ZERO_CELL,
+        ZeroCells::Empty => colormap::WHITE,
+    };
+    // Row labels (layer names can be long) get the room they need, up to a third of the
+    // panel, and the same in every panel so that the panels line up; longer ones are cut.
+    let widest =
+        heat.panels.iter().flat_map(|p| &p.rows).map(|r| crate::font::text_width(r, TICK_SIZE)).fold(0.0, f64::max);
+    let pad_l = (widest + ROW_LABEL_ROOM).clamp(PAD_L, PANEL_W / 3.0);
     for (i, panel) in heat.panels.iter().enumerate() {
         let (px, py) = origin(i);
-        let b = PlotBox::of(px, py, panel_h);
+        let b = PlotBox::with_left(px, py, panel_h, pad_l);
         out.push(Item::Text(Text::new(b.x0, b.top - 9.0, panel.title.clone(), PANEL_TITLE_SIZE, colormap::TEXT)));
         let rows = panel.rows.len();
         let cols = panel.columns.len();
@@ -738,7 +769,7 @@ fn draw_heat(
                     }
                     Some(v) if v <= 0.0 => {
                         zeros += 1;
-                        colormap::ZERO_CELL
+                        zero_fill
                     }
                     Some(v) => colormap::viridis(t_of(v)),
                 };
@@ -755,20 +786,39 @@ fn draw_heat(
             out.push(series_group(name, &panel.title, items));
             *series_count += 1;
         }
+        if heat.zeros == ZeroCells::Empty {
+            // White cells on a white page need a frame to show where the panel is.
+            out.push(Item::Rect {
+                x: b.x0,
+                y: b.top,
+                w: b.x1 - b.x0,
+                h: b.bottom - b.top,
+                fill: None,
+                stroke: Some(Stroke::solid(colormap::GRID, 1.0)),
+            });
+        }
         // Row labels: all of them when they fit, else the first and every k-th.
         for r in thin_labels(rows, rh, 14.0) {
             let y = b.bottom - (r as f64 + 0.5) * rh + 4.0;
-            out.push(Item::Text(
-                Text::new(b.x0 - 6.0, y, panel.rows[r].clone(), TICK_SIZE, colormap::AXIS).anchor(Anchor::End),
-            ));
+            let label = fit(&panel.rows[r], TICK_SIZE, pad_l - ROW_LABEL_ROOM);
+            out.push(Item::Text(Text::new(b.x0 - 6.0, y, label, TICK_SIZE, colormap::AXIS).anchor(Anchor::End)));
         }
-        // Column ticks: about six, labelled with the column's x value (the step).
-        let wanted = cols.min(6);
+        // Column ticks: the spec's, or about six labelled with the column's x value (the step).
+        let ticks: Vec<(usize, Label)> = match &panel.column_ticks {
+            Some(t) => t.iter().filter(|(c, _)| *c < cols).cloned().collect(),
+            None => {
+                let wanted = cols.min(6);
+                (0..wanted)
+                    .map(|j| if wanted == 1 { 0 } else { (j * (cols - 1) + (wanted - 1) / 2) / (wanted - 1) })
+                    .map(|c| (c, Label::Plain(format_x(panel.columns[c]))))
+                    .collect()
+            }
+        };
         let mut last_label_end = f64::NEG_INFINITY;
-        for j in 0..wanted {
-            let c = if wanted == 1 { 0 } else { (j * (cols - 1) + (wanted - 1) / 2) / (wanted - 1) };
+        for (c, label) in ticks {
             let x = b.x0 + (c as f64 + 0.5) * cw;
-            let text = format_x(panel.columns[c]);
+            let spans = label_spans(&label);
+            let text: String = spans.iter().map(|s| s.text.as_str()).collect();
             let w = crate::font::text_width(&text, TICK_SIZE);
             if x - w / 2.0 < last_label_end + 6.0 {
                 continue;
@@ -781,7 +831,9 @@ fn draw_heat(
                 y2: b.bottom + 5.0,
                 stroke: Stroke::solid(colormap::AXIS, 1.0),
             });
-            out.push(Item::Text(Text::new(x, b.bottom + 18.0, text, TICK_SIZE, colormap::AXIS).anchor(Anchor::Middle)));
+            out.push(Item::Text(
+                Text::new(x, b.bottom + 18.0, "", TICK_SIZE, colormap::AXIS).anchor(Anchor::Middle).spans(spans),
+            ));
         }
         axis_titles(out, b, px, &heat.x_label, &heat.y_label);
     }
@@ -837,8 +889,8 @@ fn draw_heat(
             y: swatch_y,
             w: bar_w,
             h: 12.0,
-            fill: Some(colormap::ZERO_CELL),
-            stroke: None,
+            fill: Some(zero_fill),
+            stroke: (heat.zeros == ZeroCells::Empty).then(|| Stroke::solid(colormap::GRID, 1.0)),
         });
         out.push(Item::Text(Text::new(colorbar_x + bar_w + 7.0, swatch_y + 10.0, "0", TICK_SIZE, colormap::AXIS)));
         swatch_y += 18.0;
@@ -860,7 +912,7 @@ fn draw_heat(
             .anchor(Anchor::Middle)
             .rotate(-90.0),
     ));
-    if zeros > 0 {
+    if zeros > 0 && heat.zeros == ZeroCells::Underflow {
         notes.push(format!(
             "Black cells ({zeros}) are exactly 0 (underflow), darker than any value on the colour scale: a log scale cannot show 0, so they get their own colour."
         ));

@@ -1,4 +1,5 @@
-//! `cargo xtask report`: one run folder to seven figures, `index.html` and `report.md`.
+//! `cargo xtask report`: one run folder to seven figures (nine when it has gradient
+//! histograms), `index.html` and `report.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -56,7 +57,10 @@ pub fn write_report(run_dir: &Path, out: Option<&Path>, format: Format) -> Resul
 /// The facts under a run's title: folder, status, data, seed, machine, times.
 pub fn facts(run: &Run) -> Vec<(String, String)> {
     let m = &run.manifest;
-    let mut f = vec![("folder".to_string(), run.dir.display().to_string()), ("status".to_string(), m.status.clone())];
+    let mut f = vec![
+        ("folder".to_string(), run.dir.display().to_string()),
+        ("status".to_string(), run.status_word().to_string()),
+    ];
     if let Some(d) = &m.dataset {
         let mut data = d.source.clone().unwrap_or_else(|| "?".into());
         let sizes: Vec<String> = [("train", d.train), ("valid", d.valid), ("test", d.test), ("probe", d.probe)]
@@ -107,7 +111,7 @@ pub fn facts(run: &Run) -> Vec<(String, String)> {
 /// The config and the manifest, as shown at the end of the page.
 pub fn appendix(run: &Run, label: Option<&str>) -> Vec<(String, String)> {
     let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
-    let config = run.config_toml.clone().unwrap_or_else(|| "(config.toml is missing)".to_string());
+    let config = run.config_toml.clone().unwrap_or_else(|| format!("({} is missing)", runfolder::CONFIG));
     let manifest = serde_json::to_string_pretty(&run.manifest_json).unwrap_or_else(|e| format!("(cannot show: {e})"));
-    vec![(format!("{prefix}config.toml"), config), (format!("{prefix}manifest.json"), manifest)]
+    vec![(format!("{prefix}{}", runfolder::CONFIG), config), (format!("{prefix}{}", runfolder::MANIFEST), manifest)]
 }

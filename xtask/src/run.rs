@@ -1,24 +1,38 @@
 //! A run folder read into typed rows, per the contract in ARCHITECTURE.md ("The run
-//! folder"), with the queries the figures and the headline need.
+//! folder") whose names and manifest the `runfolder` crate defines, with the queries the
+//! figures and the headline need.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use runfolder::{Bin, metric};
+pub use runfolder::{LayerInfo, Manifest, ModelInfo, Status};
 
 use crate::table::{Row, Table};
 
-/// The files a run folder holds, named in errors so that a reader knows what is expected.
-pub const RUN_FILES: &str = "manifest.json, config.toml, epochs.csv, steps.csv, layers.csv and layer_epochs.csv";
+/// The CSV files every run folder holds (a missing one is an error).
+pub const REQUIRED_CSV: [&str; 4] = [runfolder::EPOCHS, runfolder::STEPS, runfolder::LAYERS, runfolder::LAYER_EPOCHS];
+
+/// The CSV files that runs written by older versions lack: read when present.
+pub const OPTIONAL_CSV: [&str; 2] = [runfolder::PARAMS, runfolder::HISTOGRAMS];
+
+/// The files a run folder holds, named in errors so that a reader knows what is expected:
+/// "manifest.json, config.toml, epochs.csv, … and layer_epochs.csv (newer runs also hold …)".
+pub fn run_files() -> String {
+    let mut files = vec![runfolder::MANIFEST, runfolder::CONFIG];
+    files.extend(REQUIRED_CSV);
+    let last = files.pop().unwrap_or_default();
+    format!("{} and {last} (newer runs also hold {})", files.join(", "), OPTIONAL_CSV.join(" and "))
+}
 
 /// Why a run folder could not be read. Each message is one line naming the file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{}: no such folder", dir.display())]
     NoSuchFolder { dir: PathBuf },
-    #[error("{} is not a run folder: it has no manifest.json (a run folder, as `train` writes it, holds {RUN_FILES})", dir.display())]
+    #[error("{} is not a run folder: it has no {} (a run folder, as `train` writes it, holds {})", dir.display(), runfolder::MANIFEST, run_files())]
     NotARun { dir: PathBuf },
-    #[error("{}: missing (a run folder holds {RUN_FILES})", path.display())]
+    #[error("{}: missing (a run folder holds {})", path.display(), run_files())]
     MissingFile { path: PathBuf },
     #[error("cannot read {}: {cause}", path.display())]
     Io { path: PathBuf, cause: std::io::Error },
@@ -26,89 +40,6 @@ pub enum RunError {
     Csv { path: PathBuf, line: u64, message: String },
     #[error("{}: {message}", path.display())]
     Manifest { path: PathBuf, message: String },
-}
-
-/// `manifest.json`. Fields other than `models` default when absent, so that a manifest from
-/// a run that failed early still loads; unknown fields are ignored (newer writers).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Manifest {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default = "unknown")]
-    pub status: String,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub seed: Option<u64>,
-    #[serde(default)]
-    pub backend: Option<String>,
-    #[serde(default)]
-    pub threads: Option<u64>,
-    /// Whether subnormal floats were flushed to zero while training (absent in older runs).
-    #[serde(default)]
-    pub flush_denormals: Option<bool>,
-    #[serde(default)]
-    pub version: Option<String>,
-    #[serde(default)]
-    pub git_revision: Option<String>,
-    #[serde(default)]
-    pub started_at: Option<String>,
-    #[serde(default)]
-    pub ended_at: Option<String>,
-    #[serde(default)]
-    pub dataset: Option<Dataset>,
-    #[serde(default)]
-    pub task: Option<String>,
-    /// The loss function's name (`cross-entropy`, `mse`, …).
-    #[serde(default)]
-    pub loss: Option<String>,
-    pub models: Vec<ModelInfo>,
-    #[serde(default)]
-    pub telemetry: Option<serde_json::Value>,
-}
-
-fn unknown() -> String {
-    "unknown".to_string()
-}
-
-/// The manifest's `dataset` object.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct Dataset {
-    #[serde(default)]
-    pub source: Option<String>,
-    #[serde(default)]
-    pub features: Option<u64>,
-    #[serde(default)]
-    pub classes: Option<u64>,
-    #[serde(default)]
-    pub outputs: Option<u64>,
-    #[serde(default)]
-    pub train: Option<u64>,
-    #[serde(default)]
-    pub valid: Option<u64>,
-    #[serde(default)]
-    pub test: Option<u64>,
-    #[serde(default)]
-    pub probe: Option<u64>,
-}
-
-/// One entry of the manifest's `models`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct ModelInfo {
-    pub name: String,
-    #[serde(default)]
-    pub activation: Option<String>,
-    #[serde(default)]
-    pub output_activation: Option<String>,
-    #[serde(default)]
-    pub init: Option<String>,
-    /// Layer widths from input to output: `L = layers.len() - 1` linear layers.
-    #[serde(default)]
-    pub layers: Vec<u64>,
-    #[serde(default)]
-    pub parameters: Option<u64>,
-    #[serde(default)]
-    pub weights: Option<String>,
 }
 
 /// One row of `epochs.csv`.
@@ -136,7 +67,7 @@ pub struct StepRow {
     pub grad_norm_clipped: Option<f64>,
 }
 
-/// Where a `layers.csv` row was measured.
+/// Where a row of `layers.csv`, `params.csv` or `grad_histograms.csv` was measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Source {
     /// The training batch of a step.
@@ -169,12 +100,55 @@ pub struct LayerEpochRow {
     pub count: u64,
 }
 
+/// One row of `params.csv`: a metric of one parameter tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamRow {
+    pub model: String,
+    pub source: Source,
+    /// The layer that owns the tensor (1-based).
+    pub layer: u32,
+    /// The tensor's path, as the manifest's layer entry names it (`conv1.weight`).
+    pub param: String,
+    pub metric: String,
+    pub point: Point,
+}
+
+/// A layer's |dL/dW| entries per bin, indexed by [`Bin::index`].
+pub type Counts = [u64; runfolder::BIN_COUNT];
+
+/// One histogram measurement of a model: when, and the counts of each layer (1-based).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub epoch: u32,
+    pub step: u64,
+    pub layers: BTreeMap<u32, Counts>,
+}
+
+impl Snapshot {
+    /// The share of a layer's entries in each bin (`None` when the layer has no rows or no
+    /// entries).
+    pub fn shares(&self, layer: u32) -> Option<Vec<f64>> {
+        let counts = self.layers.get(&layer)?;
+        // Saturating: a count is user input, and a sum that overflows must not panic.
+        let total = counts.iter().fold(0u64, |a, &c| a.saturating_add(c));
+        (total > 0).then(|| counts.iter().map(|&c| c as f64 / total as f64).collect())
+    }
+
+    /// The share of a layer's entries whose bins lie wholly below 10^e (see
+    /// [`Bin::is_below`]).
+    pub fn share_below(&self, layer: u32, e: i32) -> Option<f64> {
+        let shares = self.shares(layer)?;
+        Some(runfolder::bins().zip(shares).filter(|(b, _)| b.is_below(e)).map(|(_, s)| s).sum())
+    }
+}
+
 /// A run folder, read whole.
 #[derive(Clone, Debug)]
 pub struct Run {
     pub dir: PathBuf,
     pub manifest: Manifest,
-    /// The manifest as written, for display.
+    /// The manifest as written, for display and for words the typed manifest cannot hold
+    /// (a status this version does not know).
     pub manifest_json: serde_json::Value,
     /// `config.toml` as written (`None` when it is missing, which is noted).
     pub config_toml: Option<String>,
@@ -183,9 +157,17 @@ pub struct Run {
     /// `layers.csv`, indexed by (model, source, metric).
     pub layers: BTreeMap<(String, Source, String), PerLayer>,
     pub layer_epochs: Vec<LayerEpochRow>,
+    /// `params.csv`, in file order (empty for a run written before it existed).
+    pub params: Vec<ParamRow>,
+    /// `grad_histograms.csv`, indexed by (model, source), each in time order (empty for a
+    /// run written before it existed).
+    pub histograms: BTreeMap<(String, Source), Vec<Snapshot>>,
     /// Things a reader should know: the run's status, skipped lines, left-out values.
     pub notes: Vec<String>,
 }
+
+/// The columns of `epochs.csv` that runs written before validation splits existed lack.
+const EPOCHS_LATER_COLUMNS: [&str; 2] = ["valid_loss", "valid_accuracy"];
 
 impl Run {
     /// Reads the run folder at `dir`.
@@ -193,23 +175,26 @@ impl Run {
         if !dir.is_dir() {
             return Err(RunError::NoSuchFolder { dir: dir.to_path_buf() });
         }
-        let manifest_path = dir.join("manifest.json");
+        let manifest_path = dir.join(runfolder::MANIFEST);
         if !manifest_path.is_file() {
             return Err(RunError::NotARun { dir: dir.to_path_buf() });
         }
         let text = std::fs::read_to_string(&manifest_path)
             .map_err(|cause| RunError::Io { path: manifest_path.clone(), cause })?;
-        let manifest: Manifest = serde_json::from_str(&text)
+        let mut manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| RunError::Manifest { path: manifest_path.clone(), message: json_message(&e) })?;
         let manifest_json: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| RunError::Manifest { path: manifest_path.clone(), message: json_message(&e) })?;
+        // The type's default status is `running`, for the writer; a manifest that says
+        // nothing about its status has an unknown one.
+        if manifest_json.get("status").is_none() {
+            manifest.status = Status::Unknown;
+        }
         let mut notes = Vec::new();
-        if let Some(note) = status_note(&manifest) {
+        if let Some(note) = status_note(&manifest, status_word(&manifest, &manifest_json)) {
             notes.push(note);
         }
-        if manifest.telemetry.as_ref().and_then(|t| t.get("enabled")).and_then(serde_json::Value::as_bool)
-            == Some(false)
-        {
+        if manifest.telemetry.as_ref().is_some_and(|t| !t.enabled) {
             notes.push(
                 "Telemetry was off for this run, so there are no per-layer measurements: only the loss and accuracy figure has data."
                     .to_string(),
@@ -218,76 +203,47 @@ impl Run {
         if manifest.models.is_empty() {
             notes.push("The manifest lists no models, so there is nothing to plot.".to_string());
         }
-        let config_path = dir.join("config.toml");
+        let config_path = dir.join(runfolder::CONFIG);
         let config_toml = match std::fs::read_to_string(&config_path) {
             Ok(s) => Some(s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                notes.push("config.toml is missing, so the resolved config cannot be shown.".to_string());
+                notes.push(format!("{} is missing, so the resolved config cannot be shown.", runfolder::CONFIG));
                 None
             }
             Err(cause) => return Err(RunError::Io { path: config_path, cause }),
         };
 
         let mut skipped = Skipped::default();
-        let epochs = read_rows(
-            &dir.join("epochs.csv"),
-            &["model", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds"],
-            &mut skipped,
-            |r| {
-                Ok(EpochRow {
-                    model: r.text("model")?,
-                    epoch: epoch(r)?,
-                    train_loss: r.opt_f64("train_loss")?,
-                    train_accuracy: r.opt_f64("train_accuracy")?,
-                    test_loss: r.opt_f64("test_loss")?,
-                    test_accuracy: r.opt_f64("test_accuracy")?,
-                    seconds: r.opt_f64("seconds")?,
-                    valid_loss: r.opt_f64("valid_loss")?,
-                    valid_accuracy: r.opt_f64("valid_accuracy")?,
-                })
-            },
-        )?;
-        let steps = read_rows(
-            &dir.join("steps.csv"),
-            &["model", "epoch", "step", "loss", "grad_norm", "grad_norm_clipped"],
-            &mut skipped,
-            |r| {
-                Ok(StepRow {
-                    model: r.text("model")?,
-                    epoch: epoch(r)?,
-                    step: r.u64("step")?,
-                    loss: r.f64("loss")?,
-                    grad_norm: r.f64("grad_norm")?,
-                    grad_norm_clipped: r.opt_f64("grad_norm_clipped")?,
-                })
-            },
-        )?;
-        let layer_rows = read_rows(
-            &dir.join("layers.csv"),
-            &["model", "epoch", "step", "source", "layer", "metric", "value"],
-            &mut skipped,
-            |r| {
-                let source = match r.str("source") {
-                    "train" => Source::Train,
-                    "probe" => Source::Probe,
-                    other => {
-                        return Err(r.error(format!("column `source`: expected `train` or `probe`, found {other:?}")));
-                    }
-                };
-                Ok((
-                    r.text("model")?,
-                    source,
-                    r.text("metric")?,
-                    layer(r)?,
-                    Point { epoch: epoch(r)?, step: r.u64("step")?, value: r.f64("value")? },
-                ))
-            },
-        )?;
-        let layer_epochs = read_rows(
-            &dir.join("layer_epochs.csv"),
-            &["model", "epoch", "layer", "metric", "mean", "min", "max", "count"],
-            &mut skipped,
-            |r| {
+        let epoch_columns: Vec<&str> =
+            runfolder::EPOCHS_COLUMNS.into_iter().filter(|c| !EPOCHS_LATER_COLUMNS.contains(c)).collect();
+        let epochs = read_rows(&dir.join(runfolder::EPOCHS), &epoch_columns, &mut skipped, |r| {
+            Ok(EpochRow {
+                model: r.text("model")?,
+                epoch: epoch(r)?,
+                train_loss: r.opt_f64("train_loss")?,
+                train_accuracy: r.opt_f64("train_accuracy")?,
+                test_loss: r.opt_f64("test_loss")?,
+                test_accuracy: r.opt_f64("test_accuracy")?,
+                seconds: r.opt_f64("seconds")?,
+                valid_loss: r.opt_f64("valid_loss")?,
+                valid_accuracy: r.opt_f64("valid_accuracy")?,
+            })
+        })?;
+        let steps = read_rows(&dir.join(runfolder::STEPS), &runfolder::STEPS_COLUMNS, &mut skipped, |r| {
+            Ok(StepRow {
+                model: r.text("model")?,
+                epoch: epoch(r)?,
+                step: r.u64("step")?,
+                loss: r.f64("loss")?,
+                grad_norm: r.f64("grad_norm")?,
+                grad_norm_clipped: r.opt_f64("grad_norm_clipped")?,
+            })
+        })?;
+        let layer_rows = read_rows(&dir.join(runfolder::LAYERS), &runfolder::LAYERS_COLUMNS, &mut skipped, |r| {
+            Ok((r.text("model")?, source(r)?, r.text("metric")?, layer(r)?, point(r)?))
+        })?;
+        let layer_epochs =
+            read_rows(&dir.join(runfolder::LAYER_EPOCHS), &runfolder::LAYER_EPOCHS_COLUMNS, &mut skipped, |r| {
                 Ok(LayerEpochRow {
                     model: r.text("model")?,
                     epoch: epoch(r)?,
@@ -298,8 +254,32 @@ impl Run {
                     max: r.f64("max")?,
                     count: r.u64("count")?,
                 })
+            })?;
+        let param_rows =
+            optional(read_rows(&dir.join(runfolder::PARAMS), &runfolder::PARAMS_COLUMNS, &mut skipped, |r| {
+                Ok(ParamRow {
+                    model: r.text("model")?,
+                    source: source(r)?,
+                    layer: layer(r)?,
+                    param: r.text("param")?,
+                    metric: r.text("metric")?,
+                    point: point(r)?,
+                })
+            }))?;
+        let histogram_rows = optional(read_rows(
+            &dir.join(runfolder::HISTOGRAMS),
+            &runfolder::HISTOGRAMS_COLUMNS,
+            &mut skipped,
+            |r| {
+                let label = r.str("bin");
+                let bin = Bin::parse(label).ok_or_else(|| {
+                    r.error(format!(
+                        "column `bin`: expected `zero`, `subnormal`, a decade from `1e-38` to `1e2`, or `1e3+`, found {label:?}"
+                    ))
+                })?;
+                Ok((r.text("model")?, source(r)?, epoch(r)?, r.u64("step")?, layer(r)?, bin, r.u64("count")?))
             },
-        )?;
+        ))?;
         for (file, line) in &skipped.partial_lines {
             notes.push(format!(
                 "The last line of {file} (line {line}) is incomplete, as when a run is stopped while writing it, and was skipped."
@@ -317,26 +297,26 @@ impl Run {
             }
             layers.entry((model, source, metric)).or_default().entry(layer).or_default().push(point);
         }
-        if non_finite > 0 {
-            notes.push(format!(
-                "{non_finite} value{} in layers.csv {} not finite (inf or NaN) and {} left out of the figures.",
-                plural(non_finite),
-                if non_finite == 1 { "is" } else { "are" },
-                if non_finite == 1 { "is" } else { "are" }
-            ));
-        }
+        notes.extend(non_finite_note(runfolder::LAYERS, non_finite));
+        let before = param_rows.len();
+        let params: Vec<ParamRow> = param_rows.into_iter().filter(|r| r.point.value.is_finite()).collect();
+        notes.extend(non_finite_note(runfolder::PARAMS, before - params.len()));
 
-        let known: BTreeSet<&str> = manifest.models.iter().map(|m| m.name.as_str()).collect();
-        let mut strangers: BTreeSet<&str> = BTreeSet::new();
-        strangers.extend(epochs.iter().map(|r| r.model.as_str()).filter(|m| !known.contains(m)));
-        strangers.extend(steps.iter().map(|r| r.model.as_str()).filter(|m| !known.contains(m)));
-        strangers.extend(layers.keys().map(|k| k.0.as_str()).filter(|m| !known.contains(m)));
-        if !strangers.is_empty() {
-            notes.push(format!(
-                "The CSV files have rows for model{} {} that the manifest does not list; they are left out.",
-                plural(strangers.len()),
-                strangers.iter().map(|m| format!("“{m}”")).collect::<Vec<_>>().join(", ")
-            ));
+        // A layer's bins at one moment are one row each; should a writer split a layer's
+        // entries over several rows of a bin, they add up.
+        let mut by_time: BTreeMap<(String, Source, u32, u64), BTreeMap<u32, Counts>> = BTreeMap::new();
+        for (model, source, epoch, step, layer, bin, count) in histogram_rows {
+            let counts = by_time
+                .entry((model, source, epoch, step))
+                .or_default()
+                .entry(layer)
+                .or_insert([0; runfolder::BIN_COUNT]);
+            counts[bin.index()] = counts[bin.index()].saturating_add(count);
+        }
+        // The map's order is (model, source, epoch, step): each model's snapshots come in time order.
+        let mut histograms: BTreeMap<(String, Source), Vec<Snapshot>> = BTreeMap::new();
+        for ((model, source, epoch, step), layers) in by_time {
+            histograms.entry((model, source)).or_default().push(Snapshot { epoch, step, layers });
         }
 
         let mut run = Run {
@@ -348,8 +328,11 @@ impl Run {
             steps,
             layers,
             layer_epochs,
+            params,
+            histograms,
             notes,
         };
+        run.note_strangers();
         run.note_short_models();
         Ok(run)
     }
@@ -361,6 +344,11 @@ impl Run {
         } else {
             self.manifest.name.clone()
         }
+    }
+
+    /// The manifest's status as written, also when this version does not know the word.
+    pub fn status_word(&self) -> &str {
+        status_word(&self.manifest, &self.manifest_json)
     }
 
     /// Whether the run is a classification (accuracies apply).
@@ -382,13 +370,14 @@ impl Run {
         self.manifest.models.iter().find(|m| m.name == name)
     }
 
-    /// The number of linear layers L of a model: from the manifest's widths, or else the
-    /// highest layer that has rows.
+    /// The number of layers L of a model: the manifest's layer entries, or else its MLP
+    /// widths (an older manifest), or else the highest layer that has rows.
     pub fn layer_count(&self, model: &str) -> u32 {
-        if let Some(m) = self.model(model)
-            && m.layers.len() >= 2
-        {
-            return u32::try_from(m.layers.len() - 1).unwrap_or(u32::MAX);
+        if let Some(m) = self.model(model) {
+            let from_manifest = if m.layers.is_empty() { m.widths.len().saturating_sub(1) } else { m.layers.len() };
+            if from_manifest > 0 {
+                return u32::try_from(from_manifest).unwrap_or(u32::MAX);
+            }
         }
         self.layers
             .iter()
@@ -398,9 +387,37 @@ impl Run {
             .unwrap_or(0)
     }
 
+    /// The names to show for a model's layers (index 0 is layer 1), or `None` when they are
+    /// shown by number.
+    ///
+    /// The rule: a model whose layers have names of their own (`conv1`, `fc2`,
+    /// `block2.norm`) is shown by name. An MLP's layers are `layers.0` … `layers.9`, each
+    /// only its position in a list, one less than the layer's number: a label such as
+    /// "L1 layers.0" would be twice as long and say nothing more, so a model whose names are
+    /// all `<one prefix>.<position>` is shown by number, as are models of older manifests,
+    /// which have no names. The rule holds for a whole model, so that its labels are all of
+    /// one kind.
+    pub fn layer_names(&self, model: &str) -> Option<Vec<&str>> {
+        let names: Vec<&str> = self.model(model)?.layers.iter().map(|l| l.name.as_str()).collect();
+        if names.iter().all(|n| n.is_empty()) || only_positions(&names) {
+            return None;
+        }
+        Some(names)
+    }
+
     /// The rows of one metric per layer (`None` when there are none).
     pub fn metric(&self, model: &str, source: Source, metric: &str) -> Option<&PerLayer> {
         self.layers.get(&(model.to_string(), source, metric.to_string())).filter(|p| !p.is_empty())
+    }
+
+    /// The model's histogram snapshots from one source, in time order (empty when none).
+    pub fn histograms(&self, model: &str, source: Source) -> &[Snapshot] {
+        self.histograms.get(&(model.to_string(), source)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the model has any rows in `grad_histograms.csv`.
+    pub fn has_histograms(&self, model: &str) -> bool {
+        [Source::Train, Source::Probe].into_iter().any(|s| !self.histograms(model, s).is_empty())
     }
 
     /// The model's `epochs.csv` rows, by epoch.
@@ -413,10 +430,7 @@ impl Run {
     /// The model's last epoch with any record (`epochs.csv` or probe rows).
     pub fn last_epoch(&self, model: &str) -> Option<u32> {
         let from_epochs = self.epochs.iter().filter(|r| r.model == model).map(|r| r.epoch).max();
-        let from_probe = self
-            .metric(model, Source::Probe, "grad_norm_weight")
-            .and_then(|p| p.values().flat_map(|v| v.iter().map(|p| p.epoch)).max());
-        from_epochs.max(from_probe)
+        from_epochs.max(self.last_probe_epoch(model))
     }
 
     /// The probe value of a metric for every layer at one epoch (index 0 is layer 1).
@@ -434,10 +448,9 @@ impl Run {
 
     /// The last probe epoch that has `grad_norm_weight` for the model.
     pub fn last_probe_epoch(&self, model: &str) -> Option<u32> {
-        self.metric(model, Source::Probe, "grad_norm_weight")
+        self.metric(model, Source::Probe, metric::GRAD_NORM_WEIGHT)
             .and_then(|p| p.values().flat_map(|v| v.iter().map(|p| p.epoch)).max())
     }
-
     /// A metric per layer against epoch: the probe rows where there are any (they include
     /// initialization), else the per-epoch means of the train rows. The flag says which.
     pub fn per_epoch(&self, model: &str, metric: &str) -> (BTreeMap<u32, Vec<(f64, f64)>>, EpochSource) {
@@ -457,6 +470,26 @@ impl Run {
         }
         let source = if map.is_empty() { EpochSource::None } else { EpochSource::TrainMeans };
         (map, source)
+    }
+
+    /// Notes the models that have rows but are not in the manifest (they are left out).
+    fn note_strangers(&mut self) {
+        let known: BTreeSet<&str> = self.manifest.models.iter().map(|m| m.name.as_str()).collect();
+        let mut strangers: BTreeSet<&str> = BTreeSet::new();
+        strangers.extend(self.epochs.iter().map(|r| r.model.as_str()));
+        strangers.extend(self.steps.iter().map(|r| r.model.as_str()));
+        strangers.extend(self.layers.keys().map(|k| k.0.as_str()));
+        strangers.extend(self.params.iter().map(|r| r.model.as_str()));
+        strangers.extend(self.histograms.keys().map(|k| k.0.as_str()));
+        strangers.retain(|m| !known.contains(m));
+        if !strangers.is_empty() {
+            let note = format!(
+                "The CSV files have rows for model{} {} that the manifest does not list; they are left out.",
+                plural(strangers.len()),
+                strangers.iter().map(|m| format!("“{m}”")).collect::<Vec<_>>().join(", ")
+            );
+            self.notes.push(note);
+        }
     }
 
     /// Notes a model that has fewer epochs than another one of the same run.
@@ -484,23 +517,34 @@ pub enum EpochSource {
     None,
 }
 
-/// The sentence a page shows for a run that did not complete (`None` when it did).
-pub fn status_note(manifest: &Manifest) -> Option<String> {
+/// The manifest's status word as written: the raw JSON's, which names a status this
+/// version does not know, else the typed one's.
+fn status_word<'a>(manifest: &'a Manifest, json: &'a serde_json::Value) -> &'a str {
+    json.get("status").and_then(serde_json::Value::as_str).unwrap_or(manifest.status.as_str())
+}
+
+/// The sentence a page shows for a run that did not complete (`None` when it did); `word`
+/// is the status as written, named when this version does not know it.
+pub fn status_note(manifest: &Manifest, word: &str) -> Option<String> {
     let reason = manifest.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let because = reason.map(|r| format!(" ({})", r.trim_end_matches('.'))).unwrap_or_default();
-    match manifest.status.as_str() {
-        "completed" => None,
-        "running" => Some(format!(
-            "The manifest says this run is still running{because}: either it is, or it was killed before it could say otherwise. The figures show what was written so far."
+    match manifest.status {
+        Status::Completed => None,
+        Status::Running => Some(format!(
+            "The manifest says this run is still running{because}: either it is, or it stopped without closing (killed?) before it could say otherwise. The figures show what was written so far."
         )),
-        "interrupted" => {
+        Status::Interrupted => {
             Some(format!("This run was interrupted{because}. The figures show what was written before it stopped."))
         }
-        "diverged" => Some(format!(
+        Status::Diverged => Some(format!(
             "This run diverged{because}: training stopped at the first non-finite value, which is not in the files. The figures show everything before it."
         )),
-        "failed" => Some(format!("This run failed{because}. The figures show what was written before the failure.")),
-        other => Some(format!("The manifest's status is “{other}”, which this report does not know{because}.")),
+        Status::Failed => {
+            Some(format!("This run failed{because}. The figures show what was written before the failure."))
+        }
+        Status::Unknown => {
+            Some(format!("The manifest's status is “{word}”, which this report does not know{because}."))
+        }
     }
 }
 
@@ -542,6 +586,54 @@ fn row_is_short(row: &Row<'_>, required: &[&str]) -> bool {
         .any(|c| row.str(c).is_empty() && !matches!(*c, "train_accuracy" | "test_accuracy" | "grad_norm_clipped"))
 }
 
+/// A file's rows, or none when the file is missing (one that runs written before it
+/// existed lack).
+fn optional<T>(rows: Result<Vec<T>, RunError>) -> Result<Vec<T>, RunError> {
+    match rows {
+        Err(RunError::MissingFile { .. }) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+/// The `source` column: `train` or `probe`.
+fn source(r: &Row<'_>) -> Result<Source, RunError> {
+    match r.str("source") {
+        runfolder::SOURCE_TRAIN => Ok(Source::Train),
+        runfolder::SOURCE_PROBE => Ok(Source::Probe),
+        other => Err(r.error(format!(
+            "column `source`: expected `{}` or `{}`, found {other:?}",
+            runfolder::SOURCE_TRAIN,
+            runfolder::SOURCE_PROBE
+        ))),
+    }
+}
+
+/// The `epoch`, `step` and `value` columns of a long-format row.
+fn point(r: &Row<'_>) -> Result<Point, RunError> {
+    Ok(Point { epoch: epoch(r)?, step: r.u64("step")?, value: r.f64("value")? })
+}
+
+/// The note for values left out of a file because they are not finite (`None` for none).
+fn non_finite_note(file: &str, n: usize) -> Option<String> {
+    let verb = if n == 1 { "is" } else { "are" };
+    (n > 0).then(|| {
+        format!("{n} value{} in {file} {verb} not finite (inf or NaN) and {verb} left out of the figures.", plural(n))
+    })
+}
+
+/// Whether layer names are only positions in one list: `layers.0`, `layers.1`, … (or `0`,
+/// `1`, …), the i-th name ending in i (see [`Run::layer_names`]).
+fn only_positions(names: &[&str]) -> bool {
+    fn split(name: &str) -> (&str, &str) {
+        name.rsplit_once('.').unwrap_or(("", name))
+    }
+    let prefix = names.first().map(|n| split(n).0);
+    names.iter().enumerate().all(|(i, n)| {
+        let (p, index) = split(n);
+        Some(p) == prefix && index == i.to_string()
+    })
+}
+
 fn epoch(r: &Row<'_>) -> Result<u32, RunError> {
     let v = r.u64("epoch")?;
     u32::try_from(v).map_err(|_| r.error(format!("column `epoch`: {v} is too large")))
@@ -567,4 +659,143 @@ fn json_message(e: &serde_json::Error) -> String {
 /// "s" for a count other than one.
 pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch run folder holding `files`, removed when dropped.
+    struct Folder(PathBuf);
+
+    impl Folder {
+        fn with(name: &str, files: &[(&str, String)]) -> Folder {
+            let dir = std::env::temp_dir().join(format!("xtask-run-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create a scratch folder");
+            for (file, text) in files {
+                std::fs::write(dir.join(file), text).expect("write a file");
+            }
+            Folder(dir)
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The four files every run has, with one probe row per layer of a 2-layer model.
+    fn base(manifest: serde_json::Value) -> Vec<(&'static str, String)> {
+        let layers = format!(
+            "{}\nm,0,0,probe,1,{g},1e-6\nm,0,0,probe,2,{g},1e-2\n",
+            runfolder::header(&runfolder::LAYERS_COLUMNS),
+            g = metric::GRAD_NORM_WEIGHT
+        );
+        vec![
+            (runfolder::MANIFEST, manifest.to_string()),
+            (runfolder::CONFIG, "name = \"t\"\n".to_string()),
+            (runfolder::EPOCHS, format!("{}\n", runfolder::header(&runfolder::EPOCHS_COLUMNS))),
+            (runfolder::STEPS, format!("{}\n", runfolder::header(&runfolder::STEPS_COLUMNS))),
+            (runfolder::LAYERS, layers),
+            (runfolder::LAYER_EPOCHS, format!("{}\n", runfolder::header(&runfolder::LAYER_EPOCHS_COLUMNS))),
+        ]
+    }
+
+    #[test]
+    fn an_old_run_without_the_new_files_loads() {
+        let manifest =
+            serde_json::json!({ "name": "t", "status": "completed", "models": [{ "name": "m", "layers": [4, 3, 2] }] });
+        let folder = Folder::with("old", &base(manifest));
+        let run = Run::load(&folder.0).expect("an old run loads");
+        assert_eq!(run.layer_count("m"), 2);
+        assert_eq!(run.model("m").map(|m| m.widths.clone()), Some(vec![4, 3, 2]));
+        assert!(run.layer_names("m").is_none());
+        assert!(run.params.is_empty() && !run.has_histograms("m"));
+        assert!(run.notes.is_empty(), "{:?}", run.notes);
+    }
+
+    #[test]
+    fn params_and_histograms_are_read_when_present() {
+        let manifest = serde_json::json!({ "name": "t", "status": "completed", "models": [{ "name": "m", "layers": [
+            { "name": "conv1", "params": [{ "path": "conv1.weight", "shape": [2, 1, 3, 3] }] },
+            { "name": "fc", "params": [] }
+        ] }] });
+        let mut files = base(manifest);
+        files.push((
+            runfolder::PARAMS,
+            format!(
+                "{}\nm,0,0,probe,1,conv1.weight,{},1e-6\n",
+                runfolder::header(&runfolder::PARAMS_COLUMNS),
+                metric::GRAD_NORM
+            ),
+        ));
+        files.push((
+            runfolder::HISTOGRAMS,
+            format!(
+                "{}\nm,0,0,probe,1,zero,2\nm,0,0,probe,1,1e-9,6\nm,0,0,probe,2,1e3+,1\nm,1,4,train,1,subnormal,5\n",
+                runfolder::header(&runfolder::HISTOGRAMS_COLUMNS)
+            ),
+        ));
+        let folder = Folder::with("new", &files);
+        let run = Run::load(&folder.0).expect("a new run loads");
+        assert_eq!(run.layer_count("m"), 2);
+        assert_eq!(run.layer_names("m"), Some(vec!["conv1", "fc"]));
+        assert_eq!(run.params.len(), 1);
+        assert_eq!(run.params[0].param, "conv1.weight");
+        let probe = run.histograms("m", Source::Probe);
+        assert_eq!(probe.len(), 1);
+        assert_eq!(probe[0].layers[&1][Bin::Zero.index()], 2);
+        assert_eq!(probe[0].share_below(1, -8), Some(1.0));
+        assert_eq!(probe[0].share_below(2, -8), Some(0.0));
+        assert_eq!(run.histograms("m", Source::Train)[0].step, 4);
+
+        // A bin this version does not know is an error naming the file and line.
+        files.pop();
+        files.push((
+            runfolder::HISTOGRAMS,
+            format!(
+                "{}\nm,0,0,probe,1,zero,2\nm,0,0,probe,1,1e-50,6\n",
+                runfolder::header(&runfolder::HISTOGRAMS_COLUMNS)
+            ),
+        ));
+        let folder = Folder::with("bad-bin", &files);
+        let err = Run::load(&folder.0).expect_err("a bad bin").to_string();
+        assert!(err.contains(&format!("{}:3:", runfolder::HISTOGRAMS)) && err.contains("1e-50"), "{err}");
+    }
+
+    #[test]
+    fn status_notes_name_what_the_manifest_says() {
+        let manifest = |status: &str| -> Manifest {
+            serde_json::from_value(serde_json::json!({ "status": status, "models": [] })).expect("manifest")
+        };
+        let running = status_note(&manifest("running"), "running").expect("a note");
+        assert!(
+            running.contains("still running") && running.contains("stopped without closing (killed?)"),
+            "{running}"
+        );
+        assert_eq!(status_note(&manifest("completed"), "completed"), None);
+        let unknown = status_note(&manifest("paused"), "paused").expect("a note");
+        assert!(unknown.contains("“paused”"), "{unknown}");
+
+        // The word comes from the raw manifest; a manifest without one has an unknown status.
+        let folder = Folder::with("paused", &base(serde_json::json!({ "status": "paused", "models": [] })));
+        let run = Run::load(&folder.0).expect("loads");
+        assert_eq!(run.status_word(), "paused");
+        assert!(run.notes.iter().any(|n| n.contains("“paused”")), "{:?}", run.notes);
+        let folder = Folder::with("no-status", &base(serde_json::json!({ "models": [] })));
+        let run = Run::load(&folder.0).expect("loads");
+        assert_eq!(run.status_word(), "unknown");
+    }
+
+    #[test]
+    fn layers_named_only_by_position_are_shown_by_number() {
+        assert!(only_positions(&["layers.0", "layers.1", "layers.2"]));
+        assert!(only_positions(&["0", "1"]));
+        assert!(!only_positions(&["layers.0", "layers.2"]));
+        assert!(!only_positions(&["layers.0", "head.1"]));
+        assert!(!only_positions(&["conv1", "conv2", "fc1"]));
+        assert!(!only_positions(&["block.0.conv", "block.1.conv"]));
+    }
 }

@@ -1,6 +1,8 @@
 //! A subject is one model of one run: the unit that gets a panel in every figure and a row
 //! in the headline table, whether in a report (one run) or a comparison (several).
 
+use std::collections::BTreeSet;
+
 use crate::run::Run;
 
 /// One model of one run, with the labels it is shown under.
@@ -23,9 +25,46 @@ impl<'a> Subject<'a> {
         self.run.layer_count(&self.model)
     }
 
-    /// The model's hidden activation, from the manifest.
-    pub fn activation(&self) -> Option<&str> {
-        self.run.model(&self.model).and_then(|m| m.activation.as_deref())
+    /// The model's activation: the manifest's (an MLP's hidden activation), else the one
+    /// its layers' taps name when they agree, else their names joined (`relu/tanh`).
+    pub fn activation(&self) -> Option<String> {
+        let m = self.run.model(&self.model)?;
+        if let Some(a) = &m.activation {
+            return Some(a.clone());
+        }
+        let named: BTreeSet<&str> = m.layers.iter().filter_map(|l| l.activation.as_deref()).collect();
+        (!named.is_empty()).then(|| named.into_iter().collect::<Vec<_>>().join("/"))
+    }
+
+    /// Whether the model's layers are shown by name (see [`Run::layer_names`]).
+    pub fn named_layers(&self) -> bool {
+        self.run.layer_names(&self.model).is_some()
+    }
+
+    /// The name layer `layer` (1-based) is shown under, when the model's layers are shown
+    /// by name and this one has one.
+    pub fn layer_name(&self, layer: u32) -> Option<String> {
+        let names = self.run.layer_names(&self.model)?;
+        let name = names.get(usize::try_from(layer).ok()?.checked_sub(1)?)?;
+        (!name.is_empty()).then(|| name.to_string())
+    }
+
+    /// The layer on an axis (heatmap rows, bar categories): `conv1`, or `3`.
+    pub fn layer_tick(&self, layer: u32) -> String {
+        self.layer_name(layer).unwrap_or_else(|| layer.to_string())
+    }
+
+    /// The layer in a legend or a series name: `conv1`, or `layer 3`.
+    pub fn layer_label(&self, layer: u32) -> String {
+        self.layer_name(layer).unwrap_or_else(|| format!("layer {layer}"))
+    }
+
+    /// The layer in a sentence: `layer 1 (conv1)`, or `layer 3`.
+    pub fn layer_phrase(&self, layer: u32) -> String {
+        match self.layer_name(layer) {
+            Some(name) => format!("layer {layer} ({name})"),
+            None => format!("layer {layer}"),
+        }
     }
 
     /// The short name used in sentences and legends: `sigmoid`, or `seed 2 · sigmoid`.

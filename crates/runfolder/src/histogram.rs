@@ -1,0 +1,176 @@
+//! The gradient histogram's bins: |g| counted by decade from f32's subnormals to 1e3, with
+//! exact zeros and subnormals in bins of their own (`grad_histograms.csv`).
+//!
+//! Linear bins between a tensor's min and max, as TensorBoard and W&B draw them, put every
+//! entry below 1e-8 into the one bin next to zero; a vanishing gradient is a matter of
+//! decades, so the bins here are decades.
+
+use std::sync::LazyLock;
+
+/// The decades with a bin of their own: `e` holds |g| in [10^e, 10^(e+1)). 1e-38 is the first
+/// decade of f32's normal range (which starts at 1.1755e-38); everything at or above 1e3
+/// (and inf or NaN) is [`Bin::Large`].
+pub const DECADES: std::ops::RangeInclusive<i32> = -38..=2;
+
+/// The number of bins: zero, subnormal, the decades, large.
+pub const COUNT: usize = 44;
+
+/// One bin of the histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bin {
+    /// Exactly 0 (either sign).
+    Zero,
+    /// Nonzero and below f32's normal range (|g| < 1.1755e-38).
+    Subnormal,
+    /// |g| in [10^e, 10^(e+1)), e in [`DECADES`].
+    Decade(i32),
+    /// |g| >= 1e3, or not finite.
+    Large,
+}
+
+impl Bin {
+    /// Its position in [`bins`].
+    pub fn index(self) -> usize {
+        match self {
+            Bin::Zero => 0,
+            Bin::Subnormal => 1,
+            Bin::Decade(e) => (e - DECADES.start() + 2) as usize,
+            Bin::Large => COUNT - 1,
+        }
+    }
+
+    /// The bin's name in the `bin` column: `zero`, `subnormal`, `1e-38` … `1e2` (the
+    /// decade's lower edge), `1e3+`.
+    pub fn label(self) -> String {
+        match self {
+            Bin::Zero => "zero".to_string(),
+            Bin::Subnormal => "subnormal".to_string(),
+            Bin::Decade(e) => format!("1e{e}"),
+            Bin::Large => "1e3+".to_string(),
+        }
+    }
+
+    /// The bin a `bin` column names, if any.
+    pub fn parse(label: &str) -> Option<Bin> {
+        match label {
+            "zero" => Some(Bin::Zero),
+            "subnormal" => Some(Bin::Subnormal),
+            "1e3+" => Some(Bin::Large),
+            _ => {
+                let e: i32 = label.strip_prefix("1e")?.parse().ok()?;
+                DECADES.contains(&e).then_some(Bin::Decade(e))
+            }
+        }
+    }
+
+    /// Whether every value in the bin is below 10^e (for the share of entries below 1e-8).
+    pub fn is_below(self, e: i32) -> bool {
+        match self {
+            Bin::Zero | Bin::Subnormal => e > *DECADES.start(),
+            Bin::Decade(d) => d < e,
+            Bin::Large => false,
+        }
+    }
+}
+
+/// Every bin, in order.
+pub fn bins() -> impl Iterator<Item = Bin> {
+    [Bin::Zero, Bin::Subnormal].into_iter().chain(DECADES.map(Bin::Decade)).chain([Bin::Large])
+}
+
+/// The bin of one value: the reference definition, which [`count`] must agree with.
+pub fn bin_of(x: f32) -> Bin {
+    let a = x.abs();
+    if a == 0.0 {
+        Bin::Zero
+    } else if !a.is_finite() || a.is_nan() {
+        Bin::Large
+    } else if a < f32::MIN_POSITIVE {
+        Bin::Subnormal
+    } else {
+        let v = f64::from(a);
+        // Compared against the correctly rounded f64 of 10^e (parsed, not `powi`, which may
+        // be off by an ulp): no f32 lies between 10^e and its f64 neighbour.
+        match DECADES.rev().find(|&e| v >= power_of_ten(e)) {
+            Some(e) if v < power_of_ten(e + 1) => Bin::Decade(e),
+            Some(_) => Bin::Large,
+            None => Bin::Decade(*DECADES.start()),
+        }
+    }
+}
+
+fn power_of_ten(e: i32) -> f64 {
+    format!("1e{e}").parse().expect("a power of ten parses")
+}
+
+/// Per binary exponent (the f32's 8 exponent bits): the bin of the binade's smallest value,
+/// and the bit pattern from which on the binade's values fall in the next bin (a binade spans
+/// a factor of 2, so it crosses at most one decade edge; `u32::MAX` when it crosses none).
+struct Table {
+    low: [u8; 256],
+    edge: [u32; 256],
+}
+
+static TABLE: LazyLock<Table> = LazyLock::new(|| {
+    let mut t = Table { low: [0; 256], edge: [u32::MAX; 256] };
+    for exp in 1..255u32 {
+        let first = f32::from_bits(exp << 23);
+        let last = f32::from_bits((exp << 23) | 0x7f_ffff);
+        let (lo, hi) = (bin_of(first), bin_of(last));
+        t.low[exp as usize] = lo.index() as u8;
+        if hi != lo {
+            // The smallest bit pattern of the binade in the higher bin, by bisection (bin_of is
+            // monotonic in |x|, and so in the bits of a positive float).
+            let (mut a, mut b) = (exp << 23, (exp << 23) | 0x7f_ffff);
+            while a + 1 < b {
+                let m = a + (b - a) / 2;
+                if bin_of(f32::from_bits(m)) == lo { a = m } else { b = m }
+            }
+            t.edge[exp as usize] = b;
+        }
+    }
+    t.low[255] = Bin::Large.index() as u8;
+    t
+});
+
+/// Adds the bins of `values` to `counts` (indexed by [`Bin::index`]): one table lookup and
+/// one comparison per entry, and the same bins as [`bin_of`].
+pub fn count(values: &[f32], counts: &mut [u64; COUNT]) {
+    let t = &*TABLE;
+    for &x in values {
+        let bits = x.to_bits() & 0x7fff_ffff;
+        let exp = (bits >> 23) as usize;
+        let bin = if exp == 0 {
+            usize::from(bits != 0)
+        } else {
+            usize::from(t.low[exp]) + usize::from(bits >= t.edge[exp])
+        };
+        counts[bin] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_agrees_with_the_definition_at_every_decade_edge() {
+        for e in DECADES.start() - 1..=DECADES.end() + 2 {
+            let edge: f32 = format!("1e{e}").parse().unwrap();
+            for x in [edge, f32::from_bits(edge.to_bits() - 1), f32::from_bits(edge.to_bits() + 1), -edge] {
+                let mut c = [0u64; COUNT];
+                count(&[x], &mut c);
+                assert_eq!(c[bin_of(x).index()], 1, "{x:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        for b in bins() {
+            assert_eq!(Bin::parse(&b.label()), Some(b));
+        }
+        assert_eq!(bins().count(), COUNT);
+        assert!(bins().enumerate().all(|(i, b)| b.index() == i));
+    }
+}

@@ -1,0 +1,20 @@
+//! The run folder's contract, defined once: what `gradflow` (and so `train`) writes and what
+//! `xtask` reads. File names, column lists, metric names, the histogram's bins and the
+//! manifest's types live here and nowhere else; ARCHITECTURE.md ("The run folder") says what
+//! each file means.
+//!
+//! The crate does not depend on burn, so that the report tooling can read run folders without
+//! linking it.
+
+mod histogram;
+mod manifest;
+mod names;
+mod write;
+
+pub use histogram::{Bin, COUNT as BIN_COUNT, DECADES, bin_of, bins, count as count_bins};
+pub use manifest::{DatasetInfo, LayerInfo, Manifest, ModelInfo, ParamInfo, Status, TelemetryInfo};
+pub use names::*;
+pub use write::{
+    EpochRecord, HistogramRow, LayerEpochRow, LayerRow, ParamRow, RunWriter, StepRow, WriteError, git_revision, now_rfc3339,
+    now_stamp, num, write_atomic,
+};

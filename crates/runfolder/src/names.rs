@@ -1,0 +1,87 @@
+//! The names every reader and writer of a run folder agrees on: files, columns, sources and
+//! metrics.
+
+/// `manifest.json`: what ran, how it ended, and every model's layers and parameters.
+pub const MANIFEST: &str = "manifest.json";
+/// `config.toml`: the resolved experiment (written by `train`; a library user may have none).
+pub const CONFIG: &str = "config.toml";
+/// `epochs.csv`: loss and accuracy per model and epoch.
+pub const EPOCHS: &str = "epochs.csv";
+/// `steps.csv`: loss and global gradient norm per logged step.
+pub const STEPS: &str = "steps.csv";
+/// `layers.csv`: per-layer metrics (long format).
+pub const LAYERS: &str = "layers.csv";
+/// `layer_epochs.csv`: per-epoch aggregates of the train rows of `layers.csv`.
+pub const LAYER_EPOCHS: &str = "layer_epochs.csv";
+/// `params.csv`: per-parameter-tensor metrics (long format).
+pub const PARAMS: &str = "params.csv";
+/// `grad_histograms.csv`: per-layer counts of |dL/dW| entries by decade (long format).
+pub const HISTOGRAMS: &str = "grad_histograms.csv";
+
+/// The CSV files, in the order a writer creates them.
+pub const CSV_FILES: [&str; 6] = [EPOCHS, STEPS, LAYERS, LAYER_EPOCHS, PARAMS, HISTOGRAMS];
+
+pub const EPOCHS_COLUMNS: [&str; 9] =
+    ["model", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "valid_loss", "valid_accuracy"];
+pub const STEPS_COLUMNS: [&str; 6] = ["model", "epoch", "step", "loss", "grad_norm", "grad_norm_clipped"];
+pub const LAYERS_COLUMNS: [&str; 7] = ["model", "epoch", "step", "source", "layer", "metric", "value"];
+pub const LAYER_EPOCHS_COLUMNS: [&str; 8] = ["model", "epoch", "layer", "metric", "mean", "min", "max", "count"];
+pub const PARAMS_COLUMNS: [&str; 8] = ["model", "epoch", "step", "source", "layer", "param", "metric", "value"];
+pub const HISTOGRAMS_COLUMNS: [&str; 7] = ["model", "epoch", "step", "source", "layer", "bin", "count"];
+
+/// A `source` value: measured on the training batch of a step, before its update.
+pub const SOURCE_TRAIN: &str = "train";
+/// A `source` value: measured on the fixed probe set, with no update.
+pub const SOURCE_PROBE: &str = "probe";
+
+/// The per-layer metric names of `layers.csv` and `layer_epochs.csv`.
+pub mod metric {
+    /// L2 norm of the gradient of the layer's weights (every parameter but its bias).
+    pub const GRAD_NORM_WEIGHT: &str = "grad_norm_weight";
+    /// L2 norm of the gradient of the layer's bias (`bias` or `beta`).
+    pub const GRAD_NORM_BIAS: &str = "grad_norm_bias";
+    /// Mean over examples of ||dL/dz|| at the layer's tap, each example's own loss.
+    pub const DELTA_NORM: &str = "delta_norm";
+    /// Frobenius norm of the layer's weights.
+    pub const WEIGHT_NORM: &str = "weight_norm";
+    /// ||W_after - W_before|| / ||W_before|| of the step's update (train rows only).
+    pub const UPDATE_RATIO: &str = "update_ratio";
+    /// ||W - W_0|| / ||W_0||.
+    pub const DIST_FROM_INIT: &str = "dist_from_init";
+    /// Mean of the tapped activation.
+    pub const ACT_MEAN: &str = "act_mean";
+    /// Population standard deviation of the tapped activation.
+    pub const ACT_STD: &str = "act_std";
+    /// Share of sigmoid or tanh outputs in the flat tails.
+    pub const SATURATION: &str = "saturation";
+    /// Share of ReLU-family units inactive for every example of the batch.
+    pub const DEAD_FRACTION: &str = "dead_fraction";
+    /// Share of dL/dW entries that are 0 or below f32's normal range.
+    pub const GRAD_UNDERFLOW: &str = "grad_underflow";
+
+    /// Every per-layer metric, in the order they are written.
+    pub const LAYER: [&str; 11] = [
+        GRAD_NORM_WEIGHT,
+        GRAD_NORM_BIAS,
+        DELTA_NORM,
+        WEIGHT_NORM,
+        UPDATE_RATIO,
+        DIST_FROM_INIT,
+        ACT_MEAN,
+        ACT_STD,
+        SATURATION,
+        DEAD_FRACTION,
+        GRAD_UNDERFLOW,
+    ];
+
+    /// L2 norm of a parameter tensor's gradient (`params.csv`).
+    pub const GRAD_NORM: &str = "grad_norm";
+
+    /// Every per-parameter metric of `params.csv`, in the order they are written.
+    pub const PARAM: [&str; 5] = [GRAD_NORM, WEIGHT_NORM, UPDATE_RATIO, DIST_FROM_INIT, GRAD_UNDERFLOW];
+}
+
+/// The header line of a CSV file with these columns.
+pub fn header(columns: &[&str]) -> String {
+    columns.join(",")
+}

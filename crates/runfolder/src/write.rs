@@ -1,0 +1,349 @@
+//! Writing a run folder: files created whole with their headers, rows appended whole, the
+//! manifest replaced atomically, so that every file is valid CSV/JSON at every moment.
+
+use crate::manifest::Manifest;
+use crate::names::{self, header};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A file of the run folder that could not be written. The message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("output folder {} exists and is not empty; choose another output folder or remove it", path.display())]
+    NotEmpty { path: PathBuf },
+    #[error("cannot write {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot serialize the manifest: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io { path: path.to_path_buf(), source }
+}
+
+/// An append-only CSV file whose rows are written whole; `flush` makes them durable.
+struct Csv {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl Csv {
+    fn create(dir: &Path, name: &str, columns: &[&str]) -> Result<Csv, WriteError> {
+        let path = dir.join(name);
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io(&path))?;
+        let mut csv = Csv { path, out: BufWriter::new(file) };
+        csv.row(format_args!("{}", header(columns)))?;
+        csv.flush()?;
+        Ok(csv)
+    }
+
+    fn row(&mut self, line: std::fmt::Arguments<'_>) -> Result<(), WriteError> {
+        writeln!(self.out, "{line}").map_err(io(&self.path))
+    }
+
+    fn flush(&mut self) -> Result<(), WriteError> {
+        self.out.flush().map_err(io(&self.path))
+    }
+}
+
+/// A row of `epochs.csv`: the means over the epoch's training batches (at epoch 0, the
+/// untrained model on the whole training split) and the evaluation after it.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochRecord<'a> {
+    pub model: &'a str,
+    pub epoch: usize,
+    /// Loss and, for classification, accuracy.
+    pub train: (f64, Option<f64>),
+    /// `None` for a model without a test set.
+    pub test: Option<(f64, Option<f64>)>,
+    pub valid: Option<(f64, Option<f64>)>,
+    pub seconds: f64,
+}
+
+/// A row of `steps.csv`.
+#[derive(Clone, Copy, Debug)]
+pub struct StepRow<'a> {
+    pub model: &'a str,
+    pub epoch: usize,
+    pub step: usize,
+    pub loss: f64,
+    pub grad_norm: f64,
+    pub grad_norm_clipped: f64,
+}
+
+/// A row of `layers.csv`.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerRow<'a> {
+    pub model: &'a str,
+    pub epoch: usize,
+    pub step: usize,
+    pub source: &'a str,
+    /// 1-based.
+    pub layer: usize,
+    pub metric: &'a str,
+    pub value: f64,
+}
+
+/// A row of `params.csv`.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamRow<'a> {
+    pub model: &'a str,
+    pub epoch: usize,
+    pub step: usize,
+    pub source: &'a str,
+    pub layer: usize,
+    pub param: &'a str,
+    pub metric: &'a str,
+    pub value: f64,
+}
+
+/// A row of `layer_epochs.csv`.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerEpochRow<'a> {
+    pub model: &'a str,
+    pub epoch: usize,
+    pub layer: usize,
+    pub metric: &'a str,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: usize,
+}
+
+/// A row of `grad_histograms.csv` (bins with a count of 0 are not written).
+#[derive(Clone, Copy, Debug)]
+pub struct HistogramRow<'a> {
+    pub model: &'a str,
+    pub epoch: usize,
+    pub step: usize,
+    pub source: &'a str,
+    pub layer: usize,
+    pub bin: crate::Bin,
+    pub count: u64,
+}
+
+/// An open run folder.
+pub struct RunWriter {
+    path: PathBuf,
+    epochs: Csv,
+    steps: Csv,
+    layers: Csv,
+    layer_epochs: Csv,
+    params: Csv,
+    histograms: Csv,
+}
+
+impl RunWriter {
+    /// Creates the folder (which must not exist, or be empty), its CSV files with their
+    /// headers, and `config.toml` when there is a config to save.
+    pub fn create(path: &Path, config_toml: Option<&str>) -> Result<RunWriter, WriteError> {
+        if path.exists() {
+            let mut entries = fs::read_dir(path).map_err(io(path))?;
+            if entries.next().is_some() {
+                return Err(WriteError::NotEmpty { path: path.to_path_buf() });
+            }
+        }
+        fs::create_dir_all(path).map_err(io(path))?;
+        if let Some(toml) = config_toml {
+            write_atomic(&path.join(names::CONFIG), toml.as_bytes())?;
+        }
+        Ok(RunWriter {
+            path: path.to_path_buf(),
+            epochs: Csv::create(path, names::EPOCHS, &names::EPOCHS_COLUMNS)?,
+            steps: Csv::create(path, names::STEPS, &names::STEPS_COLUMNS)?,
+            layers: Csv::create(path, names::LAYERS, &names::LAYERS_COLUMNS)?,
+            layer_epochs: Csv::create(path, names::LAYER_EPOCHS, &names::LAYER_EPOCHS_COLUMNS)?,
+            params: Csv::create(path, names::PARAMS, &names::PARAMS_COLUMNS)?,
+            histograms: Csv::create(path, names::HISTOGRAMS, &names::HISTOGRAMS_COLUMNS)?,
+        })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rewrites `manifest.json` atomically.
+    pub fn write_manifest(&self, manifest: &Manifest) -> Result<(), WriteError> {
+        let json = serde_json::to_string_pretty(manifest)?;
+        write_atomic(&self.path.join(names::MANIFEST), json.as_bytes())
+    }
+
+    /// Appends an `epochs.csv` row and flushes it (epochs are rare and each one matters).
+    pub fn epoch(&mut self, r: &EpochRecord<'_>) -> Result<(), WriteError> {
+        let opt = |v: Option<f64>| v.map(num).unwrap_or_default();
+        let pair = |p: Option<(f64, Option<f64>)>| p.map_or((String::new(), String::new()), |(l, a)| (num(l), opt(a)));
+        let ((tl, ta), (vl, va)) = (pair(r.test), pair(r.valid));
+        self.epochs.row(format_args!(
+            "{},{},{},{},{tl},{ta},{:.3},{vl},{va}",
+            r.model,
+            r.epoch,
+            num(r.train.0),
+            opt(r.train.1),
+            r.seconds
+        ))?;
+        self.epochs.flush()
+    }
+
+    pub fn step(&mut self, r: &StepRow<'_>) -> Result<(), WriteError> {
+        self.steps.row(format_args!(
+            "{},{},{},{},{},{}",
+            r.model,
+            r.epoch,
+            r.step,
+            num(r.loss),
+            num(r.grad_norm),
+            num(r.grad_norm_clipped)
+        ))
+    }
+
+    pub fn layer(&mut self, r: &LayerRow<'_>) -> Result<(), WriteError> {
+        self.layers.row(format_args!(
+            "{},{},{},{},{},{},{}",
+            r.model,
+            r.epoch,
+            r.step,
+            r.source,
+            r.layer,
+            r.metric,
+            num(r.value)
+        ))
+    }
+
+    pub fn param(&mut self, r: &ParamRow<'_>) -> Result<(), WriteError> {
+        self.params.row(format_args!(
+            "{},{},{},{},{},{},{},{}",
+            r.model,
+            r.epoch,
+            r.step,
+            r.source,
+            r.layer,
+            r.param,
+            r.metric,
+            num(r.value)
+        ))
+    }
+
+    pub fn layer_epoch(&mut self, r: &LayerEpochRow<'_>) -> Result<(), WriteError> {
+        self.layer_epochs.row(format_args!(
+            "{},{},{},{},{},{},{},{}",
+            r.model,
+            r.epoch,
+            r.layer,
+            r.metric,
+            num(r.mean),
+            num(r.min),
+            num(r.max),
+            r.count
+        ))
+    }
+
+    pub fn histogram(&mut self, r: &HistogramRow<'_>) -> Result<(), WriteError> {
+        self.histograms.row(format_args!(
+            "{},{},{},{},{},{},{}",
+            r.model,
+            r.epoch,
+            r.step,
+            r.source,
+            r.layer,
+            r.bin.label(),
+            r.count
+        ))
+    }
+
+    /// Makes every row written so far durable: called after each logged step and epoch, so
+    /// that a crash loses at most the current step.
+    pub fn flush(&mut self) -> Result<(), WriteError> {
+        self.steps.flush()?;
+        self.layers.flush()?;
+        self.params.flush()?;
+        self.histograms.flush()?;
+        self.layer_epochs.flush()?;
+        self.epochs.flush()
+    }
+}
+
+/// A number as CSV text: the shortest form that reads back to the same f64 (so 1e-30 stays
+/// 1e-30), in exponent form for very small and very large magnitudes.
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".to_string()
+    } else if (1e-4..1e7).contains(&a) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// Writes a file through a temporary sibling and a rename, so that readers never see it
+/// half-written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// The time now as an RFC 3339 UTC timestamp.
+pub fn now_rfc3339() -> String {
+    let (date, time) = utc_parts(SystemTime::now());
+    format!("{}-{:02}-{:02}T{:02}:{:02}:{:02}Z", date.0, date.1, date.2, time.0, time.1, time.2)
+}
+
+/// The time now as a folder stamp, `YYYYmmdd-HHMMSS` (UTC).
+pub fn now_stamp() -> String {
+    let (date, time) = utc_parts(SystemTime::now());
+    format!("{}{:02}{:02}-{:02}{:02}{:02}", date.0, date.1, date.2, time.0, time.1, time.2)
+}
+
+/// Civil date and time of day in UTC, by Howard Hinnant's days-to-civil algorithm (std has
+/// no calendar, and a date crate for two timestamps is not worth its build).
+fn utc_parts(t: SystemTime) -> ((i64, u32, u32), (u32, u32, u32)) {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    ((year, month, day), ((rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32))
+}
+
+/// The git revision of the working directory, when it is a git checkout and git is there.
+pub fn git_revision() -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let rev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            (!rev.is_empty()).then_some(rev)
+        }
+        // No git, or not a checkout: the manifest records null, which is the truth.
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_round_trip_at_any_magnitude() {
+        for v in [1e-30, -2.5e-45, 0.1, 123.25, 3e12, 0.0] {
+            assert_eq!(num(v).parse::<f64>().unwrap(), v);
+        }
+        assert_eq!(num(1e-30), "1e-30");
+    }
+
+    #[test]
+    fn civil_date() {
+        // 2026-11-29T13:39:24Z is 1795959564 seconds after the epoch.
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_795_959_564);
+        assert_eq!(utc_parts(t), ((2026, 11, 29), (13, 39, 24)));
+    }
+}
