@@ -9,3 +9,4 @@ mod telemetry;
 mod tidy;
 mod train;
 mod tutorial;
+mod watch;

@@ -4,9 +4,9 @@
 
 use burn::prelude::*;
 use chain::Activation;
+use gradflow::{Measurement, Watch};
 use models::{BiasInit, Init, Mlp, MlpConfig};
 use prng::Rng;
-use train::telemetry::{self, Observed};
 
 fn host(t: Tensor<2>) -> Vec<Vec<f64>> {
     let [r, c] = t.dims();
@@ -22,31 +22,30 @@ fn close(got: f64, want: f64, what: &str) {
     assert!((got - want).abs() <= 1e-5 * want.abs() + 1e-7, "{what}: telemetry {got} vs direct {want}");
 }
 
-/// Runs a batch through `model` with taps, loss 0.5 * sum((out - y)^2) / batch, and measures.
-fn measure_tiny(model: &Mlp, x: &[Vec<f64>], y: &[Vec<f64>], initial: &[Vec<f32>]) -> (telemetry::Measurement, Vec<Vec<Vec<f64>>>) {
+/// The model with every weight scaled by `k` (biases as they are).
+fn scaled(model: &Mlp, k: f64) -> Mlp {
+    let mut m = model.clone();
+    for l in &mut m.layers {
+        l.weight = burn::module::Param::from_tensor(Tensor::from_inner(l.weight.val().inner().mul_scalar(k)));
+    }
+    m
+}
+
+/// Runs a batch through `model` with taps, loss 0.5 * sum((out - y)^2) / batch, and measures
+/// it with a watch made on `initial` (the "initial" point of `dist_from_init`).
+fn measure_tiny(model: &Mlp, x: &[Vec<f64>], y: &[Vec<f64>], initial: &Mlp) -> (Measurement, Vec<Vec<Vec<f64>>>) {
     let device = model.layers[0].weight.val().device();
     let b = x.len();
     let flat = |m: &[Vec<f64>]| m.iter().flatten().map(|&v| v as f32).collect::<Vec<_>>();
     let xt = Tensor::<2>::from_data(TensorData::new(flat(x), [b, x[0].len()]), &device);
     let yt = Tensor::<2>::from_data(TensorData::new(flat(y), [b, y[0].len()]), &device);
-    let (out, trace) = model.forward_traced(xt, true);
+    let mut watch = Watch::new("tiny", initial).unwrap();
+    let taps = watch.taps(true);
+    let out = model.forward_tapped(xt, &taps);
     let loss = (out - yt).square().sum().mul_scalar(0.5 / b as f64);
     let grads = loss.backward();
-    let delta: Vec<Tensor<2>> = trace.taps.iter().map(|t| t.grad(&grads).unwrap()).collect();
     let gw: Vec<Tensor<2>> = model.layers.iter().map(|l| l.weight.grad(&grads).unwrap()).collect();
-    let gb: Vec<Option<Tensor<1>>> = model.layers.iter().map(|l| l.bias.as_ref().and_then(|p| p.grad(&grads))).collect();
-    let initial_norms: Vec<f64> = initial.iter().map(|w| telemetry::l2(w)).collect();
-    let m = telemetry::measure(&Observed {
-        model,
-        grad_weight: &gw,
-        grad_bias: &gb,
-        delta: Some(&delta),
-        trace: &trace,
-        initial,
-        initial_norms: &initial_norms,
-        batch: b,
-    })
-    .measurement;
+    let m = watch.read(model, &grads, &taps).unwrap().into_measurement();
     (m, gw.into_iter().map(host).collect())
 }
 
@@ -64,9 +63,7 @@ fn telemetry_matches_direct_computation() {
             .with_seed(3);
         let model = config.init(&device);
         // A different "initial" point, so that dist_from_init is not zero.
-        let initial: Vec<Vec<f32>> =
-            telemetry::host_weights(&model).into_iter().map(|w| w.into_iter().map(|v| 0.5 * v).collect()).collect();
-        let (m, gw) = measure_tiny(&model, &x, &y, &initial);
+        let (m, gw) = measure_tiny(&model, &x, &y, &scaled(&model, 0.5));
 
         // Direct computation on the host, in f64, from the model's own weights.
         let w: Vec<Vec<Vec<f64>>> = model.layers.iter().map(|l| host(l.weight.val().inner())).collect();
@@ -100,13 +97,13 @@ fn telemetry_matches_direct_computation() {
             let lm = &m.layers[l];
             let what = |s: &str| format!("{act:?} layer {} {s}", l + 1);
             close(lm.delta_norm.unwrap(), delta_norms[l], &what("delta_norm"));
-            close(lm.weight_norm, norm(&w[l]), &what("weight_norm"));
-            close(lm.dist_from_init, 0.5 * norm(&w[l]) / (0.5 * norm(&w[l])), &what("dist_from_init"));
+            close(lm.weight_norm.unwrap(), norm(&w[l]), &what("weight_norm"));
+            close(lm.dist_from_init.unwrap(), 0.5 * norm(&w[l]) / (0.5 * norm(&w[l])), &what("dist_from_init"));
             let flat: Vec<f64> = acts[l].iter().flatten().copied().collect();
             let mean = flat.iter().sum::<f64>() / flat.len() as f64;
             let std = (flat.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / flat.len() as f64).sqrt();
-            close(lm.act_mean, mean, &what("act_mean"));
-            close(lm.act_std, std, &what("act_std"));
+            close(lm.act_mean.unwrap(), mean, &what("act_mean"));
+            close(lm.act_std.unwrap(), std, &what("act_std"));
             let hidden = l + 1 < n;
             match (act, hidden) {
                 (Activation::Sigmoid, true) => {
@@ -124,50 +121,41 @@ fn telemetry_matches_direct_computation() {
                 }
                 _ => assert!(lm.saturation.is_none() && lm.dead_fraction.is_none(), "{}", what("output layer health")),
             }
-            close(lm.grad_norm_weight, norm(&gw[l]), &what("grad_norm_weight"));
+            close(lm.grad_norm_weight.unwrap(), norm(&gw[l]), &what("grad_norm_weight"));
             // Dead ReLU units have gradients of exactly 0, which count as underflow.
             let entries: Vec<f64> = gw[l].iter().flatten().copied().collect();
             let tiny = entries.iter().filter(|v| v.abs() < f64::from(f32::MIN_POSITIVE)).count();
-            close(lm.grad_underflow, tiny as f64 / entries.len() as f64, &what("grad_underflow"));
+            close(lm.grad_underflow.unwrap(), tiny as f64 / entries.len() as f64, &what("grad_underflow"));
         }
         // The gradient norms equal the norms of the autodiff gradients, and the global norm
         // is their root sum of squares.
-        let total: f64 = m.layers.iter().map(|l| l.grad_norm_weight.powi(2) + l.grad_norm_bias.unwrap().powi(2)).sum::<f64>().sqrt();
+        let total: f64 = m.layers.iter().map(|l| l.grad_norm_weight.unwrap().powi(2) + l.grad_norm_bias.unwrap().powi(2)).sum::<f64>().sqrt();
         close(m.grad_norm, total, "global norm");
     }
 }
 
 #[test]
 fn tiny_gradients_do_not_underflow_and_zero_stays_zero() {
+    // The loss (W * c).sum() has the gradient c in every entry of W.
+    #[derive(burn::module::Module, Debug)]
+    struct Layer {
+        weight: burn::module::Param<Tensor<2>>,
+    }
     let device = Device::flex().autodiff();
-    let model = MlpConfig::deep(4, 1, 8, 3, Activation::Sigmoid).with_seed(1).init(&device);
-    let plain = Device::flex();
-    let initial = telemetry::host_weights(&model);
-    let x = Tensor::<2>::ones([2, 4], &device);
-    let (_, trace) = model.forward_traced(x, false);
+    let layer = Layer { weight: burn::module::Param::from_tensor(Tensor::<2>::ones([4, 8], &device).require_grad()) };
+    let mut watch = Watch::new("tiny", &layer).unwrap();
     for (value, underflow) in [(1e-30f32, 0.0), (1e-40f32, 1.0), (0.0f32, 1.0)] {
-        let gw: Vec<Tensor<2>> = vec![Tensor::full([4, 8], value, &plain), Tensor::full([8, 3], value, &plain)];
-        let gb: Vec<Option<Tensor<1>>> = vec![None, None];
-        let initial_norms: Vec<f64> = initial.iter().map(|w| telemetry::l2(w)).collect();
-        let m = telemetry::measure(&Observed {
-            model: &model,
-            grad_weight: &gw,
-            grad_bias: &gb,
-            delta: None,
-            trace: &trace,
-            initial: &initial,
-            initial_norms: &initial_norms,
-            batch: 2,
-        })
-        .measurement;
+        let grads = layer.weight.val().mul_scalar(value).sum().backward();
+        let m = watch.read(&layer, &grads, &watch.taps(false)).unwrap().into_measurement();
         // A float32 sum of squares would be exactly 0 for both nonzero values.
         let want = f64::from(value) * 32f64.sqrt();
+        let got = m.layers[0].grad_norm_weight.unwrap();
         if value == 0.0 {
-            assert_eq!(m.layers[0].grad_norm_weight, 0.0, "an all-zero gradient is exactly 0");
+            assert_eq!(got, 0.0, "an all-zero gradient is exactly 0");
         } else {
-            close(m.layers[0].grad_norm_weight, want, &format!("norm of {value:e} entries"));
+            close(got, want, &format!("norm of {value:e} entries"));
         }
-        assert_eq!(m.layers[0].grad_underflow, underflow, "{value:e}");
+        assert_eq!(m.layers[0].grad_underflow, Some(underflow), "{value:e}");
     }
 }
 
@@ -175,15 +163,18 @@ fn tiny_gradients_do_not_underflow_and_zero_stays_zero() {
 fn update_ratio_is_the_relative_size_of_the_step() {
     let device = Device::flex().autodiff();
     let model = MlpConfig::deep(5, 1, 5, 5, Activation::Relu).with_seed(8).init(&device);
-    let before = telemetry::host_weights(&model);
-    // "After": every weight moved by 1% of itself.
-    let mut after = model.clone();
-    for l in &mut after.layers {
-        let w = l.weight.val().inner().mul_scalar(1.01);
-        l.weight = burn::module::Param::from_tensor(w);
+    let mut watch = Watch::new("step", &model).unwrap();
+    let x = Tensor::<2>::ones([2, 5], &device);
+    let taps = watch.taps(true);
+    let grads = model.forward_tapped(x, &taps).sum().backward();
+    let measured = watch.read(&model, &grads, &taps).unwrap();
+    // "After": every weight moved by 1% of itself, the biases not at all.
+    let m = watch.updated(measured, &scaled(&model, 1.01));
+    for l in &m.layers {
+        close(l.update_ratio.unwrap(), 0.01, "update ratio");
     }
-    let before_norms: Vec<f64> = before.iter().map(|w| telemetry::l2(w)).collect();
-    for r in telemetry::update_ratios(&before, &before_norms, &after) {
-        close(r, 0.01, "update ratio");
+    for (p, spec) in m.params.iter().zip(&watch.layout().params) {
+        let want = if spec.is_bias { 0.0 } else { 0.01 };
+        close(p.update_ratio.unwrap(), want, &format!("update ratio of {}", spec.path));
     }
 }

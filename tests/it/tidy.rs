@@ -47,7 +47,7 @@ fn no_ignored_or_should_panic_tests() {
 }
 
 #[test]
-fn burn_is_pinned_exactly_and_only_models_and_train_use_it() {
+fn burn_is_pinned_exactly_and_the_contract_and_the_reports_do_without_it() {
     let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
     assert!(manifest.contains("burn = { version = \"=0.22.1\""), "burn must be pinned to =0.22.1");
     for krate in ["crates/data", "crates/chain", "crates/prng", "crates/runfolder", "xtask"] {
@@ -65,4 +65,48 @@ fn the_ci_script_runs_the_readme_test_command() {
     assert!(readme.contains(command), "README must give `{command}`");
     assert!(ci.lines().any(|l| l.trim() == command), ".ci/run must run `{command}`");
     assert!(readme.contains("cargo run -p train"));
+}
+
+/// The feature sets cargo resolves for every package in a build of `args`, by `name version`
+/// (a package built for the host, as a build script's dependency, has a set of its own).
+fn resolved_features(args: &[&str]) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args(["tree", "--offline", "--prefix", "none", "-f", "{p}|{f}"])
+        .args(args)
+        .output()
+        .expect("run cargo tree");
+    assert!(out.status.success(), "cargo tree {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut features: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let Some((p, f)) = line.trim_end_matches(" (*)").split_once('|') else { continue };
+        // "name v1.2.3", or "name v1.2.3 (/path)" for a workspace member.
+        let mut words = p.split_whitespace();
+        if let (Some(name), Some(version)) = (words.next(), words.next()) {
+            features.entry(format!("{name} {version}")).or_default().insert(f.to_string());
+        }
+    }
+    features
+}
+
+#[test]
+fn every_command_builds_burn_with_the_same_features() {
+    // burn takes ~12 minutes to build; a package whose dependencies switch on another feature
+    // of a crate burn shares makes cargo build burn again. `cargo run -p train`, `cargo test
+    // --workspace` and the library's examples must all resolve the features the workspace
+    // resolves (crates/workspace-hack pins the ones that would drift).
+    let workspace = resolved_features(&["--workspace", "-e", "normal,build,dev"]);
+    let burn = resolved_features(&["-p", "burn", "-e", "normal,build"]);
+    for (what, args) in [
+        ("cargo run -p train", vec!["-p", "train", "-e", "normal,build"]),
+        ("cargo run -p gradflow --example …", vec!["-p", "gradflow", "-e", "normal,build,dev"]),
+    ] {
+        let got = resolved_features(&args);
+        for name in burn.keys() {
+            if let Some(sets) = got.get(name) {
+                assert_eq!(Some(sets), workspace.get(name), "`{what}` builds {name} with other features than the workspace does");
+            }
+        }
+    }
 }

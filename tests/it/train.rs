@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use train::backend::Backend;
 use train::config::{self, Experiment};
-use train::run_dir::Status;
+use gradflow::runfolder::{self, Status};
 use train::trainer::{self, RunOptions, RunSummary};
-use train::view::Silent;
+use gradflow::view::Silent;
 
 const DIGITS: &str = r#"
 name = "digits-test"
@@ -45,7 +45,7 @@ fn run_in(exp: &Experiment, out: &Path, backend: Backend) -> anyhow::Result<RunS
     let dataset = data::load(&exp.data, exp.seed).unwrap();
     exp.validate_with_data(&dataset).unwrap();
     let stop = AtomicBool::new(false);
-    trainer::run(exp, &dataset, RunOptions { backend, out: out.to_path_buf(), stop: &stop }, &mut Silent)
+    trainer::run(exp, &dataset, RunOptions { backend, out: out.to_path_buf(), stop: &stop }, Box::new(Silent))
 }
 
 /// A CSV file as a header and rows of fields.
@@ -75,16 +75,16 @@ fn a_short_run_writes_the_whole_run_folder() {
     let exp = experiment(DIGITS, &[]);
     let summary = run_in(&exp, &out, Backend::Flex).unwrap();
     assert_eq!(summary.status, Status::Completed);
-    for f in ["config.toml", "manifest.json", "epochs.csv", "steps.csv", "layers.csv", "layer_epochs.csv", "sigmoid.bpk", "relu.bpk"] {
+    for f in ["config.toml", "manifest.json", "epochs.csv", "steps.csv", "layers.csv", "layer_epochs.csv", "params.csv", "grad_histograms.csv", "sigmoid.bpk", "relu.bpk"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     let (h, rows) = csv(&out.join("epochs.csv"));
-    assert_eq!(h.join(","), train::run_dir::EPOCHS_HEADER);
+    assert_eq!(h.join(","), runfolder::header(&runfolder::EPOCHS_COLUMNS));
     assert_eq!(rows.len(), 2 * 3, "two models, epochs 0..=2");
     let (h, rows) = csv(&out.join("layers.csv"));
     assert_eq!(h.join(","), "model,epoch,step,source,layer,metric,value");
     let metrics: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[5].as_str()).collect();
-    for m in train::telemetry::METRICS {
+    for m in runfolder::metric::LAYER {
         assert!(metrics.contains(m), "no {m} rows");
     }
     // Saturation is a sigmoid metric and dead units a ReLU one.
@@ -98,7 +98,9 @@ fn a_short_run_writes_the_whole_run_folder() {
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "completed");
     assert_eq!(manifest["backend"], "flex");
-    assert_eq!(manifest["models"][0]["layers"], serde_json::json!([64, 32, 32, 32, 32, 32, 32, 10]));
+    assert_eq!(manifest["models"][0]["widths"], serde_json::json!([64, 32, 32, 32, 32, 32, 32, 10]));
+    assert_eq!(manifest["models"][0]["layers"][0]["name"], "layers.0");
+    assert_eq!(manifest["models"][0]["layers"][0]["params"][1]["path"], "layers.0.bias");
     // The saved config reruns the same experiment.
     let saved = config::load(&out.join("config.toml"), &[]).unwrap();
     assert_eq!(saved.models.0.len(), 2);

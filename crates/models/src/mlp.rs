@@ -1,11 +1,12 @@
 //! The deep MLP: a stack of linear layers whose activation, output activation, bias and
-//! initialization are configuration, with a traced forward pass for telemetry.
+//! initialization are configuration, with a tapped forward pass for telemetry.
 
 use crate::init::{BiasInit, Init, draw_bias, draw_weight};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation;
+use gradflow::Taps;
 use chain::{Activation, LEAKY_SLOPE};
 use prng::Rng;
 
@@ -162,57 +163,56 @@ pub struct Mlp {
     pub output_activation: Option<Activation>,
 }
 
-/// What a traced forward pass saw at every layer, detached from the autodiff graph.
+/// Every layer's pre-activation z and activation a = f(z) of one forward pass, detached
+/// (what the tutorial prints beside the hand-written chain).
 #[derive(Debug, Clone)]
-pub struct Trace {
-    /// Pre-activations z, one per linear layer.
+pub struct Values {
     pub pre: Vec<Tensor<2>>,
-    /// Outputs a = f(z) (for the output layer: after the output activation, if any).
     pub post: Vec<Tensor<2>>,
-    /// Zero tensors added to every z, present when taps were asked for: after `backward`,
-    /// `taps[i].grad(&grads)` is exactly dL/dz of layer i for every example. burn has no
-    /// `retain_grad`; a zero that requires grad costs one addition.
-    pub taps: Vec<Tensor<2>>,
 }
 
 impl Mlp {
     /// The output (logits, or the output activation's values).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let n = self.layers.len();
-        let mut h = x;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let z = affine(layer, h, None);
-            h = self.activate(i + 1 == n, z);
-        }
-        h
+        self.run(x, &Taps::off(), None)
     }
 
-    /// The output and, per layer, the pre-activation and activation (detached), with
-    /// optional taps for the back-propagated error.
-    pub fn forward_traced(&self, x: Tensor<2>, taps: bool) -> (Tensor<2>, Trace) {
+    /// The output, with every layer tapped when `taps` are on: layer `i` (0-based) is the
+    /// module `layers.i`, and its tap, of the same name, gives dL/dz of its pre-activation and
+    /// the health of its activation.
+    pub fn forward_tapped(&self, x: Tensor<2>, taps: &Taps) -> Tensor<2> {
+        self.run(x, taps, None)
+    }
+
+    /// The output and every layer's z and a.
+    pub fn forward_values(&self, x: Tensor<2>) -> (Tensor<2>, Values) {
+        let mut values = Values { pre: Vec::new(), post: Vec::new() };
+        let out = self.run(x, &Taps::off(), Some(&mut values));
+        (out, values)
+    }
+
+    fn run(&self, x: Tensor<2>, taps: &Taps, mut values: Option<&mut Values>) -> Tensor<2> {
         let n = self.layers.len();
-        let mut trace = Trace { pre: Vec::with_capacity(n), post: Vec::with_capacity(n), taps: Vec::new() };
         let mut h = x;
-        // One zero buffer, shared by the taps of every layer of its width (each tap is its own
-        // leaf of the graph; nothing writes into the buffer).
-        let mut zero: Option<Tensor<2>> = None;
         for (i, layer) in self.layers.iter().enumerate() {
-            let tap = taps.then(|| {
-                let dims = [h.dims()[0], layer.weight.dims()[1]];
-                let buffer = match &zero {
-                    Some(z) if z.dims() == dims => z.clone(),
-                    _ => zero.insert(Tensor::<2>::zeros(dims, &h.device()).inner()).clone(),
-                };
-                let tap = Tensor::from_inner(buffer).require_grad();
-                trace.taps.push(tap.clone());
-                tap
-            });
+            // The tap rides on the linear layer (`x W + b + tap` in one product), so that dL/dz
+            // costs no addition of its own.
+            let name = taps.is_on().then(|| format!("layers.{i}"));
+            let tap = name.as_deref().and_then(|name| taps.leaf(name, [h.dims()[0], layer.weight.dims()[1]], &h.device()));
             let z = affine(layer, h, tap);
-            trace.pre.push(z.clone().detach());
+            if let Some(v) = values.as_deref_mut() {
+                v.pre.push(z.clone().detach());
+            }
+            let f = self.activation_of(i);
             h = self.activate(i + 1 == n, z);
-            trace.post.push(h.clone().detach());
+            if let Some(name) = &name {
+                h = taps.activation(name, h, watched(f));
+            }
+            if let Some(v) = values.as_deref_mut() {
+                v.post.push(h.clone().detach());
+            }
         }
-        (h, trace)
+        h
     }
 
     /// The activation of layer i (the last layer uses the output activation).
@@ -226,6 +226,17 @@ impl Mlp {
             None | Some(Activation::Identity) => z,
             Some(f) => apply(f, z),
         }
+    }
+}
+
+/// The activation as the telemetry names it.
+fn watched(f: Option<Activation>) -> gradflow::Activation {
+    match f {
+        Some(Activation::Sigmoid) => gradflow::Activation::Sigmoid,
+        Some(Activation::Tanh) => gradflow::Activation::Tanh,
+        Some(Activation::Relu) => gradflow::Activation::Relu,
+        Some(Activation::LeakyRelu) => gradflow::Activation::LeakyRelu,
+        None | Some(Activation::Identity) => gradflow::Activation::Identity,
     }
 }
 

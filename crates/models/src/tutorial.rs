@@ -39,7 +39,7 @@ pub fn chain_config(chain: &Chain) -> MlpConfig {
 pub fn run_autodiff(chain: &Chain, device: &Device) -> AutodiffChain {
     let model = chain_config(chain).init(device);
     let x = Tensor::<2>::from_data(TensorData::new(vec![chain.input as f32], [1, 1]), device);
-    let (out, trace) = model.forward_traced(x, false);
+    let (out, trace) = model.forward_values(x);
     let loss = (out.clone() - chain.target as f32).square().mul_scalar(0.5).sum();
     let grads = loss.backward();
     let gather = |ts: Vec<Tensor<2>>| -> Vec<f32> {

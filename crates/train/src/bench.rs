@@ -4,8 +4,9 @@
 
 use crate::backend::Backend;
 use crate::config::{LossKind, OptimizerSpec, TelemetrySpec};
-use crate::telemetry::Cadence;
-use crate::trainer::{Batch, Trainee, train_step};
+use crate::batches::Batch;
+use crate::step::{Trainee, train_step};
+use gradflow::Cadence;
 use crate::compute::ComputeThreads;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
@@ -128,10 +129,10 @@ fn bench_config(
     let macs: usize = dims.windows(2).map(|w| w[0] * w[1]).sum();
     let flops_per_step = 3 * 2 * args.batch * macs;
     let sgd = OptimizerSpec::Sgd { lr: args.lr, momentum: 0.0, weight_decay: 0.0 };
-    let mut trainee = Trainee::with_optimizer(name.to_string(), config.clone(), &sgd, &device);
-    let batches = synthetic_batches(args, &plain_device);
     let defaults = TelemetrySpec::default();
     let cadence = Cadence { every: defaults.every, early: defaults.early };
+    let mut trainee = Trainee::new(name.to_string(), config.clone(), &sgd, cadence.clone(), &device);
+    let batches = synthetic_batches(args, &plain_device);
 
     let mut k = 0usize;
     // Returns whether the step was logged.

@@ -4,7 +4,8 @@
 use crate::backend::Backend;
 use crate::config;
 use crate::trainer::{self, RunOptions, RunSummary};
-use crate::view;
+use gradflow::runfolder::Status;
+use gradflow::view::{self, View};
 use anyhow::{Context, Result};
 use chain::{Activation, Chain};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -191,7 +192,7 @@ pub fn run_experiment(args: &RunArgs, stop: &AtomicBool) -> Result<ExitCode> {
     }
     let (exp, dataset) = load_experiment(&args.config, &sets)?;
     let out = args.out.clone().unwrap_or_else(|| trainer::default_out(Path::new("."), &exp.name));
-    let mut view: Box<dyn view::View> = if args.quiet { Box::new(view::Silent) } else { view::for_stdout() };
+    let view: Box<dyn View> = if args.quiet { Box::new(view::Silent) } else { view::for_stdout() };
     if !args.quiet {
         println!(
             "experiment `{}`: {} on {} ({} train / {} test), {} epoch(s), backend {}",
@@ -204,13 +205,13 @@ pub fn run_experiment(args: &RunArgs, stop: &AtomicBool) -> Result<ExitCode> {
             args.backend.name()
         );
     }
-    let summary = trainer::run(&exp, &dataset, RunOptions { backend: args.backend, out, stop }, view.as_mut())?;
+    let summary = trainer::run(&exp, &dataset, RunOptions { backend: args.backend, out, stop }, view)?;
     if !args.quiet {
         print!("{}", render_summary(&summary));
     }
     Ok(match summary.status {
-        crate::run_dir::Status::Completed => ExitCode::SUCCESS,
-        crate::run_dir::Status::Interrupted => ExitCode::from(130),
+        Status::Completed => ExitCode::SUCCESS,
+        Status::Interrupted => ExitCode::from(130),
         _ => ExitCode::from(1),
     })
 }

@@ -1,13 +1,16 @@
 //! Trains deep MLPs and records how gradients flow through every layer: the library behind
-//! the `train` binary (`cli` parses, the other modules do the work).
+//! the `train` binary (`cli` parses, the other modules do the work). The measuring and the
+//! run folder are the `gradflow` library's, as they would be in any burn user's own loop.
 
 pub mod backend;
+mod batches;
 pub mod bench;
 pub mod cli;
 pub mod compute;
 pub mod config;
-pub mod run_dir;
-pub mod telemetry;
+mod loss;
+mod manifest;
+mod optim;
+mod step;
 pub mod trainer;
 pub mod tutorial;
-pub mod view;

@@ -2,7 +2,7 @@
 //! the hand-written chain rule, and a log-scale picture of how the gradient shrinks.
 
 use crate::backend::Backend;
-use crate::view::log_bar;
+use gradflow::view::log_bar;
 use chain::{Activation, Chain, F32Class, LogNum, Solution};
 use models::tutorial::{AutodiffChain, run_autodiff};
 use serde::Serialize;

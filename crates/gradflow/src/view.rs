@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 /// One layer's line in the view.
 #[derive(Clone, Debug)]
 pub struct LayerView {
-    pub grad_norm: f64,
+    /// The layer's name (its module path, such as `conv2` or `layers.3`).
+    pub name: String,
+    /// `None` when the layer got no gradient (frozen, or not in the graph).
+    pub grad_norm: Option<f64>,
     pub ratio_to_last: f64,
     pub saturation: Option<f64>,
     pub dead_fraction: Option<f64>,
@@ -29,10 +32,10 @@ pub struct ModelView {
 /// `Send`).
 pub trait View: Send {
     fn start(&mut self, _epochs: usize, _steps_per_epoch: usize) {}
-    fn start_model(&mut self, _name: &str, _layers: usize) {}
+    fn start_model(&mut self, _name: &str, _layers: &[String]) {}
     fn step(&mut self, _epoch: usize, _batch: usize) {}
     fn layers(&mut self, _model: &ModelView) {}
-    fn epoch_end(&mut self, _model: &str, _epoch: usize, _train: (f64, Option<f64>), _test: (f64, Option<f64>)) {}
+    fn epoch_end(&mut self, _model: &str, _epoch: usize, _train: (f64, Option<f64>), _test: Option<(f64, Option<f64>)>) {}
     fn finish(&mut self) {}
 }
 
@@ -49,7 +52,7 @@ pub fn for_stdout() -> Box<dyn View> {
 pub fn log_bar(v: f64, width: usize) -> String {
     const LO: f64 = -12.0;
     const HI: f64 = 2.0;
-    if !(v > 0.0) {
+    if v.is_nan() || v <= 0.0 {
         return format!("{:<width$}", "(zero)");
     }
     let frac = ((v.log10() - LO) / (HI - LO)).clamp(0.0, 1.0);
@@ -78,21 +81,26 @@ fn shown_layers(n: usize, max: usize) -> Vec<usize> {
 }
 
 /// The line that ends a model's epoch: loss and, for classes, accuracy.
-fn epoch_line(model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) -> String {
+fn epoch_line(model: &str, epoch: usize, train: (f64, Option<f64>), test: Option<(f64, Option<f64>)>) -> String {
     let acc = |a: Option<f64>| a.map_or(String::new(), |a| format!(" acc {:.1}%", 100.0 * a));
-    format!("epoch {epoch:>3} {model:<12} train loss {:.4}{}  test loss {:.4}{}", train.0, acc(train.1), test.0, acc(test.1))
+    let test = test.map_or(String::new(), |(l, a)| format!("  test loss {l:.4}{}", acc(a)));
+    format!("epoch {epoch:>3} {model:<12} train loss {:.4}{}{test}", train.0, acc(train.1))
 }
 
-/// The text of one layer line.
+/// The text of one layer line: its number and name, the bar, the norm and its ratio to the
+/// last layer's, and its health.
 pub fn layer_line(index: usize, l: &LayerView) -> String {
-    format!(
-        "  L{:<3} {} {:>9.2e}  x{:<9.2e} {}",
-        index + 1,
-        log_bar(l.grad_norm, 28),
-        l.grad_norm,
-        l.ratio_to_last,
-        health(l)
-    )
+    let label = format!("L{} {}", index + 1, short(&l.name, 12));
+    match l.grad_norm {
+        Some(g) => format!("  {label:<16} {} {g:>9.2e}  x{:<9.2e} {}", log_bar(g, 28), l.ratio_to_last, health(l)),
+        None => format!("  {label:<16} {:<28} {:>9}  {:<10} {}", "(no gradient)", "-", "", health(l)),
+    }
+}
+
+/// `name`, cut to `max` characters from the left (the end of a module path names the layer).
+fn short(name: &str, max: usize) -> String {
+    let n = name.chars().count();
+    if n <= max { name.to_string() } else { format!("…{}", name.chars().skip(n + 1 - max).collect::<String>()) }
 }
 
 const MAX_LAYERS_SHOWN: usize = 12;
@@ -130,11 +138,11 @@ impl View for Live {
         self.progress.set_prefix("training");
     }
 
-    fn start_model(&mut self, name: &str, layers: usize) {
+    fn start_model(&mut self, name: &str, layers: &[String]) {
         let text = ProgressStyle::with_template("{msg}").expect("a valid template");
         let header = self.multi.add(ProgressBar::new(0).with_style(text.clone()));
         header.set_message(format!("{name}: waiting for the first step   (bar: |grad W| on a log scale, 1e-12 to 1e2)"));
-        let lines = shown_layers(layers, MAX_LAYERS_SHOWN)
+        let lines = shown_layers(layers.len(), MAX_LAYERS_SHOWN)
             .into_iter()
             .map(|i| (i, self.multi.add(ProgressBar::new(0).with_style(text.clone()))))
             .collect();
@@ -160,7 +168,7 @@ impl View for Live {
         }
     }
 
-    fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) {
+    fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: Option<(f64, Option<f64>)>) {
         // A failed redraw of the terminal must not stop training; the run folder is the record.
         self.multi.println(epoch_line(model, epoch, train, test)).unwrap_or(());
     }
@@ -197,7 +205,10 @@ impl Plain {
         self.last_shown.insert(m.name.clone(), Instant::now());
         let norms: Vec<String> = shown_layers(m.layers.len(), MAX_LAYERS_SHOWN)
             .into_iter()
-            .map(|i| format!("L{}:{:.1e}", i + 1, m.layers[i].grad_norm))
+            .map(|i| match m.layers[i].grad_norm {
+                Some(g) => format!("L{}:{g:.1e}", i + 1),
+                None => format!("L{}:no-gradient", i + 1),
+            })
             .collect();
         println!("[{} epoch {} step {}] loss {:.4} |grad W| {}", m.name, m.epoch, m.step, m.loss, norms.join(" "));
         flush();
@@ -218,7 +229,7 @@ impl View for Plain {
         }
     }
 
-    fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: (f64, Option<f64>)) {
+    fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: Option<(f64, Option<f64>)>) {
         println!("{}", epoch_line(model, epoch, train, test));
         if let Some(m) = self.latest.remove(model) {
             self.print_layers(&m);

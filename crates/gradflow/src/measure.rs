@@ -1,0 +1,90 @@
+//! What one measurement holds: per parameter tensor, per layer, and for the whole model.
+
+use runfolder::metric;
+
+/// One parameter tensor's measurements. Gradient metrics are `None` for a parameter that got
+/// no gradient (frozen, or not in the graph).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParamMetrics {
+    pub grad_norm: Option<f64>,
+    pub weight_norm: f64,
+    /// ||after - before|| / ||before|| of the step's update; `None` until the update is seen.
+    pub update_ratio: Option<f64>,
+    /// ||W - W_0|| / ||W_0|| (the plain distance when W_0 is 0, as a bias that starts at 0).
+    pub dist_from_init: f64,
+    pub grad_underflow: Option<f64>,
+}
+
+impl ParamMetrics {
+    /// The metrics that apply, by name, in [`metric::PARAM`] order.
+    pub fn rows(&self) -> Vec<(&'static str, f64)> {
+        let all = [self.grad_norm, Some(self.weight_norm), self.update_ratio, Some(self.dist_from_init), self.grad_underflow];
+        metric::PARAM.iter().zip(all).filter_map(|(m, v)| v.map(|v| (*m, v))).collect()
+    }
+}
+
+/// One layer's measurements. `None` where a metric does not apply to the layer: no bias, no
+/// tap, no gradient, an activation without saturation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerMetrics {
+    pub grad_norm_weight: Option<f64>,
+    pub grad_norm_bias: Option<f64>,
+    pub delta_norm: Option<f64>,
+    pub weight_norm: Option<f64>,
+    pub update_ratio: Option<f64>,
+    pub dist_from_init: Option<f64>,
+    pub act_mean: Option<f64>,
+    pub act_std: Option<f64>,
+    pub saturation: Option<f64>,
+    pub dead_fraction: Option<f64>,
+    pub grad_underflow: Option<f64>,
+}
+
+impl LayerMetrics {
+    /// The metrics that apply, by name, in [`metric::LAYER`] order.
+    pub fn rows(&self) -> Vec<(&'static str, f64)> {
+        let all = [
+            self.grad_norm_weight,
+            self.grad_norm_bias,
+            self.delta_norm,
+            self.weight_norm,
+            self.update_ratio,
+            self.dist_from_init,
+            self.act_mean,
+            self.act_std,
+            self.saturation,
+            self.dead_fraction,
+            self.grad_underflow,
+        ];
+        metric::LAYER.iter().zip(all).filter_map(|(m, v)| v.map(|v| (*m, v))).collect()
+    }
+}
+
+/// Counts of a layer's |dL/dW| entries per bin ([`runfolder::Bin::index`]).
+pub type Histogram = [u64; runfolder::BIN_COUNT];
+
+/// A whole-model measurement: one forward and backward pass.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Measurement {
+    /// In the order of [`crate::Layout::params`].
+    pub params: Vec<ParamMetrics>,
+    /// Layer 1 first, in the order of the watch's layers.
+    pub layers: Vec<LayerMetrics>,
+    /// Per layer: the histogram of its weights' gradient entries (`None` without a gradient).
+    pub histograms: Vec<Option<Histogram>>,
+    /// The global L2 norm of every parameter's gradient (PyTorch's `clip_grad_norm_` total).
+    pub grad_norm: f64,
+    /// The path of the first parameter whose gradient or value is not finite.
+    pub non_finite: Option<String>,
+}
+
+impl Measurement {
+    /// Layer 1's gradient norm over the last layer's (with gradients), the headline of
+    /// vanishing: `None` when either is missing or the last is 0.
+    pub fn first_to_last(&self) -> Option<f64> {
+        let mut norms = self.layers.iter().filter_map(|l| l.grad_norm_weight);
+        let first = norms.next()?;
+        let last = norms.next_back().unwrap_or(first);
+        (last > 0.0).then(|| first / last)
+    }
+}

@@ -1,0 +1,227 @@
+//! The sink: everything a training loop measured goes here, once, and from here to the run
+//! folder's files and to the live view.
+
+use crate::error::Error;
+use crate::measure::Measurement;
+use crate::view::{LayerView, ModelView, View};
+use crate::watch::Watch;
+use runfolder::{
+    EpochRecord, HistogramRow, LayerEpochRow, LayerRow, Manifest, ModelInfo, ParamRow, RunWriter, SOURCE_PROBE, SOURCE_TRAIN,
+    Status, StepRow, TelemetryInfo,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One model of the run: its layer and parameter names, and the running aggregates of the
+/// epoch's logged steps.
+struct Model {
+    name: String,
+    layers: Vec<String>,
+    /// Per parameter, in the watch's order: its 1-based layer and its path.
+    params: Vec<(usize, String)>,
+    /// (layer, metric): sum, min, max, count over the epoch's logged steps.
+    aggregates: BTreeMap<(usize, &'static str), (f64, f64, f64, usize)>,
+}
+
+/// A run being recorded: the run folder's writer, its manifest, and the view.
+pub struct Recorder {
+    writer: RunWriter,
+    manifest: Manifest,
+    view: Box<dyn View>,
+    models: Vec<Model>,
+}
+
+impl Recorder {
+    /// Creates the run folder at `dir` (which must not exist, or be empty), with
+    /// `config.toml` when there is a config to save, and writes the manifest: status
+    /// `running`, and `started_at`, `version` of this library and the git revision filled in
+    /// where the caller left them empty.
+    pub fn create(dir: &Path, mut manifest: Manifest, config_toml: Option<&str>, view: Box<dyn View>) -> Result<Recorder, Error> {
+        let writer = RunWriter::create(dir, config_toml)?;
+        manifest.status = Status::Running;
+        manifest.started_at.get_or_insert_with(runfolder::now_rfc3339);
+        manifest.git_revision = manifest.git_revision.take().or_else(runfolder::git_revision);
+        manifest.version.get_or_insert_with(|| env!("CARGO_PKG_VERSION").to_string());
+        let recorder = Recorder { writer, manifest, view, models: Vec::new() };
+        recorder.writer.write_manifest(&recorder.manifest)?;
+        Ok(recorder)
+    }
+
+    /// A run with the default manifest for `name`, viewed on stdout (live on a terminal,
+    /// plain lines otherwise): the shortest way to record a model of one's own.
+    pub fn named(dir: &Path, name: &str) -> Result<Recorder, Error> {
+        let manifest = Manifest { name: name.to_string(), ..Manifest::default() };
+        Recorder::create(dir, manifest, None, crate::view::for_stdout())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.writer.path()
+    }
+
+    /// The manifest, for the caller's own fields (dataset, task, loss, telemetry).
+    pub fn manifest_mut(&mut self) -> &mut Manifest {
+        &mut self.manifest
+    }
+
+    /// Adds a watched model. `info` carries what the caller knows of it (an MLP's settings);
+    /// its name, layers and parameter count come from the watch.
+    pub fn add(&mut self, watch: &Watch, mut info: ModelInfo) -> Result<(), Error> {
+        if self.models.iter().any(|m| m.name == watch.name()) {
+            return Err(Error::DuplicateModel(watch.name().to_string()));
+        }
+        info.name = watch.name().to_string();
+        info.layers = watch.layer_infos();
+        info.parameters.get_or_insert(watch.num_params());
+        let layers: Vec<String> = info.layers.iter().map(|l| l.name.clone()).collect();
+        self.view.start_model(watch.name(), &layers);
+        self.manifest.models.push(info);
+        if self.manifest.telemetry.is_none() {
+            let c = watch.cadence();
+            self.manifest.telemetry = Some(TelemetryInfo { enabled: true, every: c.every, early_steps: c.early_steps(), probe: 0 });
+        }
+        let params = watch.layout().params.iter().map(|p| (p.layer + 1, p.path.clone())).collect();
+        self.models.push(Model { name: watch.name().to_string(), layers, params, aggregates: BTreeMap::new() });
+        self.writer.write_manifest(&self.manifest)?;
+        Ok(())
+    }
+
+    /// Starts the progress view.
+    pub fn start(&mut self, epochs: usize, steps_per_epoch: usize) {
+        self.view.start(epochs, steps_per_epoch);
+    }
+
+    /// A logged training step: the steps row, the train rows of every layer, parameter and
+    /// histogram, and the view. `grad_norm_clipped` is the global norm after clipping (the
+    /// measurement's own when nothing was clipped).
+    pub fn step(&mut self, model: &str, epoch: usize, step: usize, loss: f64, m: &Measurement, grad_norm_clipped: f64) -> Result<(), Error> {
+        let k = self.model(model)?;
+        self.writer.step(&StepRow { model, epoch, step, loss, grad_norm: m.grad_norm, grad_norm_clipped })?;
+        self.rows(model, epoch, step, SOURCE_TRAIN, m)?;
+        let aggregates = &mut self.models[k].aggregates;
+        for (i, layer) in m.layers.iter().enumerate() {
+            for (metric, v) in layer.rows() {
+                let e = aggregates.entry((i + 1, metric)).or_insert((0.0, f64::INFINITY, f64::NEG_INFINITY, 0));
+                *e = (e.0 + v, e.1.min(v), e.2.max(v), e.3 + 1);
+            }
+        }
+        let view = model_view(&self.models[k], epoch, step, loss, m);
+        self.view.layers(&view);
+        Ok(())
+    }
+
+    /// A probe measurement (a fixed set, no update): its layer, parameter and histogram rows.
+    pub fn probe(&mut self, model: &str, epoch: usize, step: usize, m: &Measurement) -> Result<(), Error> {
+        self.model(model)?;
+        self.rows(model, epoch, step, SOURCE_PROBE, m)
+    }
+
+    /// The end of a model's epoch: the epoch's aggregates of the logged steps, the
+    /// `epochs.csv` row, and the view's epoch line.
+    pub fn epoch(&mut self, r: &EpochRecord<'_>) -> Result<(), Error> {
+        let k = self.model(r.model)?;
+        let aggregates = std::mem::take(&mut self.models[k].aggregates);
+        for (&(layer, metric), &(sum, min, max, count)) in &aggregates {
+            self.writer.layer_epoch(&LayerEpochRow {
+                model: r.model,
+                epoch: r.epoch,
+                layer,
+                metric,
+                mean: sum / count as f64,
+                min,
+                max,
+                count,
+            })?;
+        }
+        self.writer.epoch(r)?;
+        self.view.epoch_end(r.model, r.epoch, r.train, r.test);
+        Ok(())
+    }
+
+    /// Advances the progress bar by one step.
+    pub fn progress(&mut self, epoch: usize, batch: usize) {
+        self.view.step(epoch, batch);
+    }
+
+    /// Makes every row written so far durable.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        Ok(self.writer.flush()?)
+    }
+
+    /// Flushes the rows and rewrites the manifest, with the layers each watch knows now (a
+    /// tap seen for the first time adds a layer).
+    pub fn checkpoint(&mut self, watches: &[&Watch]) -> Result<(), Error> {
+        for w in watches {
+            if let Some(info) = self.manifest.models.iter_mut().find(|m| m.name == w.name()) {
+                info.layers = w.layer_infos();
+            }
+            if let Some(m) = self.models.iter_mut().find(|m| m.name == w.name()) {
+                m.layers = w.layout().layers.iter().map(|l| l.name.clone()).collect();
+            }
+        }
+        self.flush()?;
+        Ok(self.writer.write_manifest(&self.manifest)?)
+    }
+
+    /// Ends the run: flushes the files, and writes the manifest with how it ended.
+    pub fn finish(&mut self, status: Status, reason: Option<String>) -> Result<(), Error> {
+        let flushed = self.flush();
+        self.manifest.status = status;
+        self.manifest.reason = reason;
+        self.manifest.ended_at = Some(runfolder::now_rfc3339());
+        self.view.finish();
+        self.writer.write_manifest(&self.manifest)?;
+        flushed
+    }
+
+    fn model(&self, name: &str) -> Result<usize, Error> {
+        self.models.iter().position(|m| m.name == name).ok_or_else(|| Error::UnknownModel(name.to_string()))
+    }
+
+    fn rows(&mut self, model: &str, epoch: usize, step: usize, source: &str, m: &Measurement) -> Result<(), Error> {
+        for (i, layer) in m.layers.iter().enumerate() {
+            for (metric, value) in layer.rows() {
+                self.writer.layer(&LayerRow { model, epoch, step, source, layer: i + 1, metric, value })?;
+            }
+        }
+        let k = self.model(model)?;
+        for ((layer, path), p) in self.models[k].params.iter().zip(&m.params) {
+            for (metric, value) in p.rows() {
+                self.writer.param(&ParamRow { model, epoch, step, source, layer: *layer, param: path, metric, value })?;
+            }
+        }
+        for (i, h) in m.histograms.iter().enumerate() {
+            let Some(h) = h else { continue };
+            for (bin, &count) in runfolder::bins().zip(h.iter()).filter(|(_, c)| **c > 0) {
+                self.writer.histogram(&HistogramRow { model, epoch, step, source, layer: i + 1, bin, count })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the view shows of a logged step: each layer's gradient norm against the last
+/// layer's, and its health.
+fn model_view(model: &Model, epoch: usize, step: usize, loss: f64, m: &Measurement) -> ModelView {
+    let last = m.layers.iter().rev().find_map(|l| l.grad_norm_weight).unwrap_or(0.0);
+    ModelView {
+        name: model.name.clone(),
+        epoch,
+        step,
+        loss,
+        layers: m
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| LayerView {
+                name: model.layers.get(i).cloned().unwrap_or_else(|| format!("{}", i + 1)),
+                grad_norm: l.grad_norm_weight,
+                ratio_to_last: match l.grad_norm_weight {
+                    Some(g) if last > 0.0 => g / last,
+                    _ => f64::NAN,
+                },
+                saturation: l.saturation,
+                dead_fraction: l.dead_fraction,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,175 @@
+//! Taps: what only the forward pass knows, asked for by name where the model computes it.
+//!
+//! burn has no `retain_grad`. A tap adds a zero tensor that requires a gradient to the
+//! tapped tensor `z`; after `backward`, the zero's gradient is exactly dL/dz, for every
+//! example. On a step that is not measured, `Taps` are off and every call hands its tensor
+//! back untouched: no addition, no graph node, no allocation.
+
+use burn::prelude::*;
+use burn::tensor::Gradients;
+use std::cell::RefCell;
+
+/// The activation after a tap, which decides the health metrics it gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `saturation`: the share of outputs below 0.01 or above 0.99.
+    Sigmoid,
+    /// `saturation`: the share of outputs beyond 0.97 in magnitude.
+    Tanh,
+    /// `dead_fraction`: the share of units at or below 0 for every example of the batch.
+    Relu,
+    /// `dead_fraction`, as for ReLU.
+    LeakyRelu,
+    /// Mean and spread only (a linear output, a softmax, anything else).
+    Identity,
+}
+
+impl Activation {
+    /// The name the manifest uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu => "leaky-relu",
+            Activation::Identity => "none",
+        }
+    }
+
+    /// The tails in which an output counts as saturated (sigmoid and tanh).
+    pub(crate) fn saturation_bounds(self) -> Option<(f32, f32)> {
+        match self {
+            Activation::Sigmoid => Some((0.01, 0.99)),
+            Activation::Tanh => Some((-0.97, 0.97)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn can_die(self) -> bool {
+        matches!(self, Activation::Relu | Activation::LeakyRelu)
+    }
+}
+
+/// The gradient of one tap's zero, read from `Gradients` as `[examples, entries]`.
+type TapGrad = Box<dyn Fn(&Gradients) -> Option<Tensor<2>>>;
+
+/// One named point of the forward pass.
+pub(crate) struct TapPoint {
+    pub(crate) name: String,
+    pub(crate) grad: Option<TapGrad>,
+    /// The activation's values, detached, as `[examples, units]`.
+    pub(crate) activation: Option<(Activation, Tensor<2>)>,
+}
+
+#[derive(Default)]
+pub(crate) struct TapState {
+    pub(crate) points: Vec<TapPoint>,
+    /// The first misuse, reported when the step is read (a tap cannot return an error
+    /// from inside the user's `forward`).
+    pub(crate) error: Option<crate::Error>,
+    /// Zero buffers by shape: every tap of one shape shares one buffer (each tap is its own
+    /// leaf of the graph, and nothing writes into the buffer).
+    zeros: Vec<(Vec<usize>, Tensor<1>)>,
+}
+
+/// The taps of one forward pass. Pass `&Taps` to the model's `forward` and call
+/// [`Taps::tap`] and [`Taps::activation`] there; take a new one for each step from
+/// [`crate::Watch::taps`].
+pub struct Taps {
+    state: Option<RefCell<TapState>>,
+}
+
+impl Taps {
+    /// Taps that record nothing (unmeasured steps, evaluation).
+    pub fn off() -> Taps {
+        Taps { state: None }
+    }
+
+    /// Taps that record.
+    pub fn on() -> Taps {
+        Taps { state: Some(RefCell::new(TapState::default())) }
+    }
+
+    /// Whether this pass is measured.
+    pub fn is_on(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// `z`, with dL/dz recorded under `name` when the taps are on. Give the tap the name of
+    /// the layer that computed `z` (its module path, such as `conv2` or `layers.3`) and its
+    /// measurements join that layer's; any other name makes a layer of its own. The first
+    /// dimension of `z` must be the batch's examples.
+    pub fn tap<const D: usize>(&self, name: &str, z: Tensor<D>) -> Tensor<D> {
+        match self.leaf(name, z.dims(), &z.device()) {
+            Some(zero) => z + zero,
+            None => z,
+        }
+    }
+
+    /// The zero leaf of a tap named `name` of shape `dims`, for an operation that adds it
+    /// itself (a fused `x W + b + tap`); `None` when the taps are off. Its gradient is dL/dz of
+    /// the output it is added to.
+    pub fn leaf<const D: usize>(&self, name: &str, dims: [usize; D], device: &Device) -> Option<Tensor<D>> {
+        let mut state = self.state.as_ref()?.borrow_mut();
+        let point = state.point(name)?;
+        let key = dims.to_vec();
+        let zero = match state.zeros.iter().find(|(k, _)| *k == key) {
+            Some((_, z)) => z.clone(),
+            None => {
+                let z = Tensor::<1>::zeros([dims.iter().product::<usize>()], device).inner();
+                state.zeros.push((key, z.clone()));
+                z
+            }
+        };
+        let leaf = Tensor::from_inner(zero.reshape(dims)).require_grad();
+        let watched = leaf.clone();
+        state.points[point].grad = Some(Box::new(move |grads| watched.grad(grads).map(rows)));
+        Some(leaf)
+    }
+
+    /// `a`, the output of `activation` at the layer tapped as `name`, with its health recorded
+    /// when the taps are on (mean, spread, and saturation or dead units). Call it after
+    /// [`Taps::tap`] (or [`Taps::leaf`]) of the same name, or alone for activation metrics
+    /// without dL/dz.
+    pub fn activation<const D: usize>(&self, name: &str, a: Tensor<D>, activation: Activation) -> Tensor<D> {
+        if let Some(state) = &self.state {
+            let mut state = state.borrow_mut();
+            let detached = rows(a.clone().detach().inner());
+            match state.points.iter().position(|p| p.name == name) {
+                Some(i) if state.points[i].activation.is_none() => state.points[i].activation = Some((activation, detached)),
+                Some(_) => state.fail(crate::Error::DuplicateTap(name.to_string())),
+                None => state.points.push(TapPoint { name: name.to_string(), grad: None, activation: Some((activation, detached)) }),
+            }
+        }
+        a
+    }
+
+    pub(crate) fn take(&self) -> Option<TapState> {
+        self.state.as_ref().map(|s| std::mem::take(&mut *s.borrow_mut()))
+    }
+}
+
+impl TapState {
+    /// The index of a new point named `name`; `None` (and an error kept for the read) when the
+    /// name was tapped already in this pass.
+    fn point(&mut self, name: &str) -> Option<usize> {
+        if self.points.iter().any(|p| p.name == name) {
+            self.fail(crate::Error::DuplicateTap(name.to_string()));
+            return None;
+        }
+        self.points.push(TapPoint { name: name.to_string(), grad: None, activation: None });
+        Some(self.points.len() - 1)
+    }
+
+    fn fail(&mut self, e: crate::Error) {
+        self.error.get_or_insert(e);
+    }
+}
+
+/// A tensor as `[examples, entries per example]`.
+fn rows<const D: usize>(t: Tensor<D>) -> Tensor<2> {
+    let dims = t.dims();
+    let n = dims.first().copied().unwrap_or(1);
+    let per = dims.iter().skip(1).product::<usize>();
+    t.reshape([n, per])
+}

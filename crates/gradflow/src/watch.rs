@@ -1,0 +1,405 @@
+//! The watcher of one model: finds its parameters, keeps their initial values, and turns a
+//! forward and backward pass into a [`Measurement`].
+
+use crate::error::Error;
+use crate::host::{HostTensor, flat, read_all};
+use crate::measure::{Histogram, LayerMetrics, Measurement, ParamMetrics};
+use crate::params::{AtParam, Grouping, LayerSpec, Layout, PathVisitor};
+use crate::reduce::{activation_sums, dead_share, gradient_sums, sum_of_row_norms, weight_sums};
+use crate::taps::{Activation, TapState, Taps};
+use burn::module::{Module, Param};
+use burn::prelude::*;
+use burn::tensor::Gradients;
+use rayon::prelude::*;
+
+/// When the training batch is measured: steps 1, 2, 4, 8, … below `every` (when `early`),
+/// every multiple of `every`, and the last step of each epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cadence {
+    pub every: usize,
+    pub early: bool,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Cadence { every: 25, early: true }
+    }
+}
+
+impl Cadence {
+    pub fn is_logged(&self, step: usize, last_of_epoch: bool) -> bool {
+        last_of_epoch || step.is_multiple_of(self.every) || (self.early && step < self.every && step.is_power_of_two())
+    }
+
+    /// The early steps, for the manifest.
+    pub fn early_steps(&self) -> Vec<usize> {
+        if !self.early {
+            return Vec::new();
+        }
+        (0..usize::BITS).map(|p| 1usize << p).take_while(|&s| s < self.every).collect()
+    }
+}
+
+/// Watches one model's gradient flow. Make it once, from the model as initialized; then on a
+/// measured step take [`Watch::taps`], run the forward pass with them, and hand the
+/// gradients to [`Watch::read`] before the optimizer consumes them.
+pub struct Watch {
+    name: String,
+    layout: Layout,
+    /// The activation named at each layer's tap, once seen.
+    activations: Vec<Option<Activation>>,
+    /// Every parameter's values at initialization, on the host.
+    initial: Vec<Vec<f32>>,
+    /// Per parameter, its norm at initialization.
+    param_norms: Vec<f64>,
+    /// Per layer: the norm of its weights (not biases) at initialization.
+    initial_norms: Vec<f64>,
+    cadence: Cadence,
+}
+
+/// A measurement with the weights it saw, kept until the step's update for its ratio.
+pub struct Measured {
+    pub measurement: Measurement,
+    before: Vec<HostTensor>,
+}
+
+impl Measured {
+    /// The measurement as it is, without the update ratio (a probe, or a step that did not
+    /// update).
+    pub fn into_measurement(self) -> Measurement {
+        self.measurement
+    }
+}
+
+impl Watch {
+    /// Watches `model`, each parameter in the layer of the module that owns it.
+    pub fn new<M: Module>(name: impl Into<String>, model: &M) -> Result<Watch, Error> {
+        Watch::grouped(name, model, &Grouping::default())
+    }
+
+    /// Watches `model` with parameters grouped into layers as `grouping` says.
+    pub fn grouped<M: Module>(name: impl Into<String>, model: &M, grouping: &Grouping) -> Result<Watch, Error> {
+        let layout = Layout::of(model, grouping)?;
+        let initial: Vec<Vec<f32>> = read_params(model, &layout).iter().map(|w| w.as_ref().to_vec()).collect();
+        let initial_norms: Vec<f64> = initial.iter().map(|w| gradient_sums(w).0).collect();
+        let layer_norms = layout.layers.iter().map(|l| weights_of(&layout, l).map(|p| initial_norms[p]).sum::<f64>().sqrt()).collect();
+        Ok(Watch {
+            name: name.into(),
+            activations: vec![None; layout.layers.len()],
+            layout,
+            param_norms: initial_norms.iter().map(|s| s.sqrt()).collect(),
+            initial,
+            initial_norms: layer_norms,
+            cadence: Cadence::default(),
+        })
+    }
+
+    /// Measures at this cadence (the default: steps 1, 2, 4, 8, 16, then every 25).
+    pub fn with_cadence(mut self, cadence: Cadence) -> Watch {
+        self.cadence = cadence;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn cadence(&self) -> &Cadence {
+        &self.cadence
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Whether `step` (counted from 1 across epochs) is measured.
+    pub fn is_logged(&self, step: usize, last_of_epoch: bool) -> bool {
+        self.cadence.is_logged(step, last_of_epoch)
+    }
+
+    /// The taps for a forward pass: on when `logged`, off (and free) otherwise.
+    pub fn taps(&self, logged: bool) -> Taps {
+        if logged { Taps::on() } else { Taps::off() }
+    }
+
+    /// The layers as the manifest lists them.
+    pub fn layer_infos(&self) -> Vec<runfolder::LayerInfo> {
+        self.layout
+            .layers
+            .iter()
+            .zip(&self.activations)
+            .map(|(l, a)| runfolder::LayerInfo {
+                name: l.name.clone(),
+                params: l
+                    .params
+                    .iter()
+                    .map(|&p| runfolder::ParamInfo { path: self.layout.params[p].path.clone(), shape: self.layout.params[p].shape.clone() })
+                    .collect(),
+                activation: a.map(|a| a.name().to_string()),
+            })
+            .collect()
+    }
+
+    /// The number of trainable scalars.
+    pub fn num_params(&self) -> usize {
+        self.layout.params.iter().map(|p| p.shape.iter().product::<usize>()).sum()
+    }
+
+    /// Measures one forward and backward pass of `model`: every parameter's gradient (from
+    /// `grads`, before `GradientsParams::from_grads` consumes it) and value, and what `taps`
+    /// recorded. Everything is read back at once and reduced on the host in f64.
+    ///
+    /// Errors when a tap name was used twice in the pass.
+    pub fn read<M: Module>(&mut self, model: &M, grads: &Gradients, taps: &Taps) -> Result<Measured, Error> {
+        let state = taps.take().unwrap_or_default();
+        if let Some(e) = state.error {
+            return Err(e);
+        }
+        let points = self.place_taps(state, grads);
+        let mut reader = ReadParams { grads: Some(grads), weights: Vec::new(), grads_out: Vec::new() };
+        model.visit(&mut PathVisitor::new(&mut reader));
+        let n = self.layout.params.len();
+        if reader.weights.len() != n {
+            return Err(Error::ModelChanged { name: self.name.clone(), expected: n, found: reader.weights.len() });
+        }
+        // Everything in one read: weights, gradients, tapped errors, then activations.
+        let with_grad: Vec<usize> = (0..n).filter(|&i| reader.grads_out[i].is_some()).collect();
+        let mut tensors = reader.weights;
+        tensors.extend(reader.grads_out.into_iter().flatten());
+        let deltas: Vec<(usize, usize)> = points.iter().filter_map(|p| p.delta.as_ref().map(|d| (p.layer, d.dims()[1]))).collect();
+        let acts: Vec<(usize, usize, Activation)> =
+            points.iter().filter_map(|p| p.activation.as_ref().map(|(a, t)| (p.layer, t.dims()[1], *a))).collect();
+        let rows_of: Vec<usize> = points.iter().filter_map(|p| p.delta.as_ref().map(|d| d.dims()[0])).collect();
+        for p in &points {
+            tensors.extend(p.delta.clone().map(flat));
+        }
+        for p in points {
+            tensors.extend(p.activation.map(|(_, t)| flat(t)));
+        }
+        let mut host = read_all(tensors);
+        let act_host = host.split_off(n + with_grad.len() + deltas.len());
+        let delta_host = host.split_off(n + with_grad.len());
+        let grad_host = host.split_off(n);
+        let weights = host;
+        let mut grad_of: Vec<Option<&[f32]>> = vec![None; n];
+        for (&i, g) in with_grad.iter().zip(&grad_host) {
+            grad_of[i] = Some(g.as_ref());
+        }
+
+        let params: Vec<ParamSums> = (0..n)
+            .into_par_iter()
+            .map(|i| param_sums(grad_of[i], weights[i].as_ref(), &self.initial[i], self.param_norms[i], !self.layout.params[i].is_bias))
+            .collect();
+        let mut layers: Vec<LayerMetrics> = self.layout.layers.iter().enumerate().map(|(k, l)| self.layer_metrics(k, l, &params)).collect();
+        let histograms = self.layout.layers.iter().map(|l| layer_histogram(&self.layout, l, &params)).collect();
+        let delta_norms: Vec<f64> = deltas
+            .par_iter()
+            .zip(&delta_host)
+            .zip(&rows_of)
+            // The mean over examples of each example's error norm. The loss is the batch's mean,
+            // so dL/dz of one example is 1/batch of that example's own loss's: times the batch
+            // (the rows), the value does not depend on the batch size.
+            .map(|((&(_, units), d), &rows)| sum_of_row_norms(d.as_ref(), units) / rows.max(1) as f64 * rows as f64)
+            .collect();
+        for (&(layer, _), v) in deltas.iter().zip(delta_norms) {
+            layers[layer].delta_norm = Some(v);
+        }
+        let health: Vec<ActHealth> =
+            acts.par_iter().zip(&act_host).map(|(&(_, units, a), t)| act_health(t.as_ref(), units, a)).collect();
+        for (&(layer, _, a), h) in acts.iter().zip(health) {
+            let l = &mut layers[layer];
+            (l.act_mean, l.act_std, l.saturation, l.dead_fraction) = (Some(h.mean), Some(h.std), h.saturation, h.dead);
+            self.activations[layer] = Some(a);
+        }
+        // The global norm: per layer, the squared norm of its weights' gradients plus that of
+        // its bias's, summed over layers in order.
+        let sum_sq: f64 = layers
+            .iter()
+            .zip(&self.layout.layers)
+            .map(|(m, l)| weights_of(&self.layout, l).filter_map(|p| params[p].g2).sum::<f64>() + m.grad_norm_bias.map_or(0.0, |b| b * b))
+            .sum();
+        let non_finite = params
+            .iter()
+            .position(|p| !(p.metrics.weight_norm.is_finite() && p.metrics.grad_norm.is_none_or(f64::is_finite)))
+            .map(|i| self.layout.params[i].path.clone());
+        let measurement = Measurement {
+            params: params.into_iter().map(|p| p.metrics).collect(),
+            layers,
+            histograms,
+            grad_norm: sum_sq.sqrt(),
+            non_finite,
+        };
+        Ok(Measured { measurement, before: weights })
+    }
+
+    /// The measurement of a step, completed with the update ratio of every parameter and
+    /// layer: `after` is the model the optimizer returned.
+    pub fn updated<M: Module>(&self, measured: Measured, after: &M) -> Measurement {
+        let Measured { mut measurement, before } = measured;
+        let after = read_params(after, &self.layout);
+        let diffs: Vec<f64> = after.par_iter().zip(&before).map(|(a, b)| weight_sums(a.as_ref(), b.as_ref()).1).collect();
+        for (m, &d2) in measurement.params.iter_mut().zip(&diffs) {
+            m.update_ratio = Some(ratio(d2.sqrt(), m.weight_norm));
+        }
+        for (k, l) in self.layout.layers.iter().enumerate() {
+            let w: Vec<usize> = weights_of(&self.layout, l).collect();
+            if w.is_empty() {
+                continue;
+            }
+            let base = measurement.layers[k].weight_norm.unwrap_or(0.0);
+            let d = w.iter().map(|&p| diffs[p]).sum::<f64>().sqrt();
+            measurement.layers[k].update_ratio = Some(ratio(d, base));
+        }
+        measurement
+    }
+
+    /// Places each tap at its layer, making a layer for a name that no parameter's layer has.
+    fn place_taps(&mut self, state: TapState, grads: &Gradients) -> Vec<PlacedTap> {
+        state
+            .points
+            .into_iter()
+            .map(|p| {
+                let layer = self.layout.layer(&p.name).unwrap_or_else(|| {
+                    self.layout.layers.push(LayerSpec { name: p.name.clone(), params: Vec::new() });
+                    self.activations.push(None);
+                    self.initial_norms.push(0.0);
+                    self.layout.layers.len() - 1
+                });
+                PlacedTap { layer, delta: p.grad.and_then(|g| g(grads)), activation: p.activation }
+            })
+            .collect()
+    }
+
+    fn layer_metrics(&self, k: usize, l: &LayerSpec, params: &[ParamSums]) -> LayerMetrics {
+        let w: Vec<usize> = weights_of(&self.layout, l).collect();
+        let b: Vec<usize> = l.params.iter().copied().filter(|&p| self.layout.params[p].is_bias).collect();
+        let with_grad: Vec<usize> = w.iter().copied().filter(|&p| params[p].g2.is_some()).collect();
+        let g2: f64 = with_grad.iter().filter_map(|&p| params[p].g2).sum();
+        let tiny: usize = with_grad.iter().map(|&p| params[p].tiny).sum();
+        let len: usize = with_grad.iter().map(|&p| params[p].len).sum();
+        let b2: Vec<f64> = b.iter().filter_map(|&p| params[p].g2).collect();
+        let w2: f64 = w.iter().map(|&p| params[p].w2).sum();
+        let d2: f64 = w.iter().map(|&p| params[p].d2).sum();
+        let dist = d2.sqrt();
+        LayerMetrics {
+            grad_norm_weight: (!with_grad.is_empty()).then(|| g2.sqrt()),
+            grad_norm_bias: (!b2.is_empty()).then(|| b2.iter().sum::<f64>().sqrt()),
+            weight_norm: (!w.is_empty()).then(|| w2.sqrt()),
+            dist_from_init: (!w.is_empty()).then(|| ratio(dist, self.initial_norms[k])),
+            grad_underflow: (!with_grad.is_empty()).then(|| tiny as f64 / len.max(1) as f64),
+            ..LayerMetrics::default()
+        }
+    }
+}
+
+/// `part / whole`, or `part` itself when `whole` is 0 (a tensor that starts at 0).
+fn ratio(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 { part / whole } else { part }
+}
+
+/// A layer's weight parameters (every parameter but its biases).
+fn weights_of<'a>(layout: &'a Layout, l: &'a LayerSpec) -> impl Iterator<Item = usize> + 'a {
+    l.params.iter().copied().filter(|&p| !layout.params[p].is_bias)
+}
+
+struct PlacedTap {
+    layer: usize,
+    delta: Option<Tensor<2>>,
+    activation: Option<(Activation, Tensor<2>)>,
+}
+
+/// One parameter's host sums.
+struct ParamSums {
+    metrics: ParamMetrics,
+    /// Sum of squared gradient entries (`None` without a gradient).
+    g2: Option<f64>,
+    tiny: usize,
+    len: usize,
+    w2: f64,
+    d2: f64,
+    histogram: Option<Histogram>,
+}
+
+fn param_sums(grad: Option<&[f32]>, weight: &[f32], initial: &[f32], w0: f64, histogram: bool) -> ParamSums {
+    let (w2, d2) = weight_sums(weight, initial);
+    let sums = grad.map(gradient_sums);
+    let histogram = grad.filter(|_| histogram).map(|g| {
+        let mut h = [0u64; runfolder::BIN_COUNT];
+        runfolder::count_bins(g, &mut h);
+        h
+    });
+    ParamSums {
+        metrics: ParamMetrics {
+            grad_norm: sums.map(|(s, _)| s.sqrt()),
+            weight_norm: w2.sqrt(),
+            update_ratio: None,
+            dist_from_init: ratio(d2.sqrt(), w0),
+            grad_underflow: sums.map(|(_, t)| t as f64 / grad.map_or(1, <[f32]>::len).max(1) as f64),
+        },
+        g2: sums.map(|(s, _)| s),
+        tiny: sums.map_or(0, |(_, t)| t),
+        len: grad.map_or(0, <[f32]>::len),
+        w2,
+        d2,
+        histogram,
+    }
+}
+
+fn layer_histogram(layout: &Layout, l: &LayerSpec, params: &[ParamSums]) -> Option<Histogram> {
+    let mut out: Option<Histogram> = None;
+    for p in weights_of(layout, l) {
+        if let Some(h) = &params[p].histogram {
+            let acc = out.get_or_insert([0; runfolder::BIN_COUNT]);
+            for (a, c) in acc.iter_mut().zip(h) {
+                *a += c;
+            }
+        }
+    }
+    out
+}
+
+struct ActHealth {
+    mean: f64,
+    std: f64,
+    saturation: Option<f64>,
+    dead: Option<f64>,
+}
+
+fn act_health(a: &[f32], units: usize, activation: Activation) -> ActHealth {
+    let bounds = activation.saturation_bounds();
+    let (lo, hi) = bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    let (sum, sum_sq, outside) = activation_sums(a, lo, hi);
+    let count = a.len().max(1) as f64;
+    let mean = sum / count;
+    // E[a^2] - mean^2 in f64: activations are O(1), so the cancellation costs nothing that
+    // matters against f64's 16 digits.
+    let var = (sum_sq / count - mean * mean).max(0.0);
+    ActHealth {
+        mean,
+        std: var.sqrt(),
+        saturation: bounds.map(|_| outside as f64 / count),
+        dead: activation.can_die().then(|| dead_share(a, units)),
+    }
+}
+
+/// Reads every parameter's value and, given `Gradients`, its gradient, as flat tensors.
+struct ReadParams<'g> {
+    grads: Option<&'g Gradients>,
+    weights: Vec<Tensor<1>>,
+    grads_out: Vec<Option<Tensor<1>>>,
+}
+
+impl AtParam for &mut ReadParams<'_> {
+    fn at<const D: usize>(&mut self, _path: &[String], param: &Param<Tensor<D>>) {
+        self.weights.push(flat(param.val().inner()));
+        if let Some(grads) = self.grads {
+            self.grads_out.push(param.grad(grads).map(flat));
+        }
+    }
+}
+
+fn read_params<M: Module>(model: &M, layout: &Layout) -> Vec<HostTensor> {
+    let mut reader = ReadParams { grads: None, weights: Vec::with_capacity(layout.params.len()), grads_out: Vec::new() };
+    model.visit(&mut PathVisitor::new(&mut reader));
+    read_all(reader.weights)
+}
