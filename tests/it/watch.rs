@@ -251,3 +251,26 @@ fn misuse_is_named() {
     assert_eq!(w.layout().layers[0].params.len(), 4);
     let _ = y;
 }
+
+#[test]
+fn a_non_finite_gradient_ends_the_run_as_diverged_naming_the_step_and_parameter() {
+    let (net, x, y, _) = setup();
+    let dir = crate::common::scratch("diverged").join("run");
+    let mut run = gradflow::Recorder::create(&dir, Default::default(), None, Box::new(gradflow::view::Silent)).unwrap();
+    let mut watch = Watch::new("net", &net).unwrap();
+    run.add(&watch, Default::default()).unwrap();
+    let taps = watch.taps(true);
+    // An infinite target makes every gradient upstream of the head infinite or NaN.
+    let target = y.mul_scalar(f32::INFINITY);
+    let grads = loss(net.forward(x, &taps, &Bump::None), &target).backward();
+    let m = watch.read(&net, &grads, &taps).unwrap().into_measurement();
+    let path = m.non_finite.clone().expect("a non-finite parameter is named");
+    assert!(path.ends_with("weight") || path.ends_with("bias") || path.ends_with("gamma") || path.ends_with("beta"), "{path}");
+    let e = run.step("net", 1, 7, 1.0, &m, m.grad_norm).expect_err("a diverged step is an error");
+    assert!(e.to_string().contains("step 7") && e.to_string().contains(&path), "{e}");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "diverged");
+    assert!(manifest["reason"].as_str().unwrap().contains(&path));
+    // Nothing non-finite was written.
+    assert_eq!(std::fs::read_to_string(dir.join("layers.csv")).unwrap().lines().count(), 1);
+}

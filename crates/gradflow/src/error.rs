@@ -15,6 +15,8 @@ pub enum Error {
     DuplicateModel(String),
     #[error("model `{0}` was not added to the run")]
     UnknownModel(String),
+    #[error("model `{model}` diverged at step {step}: non-finite gradient or value in {path}")]
+    Diverged { model: String, step: usize, path: String },
     #[error(transparent)]
     Write(#[from] runfolder::WriteError),
 }

@@ -3,22 +3,42 @@
 //! Add it to your own training loop in a few lines, and `cargo xtask report` draws how the
 //! gradient flows through every layer, as it does for the project's own MLPs:
 //!
-//! ```ignore
-//! let mut run = gradflow::Recorder::named(Path::new("runs/mine"), "mine")?;
-//! let mut watch = gradflow::Watch::new("cnn", &model)?;                  // 1. watch the model
-//! run.add(&watch, Default::default())?;
-//! for (step, (x, y)) in batches.enumerate().map(|(i, b)| (i + 1, b)) {
-//!     let taps = watch.taps(watch.is_logged(step, false));                // 2. taps, on when logged
-//!     let loss = loss_fn(model.forward_tapped(x, &taps), y);              //    (forward calls taps.tap)
+//! ```no_run
+//! use burn::nn::{Linear, LinearConfig};
+//! use burn::optim::{GradientsParams, SgdConfig};
+//! use burn::prelude::*;
+//! use gradflow::runfolder::{ModelInfo, Status};
+//! use gradflow::{Recorder, Watch};
+//!
+//! # fn main() -> Result<(), gradflow::Error> {
+//! let device = Device::flex().autodiff();
+//! let mut model: Linear = LinearConfig::new(4, 1).init(&device);
+//! let mut optim = SgdConfig::new().init();
+//! let mut run = Recorder::named(std::path::Path::new("runs/mine"), "mine")?;
+//! let mut watch = Watch::new("linear", &model)?;                   // 1. watch the model
+//! run.add(&watch, ModelInfo::default())?;
+//! for step in 1..=100 {
+//!     let x = Tensor::<2>::ones([8, 4], &device);
+//!     let taps = watch.taps(watch.is_logged(step, false));         // 2. taps: on when logged
+//!     let out = taps.tap("linear", model.forward(x));              //    dL/dz of the output
+//!     let loss = out.square().mean();
+//!     let loss_value = f64::from(loss.clone().into_scalar::<f32>());
 //!     let grads = loss.backward();
 //!     let seen = taps.is_on().then(|| watch.read(&model, &grads, &taps)).transpose()?; // 3. read
-//!     model = optim.step(lr, model, GradientsParams::from_grads(grads, &model));
-//!     if let Some(seen) = seen {                                          // 4. record
-//!         let m = watch.updated(seen, &model);
-//!         run.step("cnn", epoch, step, loss_value, &m, m.grad_norm)?;
+//!     let grads = GradientsParams::from_grads(grads, &model);
+//!     model = optim.step(0.1, model, grads);
+//!     if let Some(seen) = seen {
+//!         let m = watch.updated(seen, &model);                     // 4. the update ratio
+//!         run.step("linear", 1, step, loss_value, &m, m.grad_norm)?;
 //!     }
 //! }
+//! run.finish(Status::Completed, None)?;
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! `examples/own_model.rs` is the same with a deep model of one's own, and
+//! `examples/cnn_mnist.rs` a CNN on MNIST.
 //!
 //! What is measured (the run folder's files are described in ARCHITECTURE.md):
 //! - for every parameter tensor, from the gradients and the module: gradient norm, weight

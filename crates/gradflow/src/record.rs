@@ -93,8 +93,14 @@ impl Recorder {
     /// A logged training step: the steps row, the train rows of every layer, parameter and
     /// histogram, and the view. `grad_norm_clipped` is the global norm after clipping (the
     /// measurement's own when nothing was clipped).
+    ///
+    /// A measurement with a non-finite gradient or value (or loss) is not written: the run
+    /// ends there as `diverged`, the manifest naming the step and the parameter, and the
+    /// error says the same, so that the caller's loop stops.
     pub fn step(&mut self, model: &str, epoch: usize, step: usize, loss: f64, m: &Measurement, grad_norm_clipped: f64) -> Result<(), Error> {
         let k = self.model(model)?;
+        let bad = m.non_finite.clone().or_else(|| (!loss.is_finite()).then(|| "the loss".to_string()));
+        self.stop_if_diverged(model, step, bad)?;
         self.writer.step(&StepRow { model, epoch, step, loss, grad_norm: m.grad_norm, grad_norm_clipped })?;
         self.rows(model, epoch, step, SOURCE_TRAIN, m)?;
         let aggregates = &mut self.models[k].aggregates;
@@ -110,9 +116,18 @@ impl Recorder {
     }
 
     /// A probe measurement (a fixed set, no update): its layer, parameter and histogram rows.
+    /// Like [`Recorder::step`], a measurement that is not finite ends the run as `diverged`.
     pub fn probe(&mut self, model: &str, epoch: usize, step: usize, m: &Measurement) -> Result<(), Error> {
         self.model(model)?;
+        self.stop_if_diverged(model, step, m.non_finite.clone())?;
         self.rows(model, epoch, step, SOURCE_PROBE, m)
+    }
+
+    fn stop_if_diverged(&mut self, model: &str, step: usize, bad: Option<String>) -> Result<(), Error> {
+        let Some(path) = bad else { return Ok(()) };
+        let e = Error::Diverged { model: model.to_string(), step, path };
+        self.finish(Status::Diverged, Some(e.to_string()))?;
+        Err(e)
     }
 
     /// The end of a model's epoch: the epoch's aggregates of the logged steps, the

@@ -194,15 +194,15 @@ fn train_epochs(
     Ok(None)
 }
 
-/// The probe measurement of a model at `epoch` (0: initialization), recorded; a stop when it
-/// is not finite.
+/// The probe measurement of a model at `epoch` (0: initialization), recorded; a stop, with
+/// nothing written, when it is not finite.
 fn measure_probe(t: &mut Trainee, rec: &mut Recorder, splits: &Splits, loss_kind: LossKind, epoch: usize, step: usize) -> Result<Option<Stop>> {
     let m = probe(t, &splits.probe, loss_kind)?;
-    rec.probe(&t.name, epoch, step, &m)?;
     if let Some(path) = &m.non_finite {
         let when = if epoch == 0 { "at initialization".to_string() } else { format!("at the end of epoch {epoch}") };
         return Ok(Some(Stop::Diverged(format!("model {}: non-finite gradient or value {when} in {path}", t.name))));
     }
+    rec.probe(&t.name, epoch, step, &m)?;
     if epoch == 0 {
         t.probe_start = Some(m);
     } else {
