@@ -308,3 +308,57 @@ fn subnormal_gradients_are_flushed_by_default_and_reported_as_underflow() {
     let layer = subnormal[0].0;
     assert_eq!(flushed[layer - 1].1, 0.0, "layer {layer} holds only subnormals, which flush to 0");
 }
+
+#[test]
+fn the_default_experiment_keeps_its_golden_telemetry() {
+    // tests/golden/README.md says where these values come from.
+    let golden = std::fs::read_to_string(crate::common::root().join("tests/golden/default-epoch1.csv")).unwrap();
+    let text = std::fs::read_to_string(crate::common::root().join("configs/default.toml")).unwrap();
+    let exp = experiment(&text, &["train.epochs=1"]);
+    let out = scratch("golden").join("run");
+    run_in(&exp, &out, Backend::Flex).unwrap();
+    let (_, layers) = csv(&out.join("layers.csv"));
+    let (_, steps) = csv(&out.join("steps.csv"));
+    let mut got: HashMap<String, f64> = HashMap::new();
+    for r in layers.iter().filter(|r| r[3] == "probe") {
+        got.insert(format!("layers.csv,{},{},{},probe,{},{}", r[0], r[1], r[2], r[4], r[5]), r[6].parse().unwrap());
+    }
+    for r in &steps {
+        for (col, metric) in [(3, "loss"), (4, "grad_norm"), (5, "grad_norm_clipped")] {
+            got.insert(format!("steps.csv,{},{},{},,,{metric}", r[0], r[1], r[2]), r[col].parse().unwrap());
+        }
+    }
+    let mut checked = 0;
+    for line in golden.lines().skip(1) {
+        let (key, value) = line.rsplit_once(',').unwrap();
+        let want: f64 = value.parse().unwrap();
+        let have = *got.get(key).unwrap_or_else(|| panic!("no value for {key}"));
+        let tol = if key.contains(",0,0,probe,") { 1e-5 } else { 1e-3 };
+        assert!((have - want).abs() <= tol * want.abs() + 1e-300, "{key}: {have} against the golden {want}");
+        checked += 1;
+    }
+    assert_eq!(checked, 350, "every golden value is checked");
+    let probe_rows = layers.iter().filter(|r| r[3] == "probe").count();
+    assert_eq!(probe_rows, golden.lines().filter(|l| l.starts_with("layers.csv")).count(), "no probe row more or fewer");
+}
+
+#[test]
+fn a_trained_run_reports_every_figure_with_its_histograms() {
+    let out = scratch("e2e-report").join("run");
+    let exp = experiment(DIGITS, &["train.epochs=1"]);
+    run_in(&exp, &out, Backend::Flex).unwrap();
+    let s = xtask::write_report(&out, None, xtask::Format::Svg).expect("report of a real run");
+    let slugs: Vec<&str> = s.figures.iter().map(|f| f.slug.as_str()).collect();
+    assert!(slugs.contains(&"fig8-grad-histogram") && slugs.contains(&"fig9-grad-below-1e-8"), "{slugs:?}");
+    let html = std::fs::read_to_string(&s.html).unwrap();
+    for f in &s.figures {
+        assert!(html.contains(&format!("id=\"{}\"", f.slug)), "the page has no {}", f.slug);
+        assert!(f.series > 0, "{} draws nothing", f.slug);
+    }
+    // One series per layer in the share-below-1e-8 figure: 7 layers for each of the 2 models.
+    let below = s.figures.iter().find(|f| f.slug == "fig9-grad-below-1e-8").unwrap();
+    assert_eq!(below.series, 2 * 7, "{}", below.reading);
+    assert!(s.notes.is_empty(), "a completed run has no notes: {:?}", s.notes);
+    assert_eq!(s.headline.len(), 2);
+    assert!(s.headline.iter().all(|h| h.layers == 7 && h.test_accuracy.is_some()));
+}
