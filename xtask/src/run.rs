@@ -207,7 +207,7 @@ impl Run {
         let config_toml = match std::fs::read_to_string(&config_path) {
             Ok(s) => Some(s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                notes.push(format!("{} is missing, so the resolved config cannot be shown.", runfolder::CONFIG));
+                notes.push(format!("The run folder has no {} (a run that a program of its own recorded with the gradflow library need not have one), so no resolved config is shown.", runfolder::CONFIG));
                 None
             }
             Err(cause) => return Err(RunError::Io { path: config_path, cause }),

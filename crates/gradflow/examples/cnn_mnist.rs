@@ -1,0 +1,197 @@
+//! A small CNN on the embedded `mnist-10k`, watched by gradflow: every parameter, and a tap
+//! after each layer. The way burn's own examples are written: a `Module` with its `Config`,
+//! and a plain training loop.
+//!
+//! `cargo run -p gradflow --example cnn_mnist -- --out runs/cnn`, then
+//! `cargo xtask report runs/cnn`: the figures name the layers `conv1`, `conv2`, `fc1`, `fc2`.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use clap::Parser;
+use gradflow::runfolder::{DatasetInfo, EpochRecord, ModelInfo, Status};
+use gradflow::{Activation, Measurement, Recorder, Taps, Watch};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Two convolutions with pooling, then two linear layers.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    pool: MaxPool2d,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+#[derive(Config, Debug)]
+pub struct CnnConfig {
+    #[config(default = 8)]
+    channels1: usize,
+    #[config(default = 16)]
+    channels2: usize,
+    #[config(default = 64)]
+    hidden: usize,
+}
+
+impl CnnConfig {
+    pub fn init(&self, device: &Device) -> Cnn {
+        Cnn {
+            conv1: Conv2dConfig::new([1, self.channels1], [3, 3]).init(device),
+            conv2: Conv2dConfig::new([self.channels1, self.channels2], [3, 3]).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            // 28 -> conv 26 -> pool 13 -> conv 11 -> pool 5.
+            fc1: LinearConfig::new(self.channels2 * 5 * 5, self.hidden).init(device),
+            fc2: LinearConfig::new(self.hidden, 10).init(device),
+        }
+    }
+}
+
+impl Cnn {
+    /// Images `[n, 1, 28, 28]` to logits `[n, 10]`. Each tap is named after the layer
+    /// whose output it taps, so that its dL/dz and activation health join that layer's
+    /// parameter metrics; with `Taps::off()` this is the plain forward pass.
+    pub fn forward(&self, x: Tensor<4>, taps: &Taps) -> Tensor<2> {
+        let z = taps.tap("conv1", self.conv1.forward(x));
+        let a = self.pool.forward(taps.activation("conv1", relu(z), Activation::Relu));
+        let z = taps.tap("conv2", self.conv2.forward(a));
+        let a = self.pool.forward(taps.activation("conv2", relu(z), Activation::Relu));
+        let z = taps.tap("fc1", self.fc1.forward(a.flatten(1, 3)));
+        let a = taps.activation("fc1", relu(z), Activation::Relu);
+        taps.tap("fc2", self.fc2.forward(a))
+    }
+}
+
+/// Trains the CNN on mnist-10k and writes a run folder of its gradient flow.
+#[derive(Parser)]
+struct Args {
+    /// The run folder to write (must not exist, or be empty).
+    #[arg(long, default_value = "runs/cnn-mnist")]
+    out: PathBuf,
+    /// Epochs over the 10,000 training images.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Examples per step.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// The SGD learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    lr: f64,
+    /// Train on this many training images only (a quick look).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+/// A split of the dataset as image and label tensors.
+fn tensors(split: &data::Split, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let images = Tensor::<2>::from_data(TensorData::new(split.x.clone(), [split.len, 784]), device).reshape([split.len, 1, 28, 28]);
+    let labels: Vec<i64> = split.labels().expect("mnist has labels").iter().map(|&c| i64::from(c)).collect();
+    (images, Tensor::from_data(TensorData::new(labels, [split.len]), device))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let device = Device::flex().autodiff();
+    device.seed(42);
+    let spec = data::DataSpec { limit: args.limit, ..data::DataSpec::default() };
+    let dataset = data::load(&spec, 42)?;
+    let (train_x, train_y) = tensors(&dataset.train, &device);
+    let (test_x, test_y) = tensors(&dataset.test, &device.clone().inner());
+
+    let mut model = CnnConfig::new().init(&device);
+    let mut optim = SgdConfig::new().init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+
+    // The run folder: the dataset for the report, then the watched model.
+    let mut run = Recorder::named(&args.out, "cnn-mnist")?;
+    let m = run.manifest_mut();
+    m.task = Some("classification".into());
+    m.loss = Some("cross-entropy".into());
+    m.seed = Some(42);
+    m.dataset = Some(DatasetInfo { source: Some("mnist-10k".into()), train: Some(dataset.train.len), test: Some(dataset.test.len), classes: Some(10), ..Default::default() });
+    let mut watch = Watch::new("cnn", &model)?;
+    run.add(&watch, ModelInfo::default())?;
+
+    // A fixed probe set of 1,000 training images, measured with no update at initialization
+    // and after every epoch: numbers comparable across runs and seeds.
+    let probe_idx = dataset.probe_indices(1000, 42);
+    let probe_idx = Tensor::<1, Int>::from_data(TensorData::new(probe_idx.iter().map(|&i| i as i64).collect::<Vec<_>>(), [probe_idx.len()]), &device);
+    let (probe_x, probe_y) = (train_x.clone().select(0, probe_idx.clone()), train_y.clone().select(0, probe_idx));
+    if let Some(t) = run.manifest_mut().telemetry.as_mut() {
+        t.probe = probe_y.dims()[0];
+    }
+    let probe = |model: &Cnn, watch: &mut Watch| -> Result<Measurement, gradflow::Error> {
+        let taps = Taps::on();
+        let grads = loss_fn.forward(model.forward(probe_x.clone(), &taps), probe_y.clone()).backward();
+        Ok(watch.read(model, &grads, &taps)?.into_measurement())
+    };
+    run.probe("cnn", 0, 0, &probe(&model, &mut watch)?)?;
+
+    let steps_per_epoch = dataset.train.len.div_ceil(args.batch);
+    run.start(args.epochs, steps_per_epoch);
+    let mut step = 0;
+    for epoch in 1..=args.epochs {
+        let start = Instant::now();
+        let (mut loss_sum, mut correct) = (0.0, 0i64);
+        for (b, idx) in dataset.batch_order(42, epoch).chunks(args.batch).enumerate() {
+            step += 1;
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx.iter().map(|&i| i as i64).collect::<Vec<_>>(), [idx.len()]), &device);
+            let (x, y) = (train_x.clone().select(0, idx.clone()), train_y.clone().select(0, idx));
+            let taps = watch.taps(watch.is_logged(step, b + 1 == steps_per_epoch));
+            let logits = model.forward(x, &taps);
+            correct += logits.clone().argmax(1).squeeze_dim::<1>(1).equal(y.clone()).int().sum().into_scalar::<i64>();
+            let loss = loss_fn.forward(logits, y);
+            let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+            loss_sum += loss_value;
+            let grads = loss.backward();
+            let seen = taps.is_on().then(|| watch.read(&model, &grads, &taps)).transpose()?;
+            if let Some(path) = seen.as_ref().and_then(|s| s.measurement.non_finite.clone()) {
+                run.finish(Status::Diverged, Some(format!("step {step}: non-finite gradient in {path}")))?;
+                anyhow::bail!("step {step}: non-finite gradient in {path}");
+            }
+            let grads = GradientsParams::from_grads(grads, &model);
+            model = optim.step(args.lr, model, grads);
+            if let Some(seen) = seen {
+                let m = watch.updated(seen, &model);
+                run.step("cnn", epoch, step, loss_value, &m, m.grad_norm)?;
+                run.flush()?;
+            }
+            run.progress(epoch, b + 1);
+        }
+        run.probe("cnn", epoch, step, &probe(&model, &mut watch)?)?;
+        let test = evaluate(&model.valid(), &test_x, &test_y);
+        let n = dataset.train.len as f64;
+        run.epoch(&EpochRecord {
+            model: "cnn",
+            epoch,
+            train: (loss_sum / steps_per_epoch as f64, Some(correct as f64 / n)),
+            test: Some(test),
+            valid: None,
+            seconds: start.elapsed().as_secs_f64(),
+        })?;
+        run.checkpoint(&[&watch])?;
+    }
+    run.finish(Status::Completed, None)?;
+    println!("run folder: {}\nreport:     cargo xtask report {}", args.out.display(), args.out.display());
+    Ok(())
+}
+
+/// Test loss and accuracy, in chunks, without autodiff.
+fn evaluate(model: &Cnn, x: &Tensor<4>, y: &Tensor<1, Int>) -> (f64, Option<f64>) {
+    let n = y.dims()[0];
+    let loss_fn = CrossEntropyLossConfig::new().init(&x.device());
+    let (mut loss, mut correct) = (0.0, 0i64);
+    for start in (0..n).step_by(1000) {
+        let end = (start + 1000).min(n);
+        let logits = model.forward(x.clone().slice([start..end]), &Taps::off());
+        let y = y.clone().slice([start..end]);
+        correct += logits.clone().argmax(1).squeeze_dim::<1>(1).equal(y.clone()).int().sum().into_scalar::<i64>();
+        loss += f64::from(loss_fn.forward(logits, y).into_scalar::<f32>()) * (end - start) as f64;
+    }
+    (loss / n as f64, Some(correct as f64 / n as f64))
+}
