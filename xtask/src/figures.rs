@@ -281,11 +281,7 @@ fn grad_norms(subjects: &[Subject<'_>]) -> Made {
     } else {
         at_last(if use_train { "step" } else { "epoch" }, clauses)
     };
-    let x = if use_train {
-        Axis::new("step (optimizer steps, training batch)", AxisKind::Tight).integer()
-    } else {
-        Axis::new("epoch (probe set; 0 = initialization)", AxisKind::Tight).integer()
-    };
+    let x = time_axis(use_train);
     let mut notes = vec![
         "Each panel is one model; all panels share the y scale, so a line lower in one panel is a smaller gradient than a higher one in another.".to_string(),
     ];
@@ -854,7 +850,7 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
             slug: SLUGS[6].into(),
             title: "7. Speed of learning: the error signal δ per layer".into(),
             body: Body::Lines(Lines {
-                x: Axis::new("epoch (probe set; 0 = initialization)", AxisKind::Tight).integer(),
+                x: time_axis(false),
                 panels,
                 share_y: true,
                 references: Vec::new(),
@@ -1060,11 +1056,7 @@ fn vanished_share(subjects: &[Subject<'_>]) -> Made {
     } else {
         at_last(if use_train { "step" } else { "epoch" }, clauses)
     };
-    let x = if use_train {
-        Axis::new("step (optimizer steps, training batch)", AxisKind::Tight).integer()
-    } else {
-        Axis::new("epoch (probe set; 0 = initialization)", AxisKind::Tight).integer()
-    };
+    let x = time_axis(use_train);
     let mut notes = vec![format!(
         "The share of each layer's weight-gradient entries that are 0, subnormal or below {below}: an SGD step of the learning rate times such an entry does not change a float32 weight near 1 (whose neighbours are 1.2e-7 away), so that part of the layer no longer learns."
     )];
@@ -1081,6 +1073,16 @@ fn vanished_share(subjects: &[Subject<'_>]) -> Made {
             columns: None,
         },
         reading,
+    }
+}
+
+/// The x axis of a figure over training: logged steps of the training batches, or epochs of
+/// the probe set.
+fn time_axis(train_steps: bool) -> Axis {
+    if train_steps {
+        Axis::new("step (optimizer steps, training batch)", AxisKind::Tight).integer()
+    } else {
+        Axis::new("epoch (probe set; 0 = initialization)", AxisKind::Tight).integer()
     }
 }
 

@@ -743,14 +743,7 @@ fn draw_heat(
         let rows = panel.rows.len();
         let cols = panel.columns.len();
         if rows == 0 || cols == 0 {
-            out.push(Item::Rect {
-                x: b.x0,
-                y: b.top,
-                w: b.x1 - b.x0,
-                h: b.bottom - b.top,
-                fill: None,
-                stroke: Some(Stroke::solid(colormap::GRID, 1.0)),
-            });
+            frame(out, b);
             empty_note(out, b, panel.empty.as_deref().unwrap_or("no data"));
             axis_titles(out, b, px, &heat.x_label, &heat.y_label);
             continue;
@@ -788,14 +781,7 @@ fn draw_heat(
         }
         if heat.zeros == ZeroCells::Empty {
             // White cells on a white page need a frame to show where the panel is.
-            out.push(Item::Rect {
-                x: b.x0,
-                y: b.top,
-                w: b.x1 - b.x0,
-                h: b.bottom - b.top,
-                fill: None,
-                stroke: Some(Stroke::solid(colormap::GRID, 1.0)),
-            });
+            frame(out, b);
         }
         // Row labels: all of them when they fit, else the first and every k-th.
         for r in thin_labels(rows, rh, 14.0) {
@@ -1035,6 +1021,18 @@ fn fit(text: &str, size: f64, width: f64) -> String {
         s.pop();
     }
     format!("{}…", s.trim_end())
+}
+
+/// A thin grey frame around a plot box (for panels whose cells may all be white).
+fn frame(out: &mut Vec<Item>, b: PlotBox) {
+    out.push(Item::Rect {
+        x: b.x0,
+        y: b.top,
+        w: b.x1 - b.x0,
+        h: b.bottom - b.top,
+        fill: None,
+        stroke: Some(Stroke::solid(colormap::GRID, 1.0)),
+    });
 }
 
 #[cfg(test)]
