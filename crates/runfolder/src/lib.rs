@@ -12,7 +12,7 @@ mod names;
 mod write;
 
 pub use histogram::{Bin, COUNT as BIN_COUNT, DECADES, bin_of, bins, count as count_bins};
-pub use manifest::{DatasetInfo, LayerInfo, Manifest, ModelInfo, ParamInfo, Status, TelemetryInfo};
+pub use manifest::{DatasetInfo, Divergence, LayerInfo, Manifest, ModelInfo, ParamInfo, Status, TelemetryInfo};
 pub use names::*;
 pub use write::{
     EpochRecord, HistogramRow, LayerEpochRow, LayerRow, ParamRow, RunWriter, StepRow, WriteError, git_revision, now_rfc3339,

@@ -128,6 +128,31 @@ pub struct ModelInfo {
     /// The layers, in order: entry `i` is layer `i + 1` of every CSV file.
     #[serde(default)]
     pub layers: Vec<LayerInfo>,
+    /// An MLP's normalization before each hidden activation: `none`, `batch` or `layer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm: Option<String>,
+    /// Whether an MLP's hidden layers add their output to a residual stream (`h + f(z)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<bool>,
+    /// The global gradient norm this model was clipped to, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    /// Where this model's training went non-finite, when it did: the model stopped there,
+    /// and the run's other models trained on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverged: Option<Divergence>,
+}
+
+/// Where and why one model's training stopped on a non-finite value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The epoch of the step (1-based), or 0 when it happened at initialization.
+    pub epoch: usize,
+    /// The step (counted from 1 across epochs) whose loss or gradient was not finite; 0 at
+    /// initialization.
+    pub step: usize,
+    /// What went non-finite, naming the parameter where it is known.
+    pub reason: String,
 }
 
 /// [`ModelInfo`] as a manifest holds it, old or new: the same fields, with `layers` either
@@ -152,6 +177,14 @@ struct ModelInfoRepr {
     weights: Option<String>,
     #[serde(default, deserialize_with = "layers_or_widths")]
     layers: LayersRepr,
+    #[serde(default)]
+    norm: Option<String>,
+    #[serde(default)]
+    residual: Option<bool>,
+    #[serde(default)]
+    clip_grad_norm: Option<f64>,
+    #[serde(default)]
+    diverged: Option<Divergence>,
 }
 
 /// The two shapes of a model's `layers`.
@@ -194,6 +227,10 @@ impl From<ModelInfoRepr> for ModelInfo {
             parameters: r.parameters,
             weights: r.weights,
             layers,
+            norm: r.norm,
+            residual: r.residual,
+            clip_grad_norm: r.clip_grad_norm,
+            diverged: r.diverged,
         }
     }
 }

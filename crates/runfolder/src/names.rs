@@ -42,6 +42,10 @@ pub mod metric {
     pub const GRAD_NORM_BIAS: &str = "grad_norm_bias";
     /// Mean over examples of ||dL/dz|| at the layer's tap, each example's own loss.
     pub const DELTA_NORM: &str = "delta_norm";
+    /// Mean over examples of ||dL/dh|| of the residual stream at the layer's output (a
+    /// residual block's `h + f(z)`), each example's own loss: what the skip carries past the
+    /// layer, beside the branch's `delta_norm`.
+    pub const STREAM_DELTA_NORM: &str = "stream_delta_norm";
     /// Frobenius norm of the layer's weights.
     pub const WEIGHT_NORM: &str = "weight_norm";
     /// ||W_after - W_before|| / ||W_before|| of the step's update (train rows only).
@@ -60,10 +64,11 @@ pub mod metric {
     pub const GRAD_UNDERFLOW: &str = "grad_underflow";
 
     /// Every per-layer metric, in the order they are written.
-    pub const LAYER: [&str; 11] = [
+    pub const LAYER: [&str; 12] = [
         GRAD_NORM_WEIGHT,
         GRAD_NORM_BIAS,
         DELTA_NORM,
+        STREAM_DELTA_NORM,
         WEIGHT_NORM,
         UPDATE_RATIO,
         DIST_FROM_INIT,

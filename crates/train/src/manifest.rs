@@ -68,7 +68,7 @@ pub(crate) fn model_info(t: &Trainee) -> ModelInfo {
         widths: t.config.sizes(),
         parameters: Some(t.config.num_params()),
         weights: Some(format!("{}.bpk", t.name)),
-        layers: Vec::new(),
+        ..ModelInfo::default()
     }
 }
 
