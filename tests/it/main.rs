@@ -1,9 +1,11 @@
 //! The workspace's one integration-test binary: each module tests one feature end to end.
 
+mod chain;
 mod common;
 mod config;
 mod datasets;
 mod models;
+mod prng;
 mod report;
 mod telemetry;
 mod tidy;
