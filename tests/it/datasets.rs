@@ -663,3 +663,248 @@ fn data_spec_reads_from_toml_with_defaults_and_rejects_unknown_keys() {
     assert!(matches!(err, DataError::Spec(_)), "{msg}");
     assert_mentions(&msg, &["data.source", "\"imagenet\""]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Geometry of the spirals, statistics of the training split only, splits and batches
+// ---------------------------------------------------------------------------------------
+
+/// The spirals of `classes` x `points` with `noise`, every split together: (x, y, class).
+fn spiral_points(classes: usize, points: usize, noise: f64, seed: u64) -> Vec<(f64, f64, u32)> {
+    let s = DataSpec {
+        spiral: data::SpiralSpec { classes, points, noise },
+        test_fraction: 0.25,
+        ..spec("spiral")
+    };
+    let ds = data::load(&s, seed).expect("spirals");
+    [&ds.train, &ds.test]
+        .into_iter()
+        .flat_map(|split| (0..split.len).map(move |i| (split.row(i)[0] as f64, split.row(i)[1] as f64, labels(split)[i])))
+        .collect()
+}
+
+#[test]
+fn noiseless_spirals_sit_on_their_arms() {
+    // Point i of class c has radius r = i / (points - 1) and angle 4c + 4r, at (r sin, r cos).
+    let points = 5;
+    let all = spiral_points(3, points, 0.0, 1);
+    assert_eq!(all.len(), 15);
+    for c in 0..3u32 {
+        let mut radii: Vec<f64> = all.iter().filter(|p| p.2 == c).map(|p| p.0.hypot(p.1)).collect();
+        radii.sort_by(f64::total_cmp);
+        for (i, r) in radii.iter().enumerate() {
+            assert!((r - i as f64 / 4.0).abs() < 1e-6, "class {c}: radius {r} for point {i}");
+        }
+    }
+    for &(x, y, c) in &all {
+        let r = x.hypot(y);
+        let theta = 4.0 * f64::from(c) + 4.0 * r;
+        assert!((x - r * theta.sin()).abs() < 1e-5 && (y - r * theta.cos()).abs() < 1e-5, "({x}, {y}) of class {c}");
+    }
+    // A spiral of one point is the origin.
+    assert!(spiral_points(2, 1, 0.3, 1).iter().all(|p| p.0 == 0.0 && p.1 == 0.0));
+}
+
+#[test]
+fn spiral_noise_turns_the_angle_by_its_standard_deviation() {
+    let all = spiral_points(2, 2_000, 0.1, 7);
+    // The angle's error against the noiseless arm, for points far enough out to measure it.
+    let errors: Vec<f64> = all
+        .iter()
+        .filter(|p| p.0.hypot(p.1) > 0.2)
+        .map(|&(x, y, c)| {
+            let r = x.hypot(y);
+            let d = x.atan2(y) - (4.0 * f64::from(c) + 4.0 * r);
+            (d + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU) - std::f64::consts::PI
+        })
+        .collect();
+    let n = errors.len() as f64;
+    let mean = errors.iter().sum::<f64>() / n;
+    let sd = (errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n).sqrt();
+    assert!(mean.abs() < 0.01 && (sd - 0.1).abs() < 0.01, "mean {mean}, sd {sd} of {n} points");
+}
+
+#[test]
+fn scaling_and_standardization_use_the_training_split_only() {
+    // IDX: test pixels brighter than any training pixel scale above 1.
+    let dir = scratch("idx-scale");
+    write(&dir.join("train-images-idx3-ubyte"), &idx_images(10, 1, 2, |i, p| (10 * i + p) as u8)); // max 91
+    write(&dir.join("train-labels-idx1-ubyte"), &idx_labels(&cyclic_labels(10)));
+    write(&dir.join("t10k-images-idx3-ubyte"), &idx_images(10, 1, 2, |_, _| 182));
+    write(&dir.join("t10k-labels-idx1-ubyte"), &idx_labels(&cyclic_labels(10)));
+    let ds = data::load(&idx_spec(&dir), 1).expect("loads");
+    assert!(ds.test.x.iter().all(|&v| v == 2.0), "182 / 91 = 2: {:?}", &ds.test.x[..2]);
+    assert_eq!(ds.feature_names, ["pixel_0_0", "pixel_0_1"]);
+
+    // All-black training images have nothing to scale by: the values stay, and no NaN.
+    write(&dir.join("train-images-idx3-ubyte"), &idx_images(10, 1, 2, |_, _| 0));
+    let ds = data::load(&idx_spec(&dir), 1).expect("loads");
+    assert!(ds.train.x.iter().all(|&v| v == 0.0) && ds.test.x.iter().all(|&v| v == 182.0));
+    let _ = std::fs::remove_dir_all(dir);
+
+    // CSV: the test split is standardized with the training split's mean and deviation,
+    // which are not the test split's own: every split is one affine image of the raw column.
+    let dir = scratch("csv-scale");
+    let path = dir.join("t.csv");
+    let raw: Vec<f64> = (0..100).map(|i| ((i * i) % 97) as f64).collect();
+    let rows: String = raw.iter().enumerate().map(|(i, v)| format!("{v},{}\n", i % 2)).collect();
+    write(&path, format!("v,label\n{rows}").as_bytes());
+    let ds = data::load(&csv_spec(&path), 3).expect("loads");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let sd = |v: &[f64]| (v.iter().map(|x| (x - mean(v)).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    let train: Vec<f64> = ds.train.x.iter().map(|&v| f64::from(v)).collect();
+    let test: Vec<f64> = ds.test.x.iter().map(|&v| f64::from(v)).collect();
+    assert!(mean(&train).abs() < 1e-5 && (sd(&train) - 1.0).abs() < 1e-5);
+    assert!(mean(&test).abs() > 1e-3, "the test split keeps its own offset: mean {}", mean(&test));
+    let mut z: Vec<f64> = [train, test].concat();
+    z.sort_by(f64::total_cmp);
+    let mut r = raw.clone();
+    r.sort_by(f64::total_cmp);
+    let scale = (r[99] - r[0]) / (z[99] - z[0]);
+    for (zk, rk) in z.iter().zip(&r) {
+        assert!((r[0] + scale * (zk - z[0]) - rk).abs() < 1e-3, "{zk} does not map to {rk}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn stratified_shares_round_by_the_largest_remainder() {
+    // 50, 30 and 20 examples, 7 places: exact shares 3.5, 2.1 and 1.4; the floors 3, 2, 1 leave
+    // one place, which goes to the largest remainder (class 0).
+    let labels: Vec<u32> = (0..100).map(|i| if i < 50 { 0 } else if i < 80 { 1 } else { 2 }).collect();
+    let s = data::stratified_subset(&labels, 7, 1);
+    assert_eq!(class_counts(&s.iter().map(|&i| labels[i]).collect::<Vec<_>>(), 3), [4, 2, 1]);
+    // Equal remainders go to the lower class: 3 classes of 10, 4 places.
+    let labels: Vec<u32> = (0..30).map(|i| i / 10).collect();
+    for seed in 0..5 {
+        let s = data::stratified_subset(&labels, 4, seed);
+        assert_eq!(class_counts(&s.iter().map(|&i| labels[i]).collect::<Vec<_>>(), 3), [2, 1, 1], "seed {seed}");
+    }
+    // Labels need not be small or contiguous.
+    let sparse = [7u32, 1_000_000, 7, 1_000_000];
+    assert_eq!(data::stratified_subset(&sparse, 2, 3).iter().map(|&i| sparse[i]).collect::<Vec<_>>().len(), 2);
+    let picked: Vec<u32> = data::stratified_subset(&sparse, 2, 3).iter().map(|&i| sparse[i]).collect();
+    assert!(picked.contains(&7) && picked.contains(&1_000_000), "{picked:?}");
+}
+
+#[test]
+fn a_validation_split_that_leaves_no_training_data_is_an_error() {
+    // One example is kept, and the validation split takes it.
+    let s = DataSpec { limit: Some(1), valid_fraction: 0.9, ..spec("mnist-10k") };
+    let (err, msg) = load_err(&s);
+    assert!(matches!(err, DataError::Empty { .. }), "{msg}");
+    assert_mentions(&msg, &["data/mnist-10k", "no training examples are left of 10000"]);
+    // A limit as large as the training data takes it all, in its order.
+    let all = data::load(&DataSpec { limit: Some(1_438), ..spec("digits") }, 2).expect("digits");
+    assert_eq!(all, data::load(&spec("digits"), 2).expect("digits"));
+}
+
+/// A regression dataset of `n` examples with 2 features and 2 outputs, built by hand as a
+/// user of the crate can.
+fn regression(n: usize) -> Dataset {
+    let split = |n: usize| data::Split {
+        x: (0..2 * n).map(|v| v as f32).collect(),
+        targets: Targets::Values { values: (0..2 * n).map(|v| -(v as f32)).collect(), outputs: 2 },
+        len: n,
+    };
+    Dataset {
+        name: "hand".into(),
+        features: 2,
+        task: Task::Regression { outputs: 2 },
+        train: split(n),
+        valid: data::Split::empty(Task::Regression { outputs: 2 }),
+        test: split(3),
+        class_names: Vec::new(),
+        feature_names: vec!["a".into(), "b".into()],
+    }
+}
+
+#[test]
+fn splits_gather_rows_and_targets_together() {
+    let ds = regression(10);
+    assert_eq!((ds.classes(), ds.train.features(), ds.valid.features()), (None, 2, 0));
+    assert!(ds.valid.is_empty() && !ds.train.is_empty());
+    assert_eq!(ds.train.labels(), None);
+    assert_eq!(ds.train.row(3), [6.0, 7.0]);
+    let batch = ds.train.gather(&[4, 1, 4]);
+    assert_eq!((batch.len, batch.x), (3, vec![8.0, 9.0, 2.0, 3.0, 8.0, 9.0]));
+    assert_eq!(batch.targets, Targets::Values { values: vec![-8.0, -9.0, -2.0, -3.0, -8.0, -9.0], outputs: 2 });
+    assert_eq!(data::Split::empty(Task::Classification { classes: 3 }).labels(), Some(&[][..]));
+
+    let digits = data::load(&spec("digits"), 1).expect("digits");
+    assert_eq!(digits.classes(), Some(10));
+    let batch = digits.train.gather(&[5, 0]);
+    assert_eq!(batch.labels(), Some(&[labels(&digits.train)[5], labels(&digits.train)[0]][..]));
+    assert_eq!(batch.row(0), digits.train.row(5));
+}
+
+#[test]
+fn a_regression_probe_is_a_seeded_random_subset() {
+    let ds = regression(100);
+    let probe = ds.probe_indices(10, 4);
+    assert_eq!(probe.len(), 10);
+    assert!(probe.windows(2).all(|w| w[0] < w[1]) && probe.iter().all(|&i| i < 100), "{probe:?}");
+    assert_eq!(probe, ds.probe_indices(10, 4));
+    assert_ne!(probe, ds.probe_indices(10, 5));
+    assert_ne!(probe, (0..10).collect::<Vec<_>>(), "a random subset, not the first rows");
+    assert_eq!(ds.probe_indices(1_000, 4), (0..100).collect::<Vec<_>>());
+    // The batch order is the seed's permutation for that epoch, whatever the task.
+    let order = ds.batch_order(4, 1);
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+    assert_ne!(order, sorted);
+}
+
+#[test]
+fn unreadable_files_and_multi_member_gzip() {
+    // A folder where a file should be: it exists but cannot be read.
+    let dir = small_idx_dir("idx-folder");
+    let images = dir.join("train-images-idx3-ubyte");
+    std::fs::remove_file(&images).expect("remove");
+    std::fs::create_dir(&images).expect("a folder in its place");
+    let (err, msg) = load_err(&idx_spec(&dir));
+    assert!(matches!(err, DataError::Io { .. }), "{msg}");
+    assert_mentions(&msg, &[&images.display().to_string(), "cannot read"]);
+    // The folder of the dataset is not a folder.
+    let (err, msg) = load_err(&idx_spec(&dir.join("t10k-labels-idx1-ubyte.gz")));
+    assert!(matches!(err, DataError::Io { .. }), "{msg}");
+    let _ = std::fs::remove_dir_all(dir);
+
+    // gzip files may hold several members one after the other (as `cat a.gz b.gz` makes).
+    let dir = small_idx_dir("idx-members");
+    let bytes = idx_labels(&cyclic_labels(50));
+    let (head, tail) = bytes.split_at(20);
+    write(&dir.join("train-labels-idx1-ubyte"), &[gzip(head), gzip(tail)].concat());
+    let ds = data::load(&idx_spec(&dir), 1).expect("two gzip members read as one file");
+    assert_eq!(labels(&ds.train), &cyclic_labels(50).iter().map(|&l| u32::from(l)).collect::<Vec<_>>()[..]);
+    // A gzip file too short for a trailer is corrupt, not a crash.
+    write(&dir.join("train-labels-idx1-ubyte"), &gzip(&bytes)[..12]);
+    let (err, msg) = load_err(&idx_spec(&dir));
+    assert!(matches!(err, DataError::Gzip { .. }), "{msg}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn data_spec_limits_are_inclusive_where_documented() {
+    let spiral = |classes, points, noise| DataSpec { spiral: data::SpiralSpec { classes, points, noise }, ..spec("spiral") };
+    assert_eq!(spiral(2, 1, 0.0).validate(), Ok(()));
+    assert_eq!(spiral(2, 5_000_000, 0.0).validate(), Ok(()), "exactly the largest spiral dataset");
+    assert!(spiral(2, 5_000_001, 0.0).validate().unwrap_err().contains("at most 10000000"));
+    assert!(spiral(3, 5, f64::INFINITY).validate().unwrap_err().contains("data.spiral.noise"));
+    assert!(spiral(3, 5, f64::NAN).validate().unwrap_err().contains("data.spiral.noise"));
+    // Fractions in [0, 1): 0 is allowed, 1 is not, and test + valid must leave training data.
+    assert_eq!(DataSpec { valid_fraction: 0.0, test_fraction: 0.0, ..spec("digits") }.validate(), Ok(()));
+    assert!(DataSpec { test_fraction: 1.0, ..spec("digits") }.validate().unwrap_err().contains("data.test_fraction"));
+    assert!(DataSpec { valid_fraction: -0.1, ..spec("digits") }.validate().unwrap_err().contains("data.valid_fraction"));
+    let sum = DataSpec { valid_fraction: 0.4, test_fraction: 0.6, ..spec("csv:t.csv") }.validate().unwrap_err();
+    assert!(sum.contains("must be below 1, got 0.4 + 0.6"), "{sum}");
+    assert_eq!(DataSpec { valid_fraction: 0.5, test_fraction: 0.49, ..spec("digits") }.validate(), Ok(()));
+    // The label column is a csv: setting; a source needs its path.
+    assert_eq!(DataSpec { label: Some("y".into()), ..spec("csv:t.csv") }.validate(), Ok(()));
+    assert!(DataSpec { label: Some("y".into()), ..spec("digits") }.validate().unwrap_err().contains("only to csv"));
+    for bare in ["idx:", "csv:", "idx:  "] {
+        assert!(spec(bare).validate().unwrap_err().contains("needs a path after the colon"), "{bare:?}");
+    }
+    assert_eq!(spec("mnist-10k").validate(), Ok(()));
+    assert_eq!(spec("tutorial").validate(), Ok(()));
+}

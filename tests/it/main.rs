@@ -7,6 +7,7 @@ mod datasets;
 mod models;
 mod prng;
 mod report;
+mod runfolder;
 mod telemetry;
 mod tidy;
 mod train;
