@@ -1,6 +1,8 @@
 //! `cargo xtask`: reports, comparisons and the tutorial's figures from run folders. Parses
 //! the command line and calls the library; everything else lives in `lib.rs`'s modules.
 
+mod mutants;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,6 +73,31 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Both)]
         format: Format,
     },
+    /// Mutation testing (cargo-mutants) of the crates without burn and of the telemetry's
+    /// reductions, against the integration tests: caught, missed, timeout and unviable per crate.
+    Mutants {
+        /// Only this crate (repeatable): prng, chain, runfolder, data, gradflow.
+        #[arg(long = "crate", value_name = "NAME")]
+        crates: Vec<String>,
+        /// Mutate the source tree itself, not a copy: only in a checkout of its own that nothing
+        /// else builds while it runs.
+        #[arg(long)]
+        in_place: bool,
+        /// Run only the integration tests that link no burn, in a workspace of the burn-free
+        /// crates under target/: seconds a mutant instead of minutes, and a lower bound of the score.
+        #[arg(long, conflicts_with = "in_place")]
+        quick: bool,
+        /// Build and test jobs at once (each a copy of the tree and its build folder).
+        #[arg(long, short, default_value_t = 1)]
+        jobs: usize,
+        /// The folder for cargo-mutants' mutants.out (default: target/mutants, or
+        /// target/mutants-quick, in the workspace).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Further arguments for cargo-mutants, after `--` (e.g. `-- --iterate`).
+        #[arg(last = true)]
+        extra: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -121,6 +148,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}: {}", f.title, f.reading);
             }
             println!("wrote {} figures to {}", s.figures.len(), s.out_dir.display());
+        }
+        Command::Mutants { crates, in_place, quick, jobs, out, extra } => {
+            let root = xtask::bench::workspace_root();
+            let out = out.unwrap_or_else(|| root.join(if quick { "target/mutants-quick" } else { "target/mutants" }));
+            let options = mutants::Options { crates, in_place, quick, jobs, out, extra };
+            let scores = mutants::run(&root, &options).context("cannot run the mutation tests")?;
+            print!("{}", mutants::table(&scores));
         }
     }
     Ok(())
