@@ -274,6 +274,9 @@ fn grad_norms(subjects: &[Subject<'_>]) -> Made {
             series: layer_series(s, lines, Dash::Solid, "", !use_train),
             annotations: Vec::new(),
             empty: Some(no_rows(metric::GRAD_NORM_WEIGHT, runfolder::LAYERS)),
+            x: None,
+            references: Vec::new(),
+            events: Vec::new(),
         });
     }
     let reading = if clauses.is_empty() {
@@ -562,6 +565,9 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
         series: loss,
         annotations: Vec::new(),
         empty: Some(format!("no rows in {}", runfolder::EPOCHS)),
+        x: None,
+        references: Vec::new(),
+        events: Vec::new(),
     }];
     if classification {
         panels.push(LinePanel {
@@ -570,6 +576,9 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
             series: acc,
             annotations: Vec::new(),
             empty: Some(format!("no rows in {}", runfolder::EPOCHS)),
+            x: None,
+            references: Vec::new(),
+            events: Vec::new(),
         });
     }
     // The reading: where each model ends, and where it started.
@@ -668,6 +677,9 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
                 metric::DEAD_FRACTION,
                 s.activation().unwrap_or_else(|| "these".to_string())
             )),
+            x: None,
+            references: Vec::new(),
+            events: Vec::new(),
         });
     }
     // Output layers have neither metric: the legend lists only the layers drawn.
@@ -758,6 +770,9 @@ fn update_ratio(subjects: &[Subject<'_>]) -> Made {
             series: layer_series(s, lines, Dash::Solid, "", false),
             annotations: Vec::new(),
             empty: Some(no_rows(metric::UPDATE_RATIO, runfolder::LAYERS)),
+            x: None,
+            references: Vec::new(),
+            events: Vec::new(),
         });
     }
     let reading = if clauses.is_empty() {
@@ -835,6 +850,9 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
             series: layer_series(s, lines, Dash::Solid, "", true),
             annotations: Vec::new(),
             empty: Some(no_rows(metric::DELTA_NORM, runfolder::LAYERS)),
+            x: None,
+            references: Vec::new(),
+            events: Vec::new(),
         });
     }
     let reading =
@@ -1049,6 +1067,9 @@ fn vanished_share(subjects: &[Subject<'_>]) -> Made {
             series: layer_series(s, lines, Dash::Solid, "", !use_train),
             annotations: Vec::new(),
             empty: Some(format!("no rows in {}", runfolder::HISTOGRAMS)),
+            x: None,
+            references: Vec::new(),
+            events: Vec::new(),
         });
     }
     let reading = if clauses.is_empty() {

@@ -110,6 +110,12 @@ pub struct LinePanel {
     pub annotations: Vec<Annotation>,
     /// Shown in the panel when it has no data (why not).
     pub empty: Option<String>,
+    /// The panel's own x axis, where it is not the figure's (epochs beside steps).
+    pub x: Option<Axis>,
+    /// Horizontal reference lines of this panel alone, beside the figure's.
+    pub references: Vec<Reference>,
+    /// Moments marked across the panel by a vertical line (where a model diverged).
+    pub events: Vec<Event>,
 }
 
 /// One line.
@@ -129,6 +135,14 @@ pub struct Series {
 #[derive(Clone, Debug)]
 pub struct Reference {
     pub value: f64,
+    pub label: String,
+}
+
+/// A vertical line at an x value, labelled at its top: an event such as a divergence,
+/// drawn in the alert colour. The x axis reaches it even past the last point.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub x: f64,
     pub label: String,
 }
 
@@ -368,6 +382,8 @@ fn label_spans(label: &Label) -> Vec<Span> {
 
 /// Axes, grid, ticks, labels and the floor strip of one panel.
 fn draw_frame(out: &mut Vec<Item>, b: PlotBox, px: f64, title: &str, x: (&Axis, &Scale), y: (&Axis, &Scale)) {
+    // A long title (a model's name, activation, depth and setup) is cut to the panel.
+    let title = fit(title, PANEL_TITLE_SIZE, b.x1 - b.x0 + PAD_R);
     out.push(Item::Text(Text::new(b.x0, b.top - 9.0, title, PANEL_TITLE_SIZE, colormap::TEXT)));
     let (x_axis, xs) = x;
     let (y_axis, ys) = y;
@@ -497,13 +513,19 @@ fn draw_lines(
     series_count: &mut usize,
     notes: &mut Vec<String>,
 ) {
-    let xs_all: Vec<f64> =
-        lines.panels.iter().flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|p| p.0))).collect();
+    // The x values of a panel: its points and its events.
+    let x_values = |p: &LinePanel| -> Vec<f64> {
+        p.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(p.events.iter().map(|e| e.x)).collect()
+    };
+    let xs_all: Vec<f64> = lines.panels.iter().filter(|p| p.x.is_none()).flat_map(x_values).collect();
     let x_scale = scale_for(&lines.x, &xs_all, &[]);
-    let refs: Vec<f64> = lines.references.iter().map(|r| r.value).collect();
+    let refs_of =
+        |p: &LinePanel| -> Vec<f64> { lines.references.iter().chain(&p.references).map(|r| r.value).collect() };
     let y_values = |p: &LinePanel| -> Vec<f64> { p.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect() };
     let shared: Option<Scale> = lines.share_y.then(|| {
         let all: Vec<f64> = lines.panels.iter().flat_map(y_values).collect();
+        let refs: Vec<f64> =
+            lines.panels.iter().flat_map(refs_of).chain(lines.references.iter().map(|r| r.value)).collect();
         let axis = lines.panels.first().map(|p| p.y.clone()).unwrap_or_else(|| Axis::new("", AxisKind::Log));
         scale_for(&axis, &all, &refs)
     });
@@ -511,8 +533,12 @@ fn draw_lines(
     for (i, panel) in lines.panels.iter().enumerate() {
         let (px, py) = origin(i);
         let b = PlotBox::of(px, py, PANEL_H);
-        let y_scale = shared.clone().unwrap_or_else(|| scale_for(&panel.y, &y_values(panel), &refs));
-        draw_frame(out, b, px, &panel.title, (&lines.x, &x_scale), (&panel.y, &y_scale));
+        let y_scale = shared.clone().unwrap_or_else(|| scale_for(&panel.y, &y_values(panel), &refs_of(panel)));
+        let (x_axis, x_scale) = match &panel.x {
+            Some(axis) => (axis, scale_for(axis, &x_values(panel), &[])),
+            None => (&lines.x, x_scale.clone()),
+        };
+        draw_frame(out, b, px, &panel.title, (x_axis, &x_scale), (&panel.y, &y_scale));
         let has_data = panel.series.iter().any(|s| !s.points.is_empty());
         if !has_data {
             empty_note(out, b, panel.empty.as_deref().unwrap_or("no data"));
@@ -552,7 +578,7 @@ fn draw_lines(
             out.push(series_group(&s.name, &panel.title, items));
             *series_count += 1;
         }
-        for r in &lines.references {
+        for r in lines.references.iter().chain(&panel.references) {
             let y = y_scale.pos(r.value, b.bottom, b.top);
             if y < b.top - 0.5 || y > b.bottom + 0.5 {
                 continue;
@@ -566,6 +592,21 @@ fn draw_lines(
                     y2: y,
                     stroke: Stroke { color: colormap::REFERENCE, width: 1.2, dash: Dash::Dashed },
                 }],
+            });
+        }
+        for e in &panel.events {
+            let x = x_scale.pos(e.x, b.x0, b.x1);
+            let stroke = Stroke { color: colormap::ALERT, width: 1.4, dash: Dash::Dashed };
+            // The label sits at the top, on the side of the line that has room for it.
+            let w = crate::font::text_width(&e.label, TICK_SIZE);
+            let text = if x + 5.0 + w < b.x1 {
+                Text::new(x + 5.0, b.top + 12.0, e.label.clone(), TICK_SIZE, colormap::ALERT)
+            } else {
+                Text::new(x - 5.0, b.top + 12.0, e.label.clone(), TICK_SIZE, colormap::ALERT).anchor(Anchor::End)
+            };
+            out.push(Item::Group {
+                attrs: vec![("class".into(), "event".into()), ("data-label".into(), e.label.clone())],
+                items: vec![Item::Line { x1: x, y1: b.top, x2: x, y2: b.bottom, stroke }, Item::Text(text)],
             });
         }
         for a in &panel.annotations {
@@ -1058,6 +1099,9 @@ mod tests {
                     }],
                     annotations: vec![],
                     empty: None,
+                    x: None,
+                    references: vec![],
+                    events: vec![],
                 }],
                 share_y: true,
                 references: vec![],
