@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use runfolder::{Bin, DatasetInfo, LayerInfo, Manifest, ModelInfo, ParamInfo, Status, TelemetryInfo, header, metric};
+use runfolder::{
+    Bin, DatasetInfo, Divergence, LayerInfo, Manifest, ModelInfo, ParamInfo, Status, TelemetryInfo, header, metric,
+};
 use xtask::{Error, Format, RunError};
 
 /// The seven figure stems that every report has, in page order.
@@ -23,6 +25,18 @@ const FIGURES: [&str; 7] = [
 /// The two figure stems that follow them when the run has gradient histograms.
 const HISTOGRAM_FIGURES: [&str; 2] = ["fig8-grad-histogram", "fig9-grad-below-1e-8"];
 
+/// The remedies side by side: after those, when two or more models have the first-to-last
+/// gradient ratio over training steps (every run here with a training step).
+const REMEDIES_FIGURE: &str = "fig10-remedies";
+
+/// The gradient norm and its clipping: last, when a model was clipped or diverged.
+const CLIPPING_FIGURE: &str = "fig11-exploding-clipping";
+
+/// The figures of a healthy run of two models without histograms, in page order.
+fn report_figures() -> Vec<&'static str> {
+    FIGURES.iter().copied().chain([REMEDIES_FIGURE]).collect()
+}
+
 /// How a synthetic run differs from a healthy completed one.
 #[derive(Clone)]
 struct Spec {
@@ -35,6 +49,13 @@ struct Spec {
     layer_names: Option<[&'static str; LAYERS as usize]>,
     /// Whether `grad_histograms.csv` has rows (else it holds its header only).
     histograms: bool,
+    /// Whether "relu" has the remedies: LayerNorm, residual connections (with the stream's
+    /// gradient logged for its hidden layers) and clipping at 1, its norm before clipping
+    /// above 1 on its first steps.
+    remedies: bool,
+    /// The step at which "sigmoid" diverged (its manifest entry says so, and its rows stop
+    /// before it) while "relu" trained on.
+    diverge_at: Option<u64>,
 }
 
 impl Default for Spec {
@@ -47,6 +68,8 @@ impl Default for Spec {
             regression: false,
             layer_names: None,
             histograms: false,
+            remedies: false,
+            diverge_at: None,
         }
     }
 }
@@ -105,6 +128,21 @@ fn metrics(model: &str, layer: u32, t: f64, train: bool) -> Vec<(&'static str, f
     m
 }
 
+/// The clipping threshold of "relu" with the remedies.
+const CLIP: f64 = 1.0;
+
+/// The global gradient norm of "relu" with the remedies before clipping: 2, 1.41, 1, 0.71,
+/// … at steps 1, 2, 4, 8, …, clipped on its first two logged steps.
+fn remedied_norm(step: u64) -> f64 {
+    2.0 / (step as f64).sqrt()
+}
+
+/// The residual stream's ‖dL/dh‖ of a hidden layer of "relu" with the remedies: level from
+/// the last hidden layer to the first, as a skip keeps it.
+fn stream(layer: u32) -> f64 {
+    0.02 * (1.0 + 0.01 * f64::from(LAYERS - layer))
+}
+
 /// The counts of a layer's |dL/dW| entries per bin, the same at every moment: sigmoid's
 /// layer 1 has one entry of 0, two in [1e-9, 1e-8) and one in [1e-3, 1e-2), so that 75% of
 /// them are below 1e-8 and its median is in [1e-9, 1e-8); its other layers and every ReLU
@@ -135,8 +173,18 @@ fn model_info(model: &str, spec: &Spec) -> ModelInfo {
             }
         })
         .collect();
+    let remedied = spec.remedies && model == "relu";
+    let diverged = spec.diverge_at.filter(|_| model == "sigmoid").map(|step| Divergence {
+        epoch: usize::try_from((step - 1) / STEPS_PER_EPOCH + 1).expect("small"),
+        step: usize::try_from(step).expect("small"),
+        reason: "non-finite gradient or value in layers.0.weight".into(),
+    });
     ModelInfo {
         name: model.to_string(),
+        norm: remedied.then(|| "layer".into()),
+        residual: remedied.then_some(true),
+        clip_grad_norm: remedied.then_some(CLIP),
+        diverged,
         activation: spec.layer_names.is_none().then(|| model.to_string()),
         output_activation: Some("none".into()),
         init: Some("xavier-uniform".into()),
@@ -205,6 +253,10 @@ fn write_run(dir: &Path, spec: &Spec) {
             for (metric, v) in metrics(model, layer, step as f64, train) {
                 writeln!(layers, "{model},{e},{step},{source},{layer},{metric},{v:e}").expect("fmt");
             }
+            if spec.remedies && model == "relu" && layer < LAYERS {
+                let (m, v) = (metric::STREAM_DELTA_NORM, stream(layer));
+                writeln!(layers, "{model},{e},{step},{source},{layer},{m},{v:e}").expect("fmt");
+            }
             for (param, v) in info.layers[layer as usize - 1].params.iter().zip([1.0, 0.3]) {
                 let g = grad(model, layer, step as f64) * v;
                 writeln!(params, "{model},{e},{step},{source},{layer},{},{},{g:e}", param.path, metric::GRAD_NORM)
@@ -219,7 +271,12 @@ fn write_run(dir: &Path, spec: &Spec) {
     };
     for model in models {
         let learns = if model == "relu" { 1.0 } else { 0.1 };
-        for e in 0..=spec.epochs {
+        // A model that diverged has no rows from the step it diverged at: not that step,
+        // nor the end of its epoch.
+        let stop = spec.diverge_at.filter(|_| model == "sigmoid").unwrap_or(u64::MAX);
+        let kept_epochs = (0..=spec.epochs).filter(|&e| u64::from(e) * STEPS_PER_EPOCH < stop);
+        let logged: Vec<(u32, u64)> = logged_steps(spec.epochs).into_iter().filter(|p| p.1 < stop).collect();
+        for e in kept_epochs.clone() {
             let ef = f64::from(e);
             let loss = 2.3 - learns * 0.6 * ef;
             let acc = 0.1 + learns * 0.27 * ef;
@@ -233,12 +290,14 @@ fn write_run(dir: &Path, spec: &Spec) {
             // Probe rows: at initialization (step 0) and after each epoch.
             moment(model, e, u64::from(e) * STEPS_PER_EPOCH, runfolder::SOURCE_PROBE);
         }
-        for (e, s) in logged_steps(spec.epochs) {
-            writeln!(steps, "{model},{e},{s},{:e},{:e},{:e}", 2.3 - 0.01 * s as f64, 0.5, 0.5).expect("fmt");
+        for &(e, s) in &logged {
+            let norm = if spec.remedies && model == "relu" { remedied_norm(s) } else { 0.5 };
+            let clipped = if spec.remedies && model == "relu" { norm.min(CLIP) } else { norm };
+            writeln!(steps, "{model},{e},{s},{:e},{norm:e},{clipped:e}", 2.3 - 0.01 * s as f64).expect("fmt");
             moment(model, e, s, runfolder::SOURCE_TRAIN);
         }
-        for e in 1..=spec.epochs {
-            let in_epoch: Vec<u64> = logged_steps(spec.epochs).into_iter().filter(|p| p.0 == e).map(|p| p.1).collect();
+        for e in kept_epochs.filter(|&e| e > 0) {
+            let in_epoch: Vec<u64> = logged.iter().filter(|p| p.0 == e).map(|p| p.1).collect();
             for layer in 1..=LAYERS {
                 for (metric, _) in metrics(model, layer, 1.0, true) {
                     let vals: Vec<f64> = in_epoch
@@ -337,8 +396,8 @@ fn report_writes_every_figure_and_a_page_that_references_them() {
     let s = xtask::write_report(&run, None, Format::Both).expect("report");
     assert_eq!(s.out_dir, run.join("report"));
     let html = std::fs::read_to_string(&s.html).expect("index.html");
-    assert_eq!(s.figures.len(), FIGURES.len());
-    for stem in FIGURES {
+    assert_eq!(s.figures.iter().map(|f| f.slug.as_str()).collect::<Vec<_>>(), report_figures());
+    for stem in report_figures() {
         for ext in ["svg", "png"] {
             let file = s.out_dir.join(format!("{stem}.{ext}"));
             assert!(file.is_file(), "{} is missing", file.display());
@@ -365,9 +424,11 @@ fn svgs_are_well_formed_with_one_series_per_layer_or_line() {
     let run = run_in(&tmp, "run", &Spec::default());
     let s = xtask::write_report(&run, Some(&tmp.path().join("out")), Format::Svg).expect("report");
     // 2 models × 4 layers; 2 × 4 heatmap rows; 2 × (init, end) bars; 2 models × (train,
-    // test) × (loss, accuracy); 3 hidden layers with saturation or dead units per model.
-    let expected = [8, 8, 4, 8, 6, 8, 8];
-    for ((stem, want), fig) in FIGURES.iter().zip(expected).zip(&s.figures) {
+    // test) × (loss, accuracy); 3 hidden layers with saturation or dead units per model;
+    // 2 models × 4 layers twice; 2 models × (ratio, test accuracy).
+    let expected = [8, 8, 4, 8, 6, 8, 8, 4];
+    assert_eq!(s.figures.len(), expected.len());
+    for ((stem, want), fig) in report_figures().into_iter().zip(expected).zip(&s.figures) {
         let path = tmp.path().join("out").join(format!("{stem}.svg"));
         assert_eq!(series_in(&path), want, "{stem}");
         assert_eq!(fig.series, want, "{stem} (summary)");
@@ -399,10 +460,13 @@ fn headline_and_readings_come_from_the_data() {
 
     let md = std::fs::read_to_string(&s.markdown).expect("report.md");
     assert!(md.contains("| Model | Activation | Layers | Epochs | Test accuracy |"), "{md}");
-    assert!(md.lines().any(|l| l.starts_with("| sigmoid |") && l.trim_end().ends_with("| yes |")), "{md}");
-    assert!(md.lines().any(|l| l.starts_with("| relu |") && l.trim_end().ends_with("| no |")), "{md}");
-    assert!(md.contains("A model is stalled when"));
-    for stem in FIGURES {
+    // Stalled, then its twin Exploding: sigmoid's gradient vanishes, and neither explodes.
+    assert!(md.lines().any(|l| l.starts_with("| sigmoid |") && l.trim_end().ends_with("| yes | no |")), "{md}");
+    assert!(md.lines().any(|l| l.starts_with("| relu |") && l.trim_end().ends_with("| no | no |")), "{md}");
+    assert!(md.contains("| Stalled | Exploding |") && !md.contains("| Setup |"), "{md}");
+    assert!(md.contains("A model is stalled when") && md.contains("A model is exploding when"));
+    assert!(sig.exploding == Some(false) && relu.exploding == Some(false));
+    for stem in report_figures() {
         assert!(md.contains(&format!("({stem}.svg)")), "report.md does not show {stem}");
     }
     // Readings name the models and carry numbers.
@@ -420,8 +484,9 @@ fn compare_overlays_two_runs_with_one_table() {
     let s = xtask::write_compare(&[a.clone(), b], Some(&out), Format::Svg).expect("compare");
     assert_eq!(s.labels, ["default (seed 42)", "default (seed 7)"]);
     assert_eq!(s.headline.len(), 4);
-    let expected = [16, 16, 8, 16, 12, 16, 16];
-    for (stem, want) in FIGURES.iter().zip(expected) {
+    let expected = [16, 16, 8, 16, 12, 16, 16, 8];
+    assert_eq!(s.figures.len(), expected.len());
+    for (stem, want) in report_figures().into_iter().zip(expected) {
         assert_eq!(series_in(&out.join(format!("{stem}.svg"))), want, "{stem}");
     }
     let html = std::fs::read_to_string(&s.html).expect("html");
@@ -534,7 +599,135 @@ fn interrupted_and_diverged_runs_are_reported_with_a_note() {
     let run = run_in(&tmp, "early", &Spec { status: Status::Running, epochs: 0, ..Spec::default() });
     let s = xtask::write_report(&run, None, Format::Svg).expect("report of a run with epoch 0 only");
     assert!(s.notes.iter().any(|n| n.contains("still running") && n.contains("killed?")), "{:?}", s.notes);
+    // No training step: no ratio over training, so no remedies figure.
     assert_eq!(s.figures.len(), FIGURES.len());
+}
+
+/// The line of a Markdown table that starts with `| model |`.
+fn row_of<'a>(md: &'a str, model: &str) -> &'a str {
+    md.lines().find(|l| l.starts_with(&format!("| {model} |"))).unwrap_or_else(|| panic!("no row for {model}:\n{md}"))
+}
+
+#[test]
+fn remedies_clipping_and_a_diverged_model_reach_the_page() {
+    let tmp = temp();
+    let spec = Spec { remedies: true, diverge_at: Some(13), ..Spec::default() };
+    let run = run_in(&tmp, "remedies", &spec);
+    let s = xtask::write_report(&run, None, Format::Both).expect("report");
+    let stems: Vec<&str> = s.figures.iter().map(|f| f.slug.as_str()).collect();
+    let expected: Vec<&str> = FIGURES.iter().copied().chain([REMEDIES_FIGURE, CLIPPING_FIGURE]).collect();
+    assert_eq!(stems, expected);
+    for stem in [REMEDIES_FIGURE, CLIPPING_FIGURE] {
+        let png = std::fs::read(s.out_dir.join(format!("{stem}.png"))).expect("png");
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png is not a PNG");
+    }
+
+    // The headline: sigmoid diverged at step 13, after its first epoch; relu is described
+    // by its remedies, in a column that only such runs have.
+    let sig = s.headline.iter().find(|h| h.model == "sigmoid").expect("sigmoid");
+    let relu = s.headline.iter().find(|h| h.model == "relu").expect("relu");
+    assert_eq!((sig.exploding, sig.last_epoch), (Some(true), Some(1)));
+    assert_eq!(sig.diverged.as_ref().and_then(|d| d.step), Some(13));
+    assert_eq!((relu.exploding, relu.setup.as_deref()), (Some(false), Some("LayerNorm, residual, clipped at 1")));
+    let md = std::fs::read_to_string(&s.markdown).expect("md");
+    assert!(md.contains("| Model | Activation | Layers | Setup | Epochs |"), "{md}");
+    assert!(row_of(&md, "sigmoid").starts_with("| sigmoid | sigmoid | 4 | — | 1 |"), "{md}");
+    assert!(row_of(&md, "sigmoid").ends_with("| yes | yes (diverged at step 13) |"), "{md}");
+    assert!(row_of(&md, "relu").contains("| LayerNorm, residual, clipped at 1 |"), "{md}");
+    assert!(row_of(&md, "relu").ends_with("| no | no |"), "{md}");
+    let html = std::fs::read_to_string(&s.html).expect("html");
+    assert!(html.contains("<td class=\"exploding\">yes (diverged at step 13)</td>"), "the cell is not flagged");
+    assert!(html.contains("<b>Exploding.</b> A model is exploding when"), "the rule is not stated");
+    // The run completed; a note says where sigmoid stopped and why.
+    assert!(
+        s.notes.iter().any(|n| n.starts_with("Model “sigmoid” diverged at step 13 (epoch 2): non-finite gradient")),
+        "{:?}",
+        s.notes
+    );
+
+    // Figure 10: each model's ratio and test accuracy, sigmoid's lines ending where it diverged.
+    let fig10 = &s.figures[7];
+    assert_eq!(series_in(&s.out_dir.join(format!("{REMEDIES_FIGURE}.svg"))), 4);
+    assert!(texts_in(&s.out_dir.join(format!("{REMEDIES_FIGURE}.svg"))).contains("sigmoid (diverged at step 13)"));
+    assert!(fig10.reading.contains("sigmoid (step 12)"), "{}", fig10.reading);
+    assert!(fig10.reading.contains("Training diverged for sigmoid (at step 13)"), "{}", fig10.reading);
+
+    // Figure 11: the norm of each, relu's also after clipping, and a marker at step 13.
+    let fig11 = &s.figures[8];
+    let path = s.out_dir.join(format!("{CLIPPING_FIGURE}.svg"));
+    assert_eq!(series_in(&path), 3);
+    let svg = std::fs::read_to_string(&path).expect("svg");
+    assert!(svg.contains("class=\"event\" data-label=\"diverged at step 13\""), "no divergence marker");
+    assert!(
+        fig11.reading.starts_with("The norm of sigmoid reached 0.50 at step 1 before it diverged at step 13;"),
+        "{}",
+        fig11.reading
+    );
+    assert!(
+        fig11.reading.contains(
+            "the norm of relu was clipped to 1 on 2 of its 8 logged steps (before clipping, up to 2.0 at step 1)"
+        ),
+        "{}",
+        fig11.reading
+    );
+
+    // Figure 7: relu's residual stream beside its branches, dashed (its 3 hidden layers).
+    assert_eq!(series_in(&s.out_dir.join(format!("{}.svg", FIGURES[6]))), 8 + 3);
+    assert!(
+        s.figures[6].reading.contains("Along the residual stream (dashed), layer 1 of relu gets"),
+        "{}",
+        s.figures[6].reading
+    );
+    // Panel titles describe the remedies.
+    assert!(texts_in(&s.out_dir.join(format!("{}.svg", FIGURES[0]))).contains("relu · 4 layers, LayerNorm"));
+
+    // Beside a healthy run: both figures, figure 11 with a panel for every model.
+    let b = run_in(&tmp, "b", &Spec { seed: 7, ..Spec::default() });
+    let out = tmp.path().join("cmp");
+    let c = xtask::write_compare(&[run, b], Some(&out), Format::Svg).expect("compare");
+    let stems: Vec<&str> = c.figures.iter().map(|f| f.slug.as_str()).collect();
+    assert_eq!(stems, expected);
+    assert_eq!(series_in(&out.join(format!("{REMEDIES_FIGURE}.svg"))), 8);
+    assert_eq!(series_in(&out.join(format!("{CLIPPING_FIGURE}.svg"))), 3 + 2);
+    let md = std::fs::read_to_string(&c.markdown).expect("md");
+    assert!(
+        md.contains("| Run | Model | Activation | Layers | Setup |") && md.contains("yes (diverged at step 13)"),
+        "{md}"
+    );
+}
+
+#[test]
+fn an_older_diverged_run_is_read_for_the_model_and_step() {
+    let tmp = temp();
+    // Written before models had their own entry: the run stopped whole, and its reason
+    // names the step and the model.
+    let run = run_in(&tmp, "old-div", &Spec { diverge_at: Some(13), ..Spec::default() });
+    let path = run.join(runfolder::MANIFEST);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    json["status"] = "diverged".into();
+    json["reason"] = "step 13 (epoch 2), model sigmoid: non-finite gradient or value in layers.0.weight".into();
+    json["models"][0].as_object_mut().expect("a model").remove("diverged");
+    std::fs::write(&path, json.to_string()).expect("write");
+
+    let s = xtask::write_report(&run, None, Format::Svg).expect("report");
+    let sig = s.headline.iter().find(|h| h.model == "sigmoid").expect("sigmoid");
+    let relu = s.headline.iter().find(|h| h.model == "relu").expect("relu");
+    assert_eq!(sig.exploding_text(), "yes (diverged at step 13)");
+    assert_eq!(relu.exploding_text(), "no");
+    assert!(
+        s.notes.iter().any(|n| n.starts_with("This run diverged (step 13 (epoch 2), model sigmoid")),
+        "{:?}",
+        s.notes
+    );
+    assert!(
+        !s.notes.iter().any(|n| n.starts_with("Model “sigmoid” diverged")),
+        "the status note says it: {:?}",
+        s.notes
+    );
+    assert_eq!(s.figures.last().map(|f| f.slug.as_str()), Some(CLIPPING_FIGURE));
+    let svg = std::fs::read_to_string(s.out_dir.join(format!("{CLIPPING_FIGURE}.svg"))).expect("svg");
+    assert!(svg.contains("data-label=\"diverged at step 13\""), "no divergence marker");
 }
 
 #[test]
@@ -566,7 +759,7 @@ fn histograms_and_named_layers_reach_the_page() {
     let run = run_in(&tmp, "cnn", &spec);
     let s = xtask::write_report(&run, None, Format::Both).expect("report");
     let stems: Vec<&str> = s.figures.iter().map(|f| f.slug.as_str()).collect();
-    let expected: Vec<&str> = FIGURES.iter().chain(&HISTOGRAM_FIGURES).copied().collect();
+    let expected: Vec<&str> = FIGURES.iter().chain(&HISTOGRAM_FIGURES).copied().chain([REMEDIES_FIGURE]).collect();
     assert_eq!(stems, expected);
     let html = std::fs::read_to_string(&s.html).expect("html");
     let md = std::fs::read_to_string(&s.markdown).expect("md");
@@ -610,7 +803,7 @@ fn an_older_run_folder_reports_and_compares_with_a_newer_one() {
     let old = run_in(&tmp, "old", &Spec::default());
     make_old(&old);
     let s = xtask::write_report(&old, None, Format::Svg).expect("report of an older run");
-    assert_eq!(s.figures.len(), FIGURES.len(), "no histogram figures without histograms");
+    assert_eq!(s.figures.len(), report_figures().len(), "no histogram figures without histograms");
     assert!(s.headline.iter().all(|h| h.layers == LAYERS), "the widths give the layers");
     assert!(!std::fs::read_to_string(&s.html).expect("html").contains(HISTOGRAM_FIGURES[0]));
     let text = texts_in(&s.out_dir.join("fig2-grad-heatmap.svg"));
@@ -625,7 +818,7 @@ fn an_older_run_folder_reports_and_compares_with_a_newer_one() {
     // Side by side: the histogram figures are there, empty for the older run.
     let out = tmp.path().join("cmp");
     let c = xtask::write_compare(&[old, mlp], Some(&out), Format::Svg).expect("compare");
-    assert_eq!(c.figures.len(), FIGURES.len() + HISTOGRAM_FIGURES.len());
+    assert_eq!(c.figures.len(), report_figures().len() + HISTOGRAM_FIGURES.len());
     assert_eq!(series_in(&out.join(format!("{}.svg", HISTOGRAM_FIGURES[0]))), 16, "only the newer run's rows");
     let text = texts_in(&out.join(format!("{}.svg", HISTOGRAM_FIGURES[0])));
     assert!(text.contains(&format!("no rows in {}", runfolder::HISTOGRAMS)), "{text}");

@@ -1,6 +1,7 @@
 //! The figures of a report, built from subjects (the models of one run, or of several in a
-//! comparison), each with a one-sentence reading computed from the data: seven always, and
-//! two more from `grad_histograms.csv` when the run has one.
+//! comparison), each with a one-sentence reading computed from the data: seven always, two
+//! more from `grad_histograms.csv` when the run has one, and the remedies' two (in
+//! `remedies.rs`) where their data is.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +18,8 @@ use crate::run::{EpochSource, Snapshot, Source};
 use crate::scale::Label;
 use crate::scene::Dash;
 use crate::subject::Subject;
+
+mod remedies;
 
 /// A figure spec and its reading.
 pub struct Made {
@@ -37,8 +40,12 @@ pub const VANISHED_BELOW: i32 = -8;
 
 /// All figures, in page order: the seven that every run has, then the two histogram
 /// figures when any subject has rows in `grad_histograms.csv` (runs from before it existed
-/// have none, and their page is as it was). `columns` sets the panels per row of the
-/// figures that have a panel per subject (a comparison passes the number of models per run).
+/// have none, and their page is as it was), then the remedies side by side when two or more
+/// subjects have the first-to-last ratio over training, and the gradient norm with clipping
+/// when some subject was clipped or diverged. A figure without data is not drawn; the
+/// numbers in titles and file names stay those of the list, so that "figure 10" is the same
+/// figure on every page. `columns` sets the panels per row of the figures that have a panel
+/// per subject (a comparison passes the number of models per run).
 pub fn all(subjects: &[Subject<'_>], columns: Option<usize>) -> Vec<Made> {
     let mut made = vec![
         grad_norms(subjects),
@@ -53,18 +60,22 @@ pub fn all(subjects: &[Subject<'_>], columns: Option<usize>) -> Vec<Made> {
         made.push(grad_histogram(subjects));
         made.push(vanished_share(subjects));
     }
+    made.extend(remedies::side_by_side(subjects));
+    made.extend(remedies::exploding(subjects));
     for m in &mut made {
-        // The loss figure has one panel per quantity, not per subject; the histogram has a
-        // row per subject (initialization beside the end), which it sets itself.
-        if m.figure.slug != SLUGS[3] && m.figure.slug != SLUGS[7] {
+        // The loss and the remedies figures have one panel per quantity, not per subject;
+        // the histogram has a row per subject (initialization beside the end), which it sets
+        // itself.
+        if ![SLUGS[3], SLUGS[7], SLUGS[9]].contains(&m.figure.slug.as_str()) {
             m.figure.columns = columns;
         }
     }
     made
 }
 
-/// The file stems of the figures, in page order (the last two only with histograms).
-pub const SLUGS: [&str; 9] = [
+/// The file stems of the figures, in page order (8 and 9 only with histograms, 10 and 11
+/// only with their data).
+pub const SLUGS: [&str; 11] = [
     "fig1-grad-norms",
     "fig2-grad-heatmap",
     "fig3-grad-bars",
@@ -74,6 +85,8 @@ pub const SLUGS: [&str; 9] = [
     "fig7-delta-norms",
     "fig8-grad-histogram",
     "fig9-grad-below-1e-8",
+    "fig10-remedies",
+    "fig11-exploding-clipping",
 ];
 
 /// Lines of one metric per layer, with the x values and the layer number.
@@ -809,11 +822,32 @@ fn update_ratio(subjects: &[Subject<'_>]) -> Made {
 fn delta_norms(subjects: &[Subject<'_>]) -> Made {
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
+    let mut stream_clauses = Vec::new();
     let mut train_means = false;
+    // Residual layers also log the gradient of the stream at their output, drawn dashed
+    // beside the branch's δ: the skip's path around the branch.
+    let any_stream = subjects.iter().any(|s| !s.run.per_epoch(&s.model, metric::STREAM_DELTA_NORM).0.is_empty());
     for s in subjects {
         let (per, src) = s.run.per_epoch(&s.model, metric::DELTA_NORM);
         train_means |= src == EpochSource::TrainMeans;
         let lines: LayerLines = per.into_iter().collect();
+        let (stream, stream_src) = s.run.per_epoch(&s.model, metric::STREAM_DELTA_NORM);
+        train_means |= stream_src == EpochSource::TrainMeans;
+        let stream: LayerLines = stream.into_iter().collect();
+        let stream_last = last_values(&stream);
+        if let (Some((&f, &(_, a))), Some((&g, &(_, b)))) =
+            (stream_last.first_key_value(), stream_last.last_key_value())
+            && f < g
+            && b > 0.0
+        {
+            stream_clauses.push(format!(
+                "{} of {} gets {} {}'s",
+                s.layer_phrase(f),
+                s.name(),
+                if a <= 0.0 { "none (exactly 0) of".to_string() } else { fraction_of(a / b) },
+                s.layer_phrase(g)
+            ));
+        }
         let last = last_values(&lines);
         let l = s.layers();
         if let (Some(&(epoch, first)), Some(&(_, lastv))) = (last.get(&1), last.get(&l)) {
@@ -846,8 +880,19 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
         }
         panels.push(LinePanel {
             title: s.title(),
-            y: Axis::new("mean ‖δ‖ = ‖dL/dz‖ per example (log scale)", AxisKind::Log),
-            series: layer_series(s, lines, Dash::Solid, "", true),
+            y: Axis::new(
+                if any_stream {
+                    "mean ‖dL/dz‖, ‖dL/dh‖ (log scale)"
+                } else {
+                    "mean ‖δ‖ = ‖dL/dz‖ per example (log scale)"
+                },
+                AxisKind::Log,
+            ),
+            series: {
+                let mut series = layer_series(s, lines, Dash::Solid, "", true);
+                series.extend(layer_series(s, stream, Dash::Dashed, " stream", true));
+                series
+            },
             annotations: Vec::new(),
             empty: Some(no_rows(metric::DELTA_NORM, runfolder::LAYERS)),
             x: None,
@@ -855,11 +900,31 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
             events: Vec::new(),
         });
     }
-    let reading =
+    let mut reading =
         if clauses.is_empty() { "No delta norms were logged.".to_string() } else { at_last("epoch", clauses) };
+    if !stream_clauses.is_empty() {
+        reading.push_str(&format!(" Along the residual stream (dashed), {}.", join_subjects(stream_clauses)));
+    }
     let mut notes = vec![
         "δ = dL/dz is the error at a layer's pre-activation; its size sets how fast the layer's weights and biases can change (Nielsen's “speed of learning”, chapter 5).".to_string(),
     ];
+    let mut legend = layer_legend(subjects);
+    if any_stream {
+        notes.push(format!(
+            "Dashed: the residual stream's ‖dL/dh‖ at a residual layer's output ({}), what the skip connection carries past the layer's branch; where it stays level from the last layer to the first, the skip keeps the gradient from vanishing, however small the branch's δ (solid).",
+            metric::STREAM_DELTA_NORM
+        ));
+        legend.items.push(LegendItem {
+            label: "branch δ = dL/dz (solid)".into(),
+            color: colormap::MUTED,
+            swatch: Swatch::Line(Dash::Solid),
+        });
+        legend.items.push(LegendItem {
+            label: "residual stream dL/dh (dashed)".into(),
+            color: colormap::MUTED,
+            swatch: Swatch::Line(Dash::Dashed),
+        });
+    }
     if train_means {
         notes.push(train_means_note());
     }
@@ -867,13 +932,8 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
         figure: Figure {
             slug: SLUGS[6].into(),
             title: "7. Speed of learning: the error signal δ per layer".into(),
-            body: Body::Lines(Lines {
-                x: time_axis(false),
-                panels,
-                share_y: true,
-                references: Vec::new(),
-            }),
-            legend: layer_legend(subjects),
+            body: Body::Lines(Lines { x: time_axis(false), panels, share_y: true, references: Vec::new() }),
+            legend,
             notes,
             columns: None,
         },
@@ -1174,7 +1234,8 @@ mod tests {
 
     #[test]
     fn every_figure_draws_only_characters_the_font_has() {
-        let run = run();
+        // The run with steps, a divergence and clipping has every figure but the histograms'.
+        let run = exploding_run();
         let subjects = Subject::of_run(&run, None);
         for made in all(&subjects, None) {
             let r = crate::plot::render(&made.figure);
@@ -1262,7 +1323,7 @@ mod tests {
         let subjects = Subject::of_run(&run, None);
         let made = all(&subjects, None);
         let slugs: Vec<&str> = made.iter().map(|m| m.figure.slug.as_str()).collect();
-        assert_eq!(slugs, SLUGS);
+        assert_eq!(slugs, SLUGS[..9]);
         for m in &made {
             let r = crate::plot::render(&m.figure);
             let texts = r.scene.texts();
@@ -1304,8 +1365,179 @@ mod tests {
     }
 
     #[test]
-    fn without_histograms_the_page_has_its_seven_figures() {
+    fn without_histograms_the_page_has_its_seven_figures_and_the_remedies() {
         let run = run();
-        assert_eq!(all(&Subject::of_run(&run, None), None).len(), 7);
+        let slugs: Vec<String> = all(&Subject::of_run(&run, None), None).into_iter().map(|m| m.figure.slug).collect();
+        let mut expected: Vec<&str> = SLUGS[..7].to_vec();
+        expected.push(SLUGS[9]);
+        assert_eq!(slugs, expected);
+    }
+
+    /// The figure of `slug` among all figures of `run`, if it is drawn.
+    fn figure(run: &Run, slug: &str) -> Option<Made> {
+        all(&Subject::of_run(run, None), None).into_iter().find(|m| m.figure.slug == slug)
+    }
+
+    /// The line panels of a figure.
+    fn line_panels(made: &Made) -> &[LinePanel] {
+        let Body::Lines(lines) = &made.figure.body else { panic!("{} has lines", made.figure.slug) };
+        &lines.panels
+    }
+
+    #[test]
+    fn the_remedies_figure_puts_each_models_ratio_beside_its_accuracy() {
+        let run = run();
+        let made = figure(&run, SLUGS[9]).expect("two models have the ratio");
+        let [ratio, accuracy] = line_panels(&made) else { panic!("two panels") };
+        // sigmoid: 1e-6 over 1e-2 at steps 0 and 8, and its first layer's exact 0 at step 4
+        // on the floor; relu: 0.1 over 0.1.
+        assert_eq!(ratio.series[0].name, "sigmoid");
+        let sigmoid: Vec<(f64, f64)> = ratio.series[0].points.clone();
+        assert_eq!(sigmoid.iter().map(|p| p.0).collect::<Vec<_>>(), [0.0, 4.0, 8.0]);
+        assert!((sigmoid[0].1 / 1e-4 - 1.0).abs() < 1e-9 && sigmoid[1].1 == 0.0, "{sigmoid:?}");
+        assert!(ratio.series[1].points.iter().all(|p| (p.1 - 1.0).abs() < 1e-12));
+        // The headline's thresholds are the ratio panel's own references; the accuracy panel
+        // has its own x axis, in epochs, and the percentages.
+        let refs: Vec<f64> = ratio.references.iter().map(|r| r.value).collect();
+        assert_eq!(refs, [headline::STALL_RATIO, headline::EXPLODE_RATIO]);
+        assert!(accuracy.references.is_empty());
+        assert!(accuracy.x.as_ref().is_some_and(|x| x.label.starts_with("epoch")));
+        assert_eq!(accuracy.series[1].points.last(), Some(&(2.0, 68.0)));
+        assert_eq!(made.figure.columns, None, "a comparison does not change its two panels");
+        assert!(
+            made.reading.starts_with(
+                "At the last logged step (8), the first-to-last gradient ratio is 1e-4 for sigmoid and 1.0 for relu."
+            ),
+            "{}",
+            made.reading
+        );
+        assert!(
+            made.reading.contains("At the end (epoch 2), test accuracy is 68% for sigmoid and 68% for relu."),
+            "{}",
+            made.reading
+        );
+
+        // One model alone: figures 1 and 4 already say it all.
+        let mut one = run.clone();
+        one.manifest.models.truncate(1);
+        assert!(figure(&one, SLUGS[9]).is_none());
+    }
+
+    /// [`run`] with steps: sigmoid's norm grows until it diverges after step 6; relu is
+    /// clipped to 1.
+    fn exploding_run() -> Run {
+        let mut run = run();
+        for step in 1..=8u64 {
+            let e = u32::try_from(step.div_ceil(4)).expect("small");
+            if step <= 6 {
+                let g = 10f64.powi(step as i32);
+                run.steps.push(crate::run::StepRow {
+                    model: "sigmoid".into(),
+                    epoch: e,
+                    step,
+                    loss: 1.0,
+                    grad_norm: g,
+                    grad_norm_clipped: Some(g),
+                });
+            }
+            let g = 4.0 / step as f64;
+            run.steps.push(crate::run::StepRow {
+                model: "relu".into(),
+                epoch: e,
+                step,
+                loss: 1.0,
+                grad_norm: g,
+                grad_norm_clipped: Some(g.min(1.0)),
+            });
+        }
+        run.manifest.models[0].diverged =
+            Some(runfolder::Divergence { epoch: 2, step: 7, reason: "non-finite gradient in layers.0.weight".into() });
+        run.manifest.models[1].clip_grad_norm = Some(1.0);
+        run
+    }
+
+    #[test]
+    fn the_clipping_figure_marks_where_a_model_diverged_and_shows_the_norm_after_clipping() {
+        // Neither clipped nor diverged: no figure.
+        assert!(figure(&run(), SLUGS[10]).is_none());
+        let run = exploding_run();
+        let made = figure(&run, SLUGS[10]).expect("a model diverged, one is clipped");
+        let [sigmoid, relu] = line_panels(&made) else { panic!("a panel per model") };
+        assert_eq!(sigmoid.series.len(), 1, "not clipped: the norm before clipping only");
+        assert_eq!(sigmoid.events.len(), 1);
+        assert_eq!((sigmoid.events[0].x, sigmoid.events[0].label.as_str()), (7.0, "diverged at step 7"));
+        assert_eq!(relu.series.len(), 2);
+        assert_eq!(relu.series[1].dash, Dash::Dashed);
+        assert_eq!(relu.series[1].points.first(), Some(&(1.0, 1.0)));
+        assert_eq!(relu.series[0].points.first(), Some(&(1.0, 4.0)));
+        assert!(relu.title.ends_with("clipped at 1"), "{}", relu.title);
+        assert_eq!(
+            made.reading,
+            "The norm of sigmoid reached 1e6 at step 6 before it diverged at step 7; the norm of relu was clipped to 1 on 3 of its 8 logged steps (before clipping, up to 4.0 at step 1)."
+        );
+        // The headline's twin columns: the diverged model is exploding, where it says.
+        let h: Vec<Headline> = Subject::of_run(&run, None).iter().map(Headline::of).collect();
+        assert_eq!(h[0].exploding_text(), "yes (diverged at step 7)");
+        assert_eq!((h[1].exploding, h[1].setup.as_deref()), (Some(false), Some("clipped at 1")));
+        // The marker is drawn (a group of its own), and its label is in the figure.
+        let svg = crate::svg::to_svg(&crate::plot::render(&made.figure).scene);
+        assert!(svg.contains("class=\"event\"") && svg.contains(">diverged at step 7<"), "no event marker");
+        // Clipping seen only in the steps (a run from before the manifest said it) still counts.
+        let mut old = exploding_run();
+        old.manifest.models[0].diverged = None;
+        old.manifest.models[1].clip_grad_norm = None;
+        let made = figure(&old, SLUGS[10]).expect("clipped steps");
+        assert!(made.reading.contains("the norm of relu was clipped on 3 of its 8 logged steps"), "{}", made.reading);
+    }
+
+    #[test]
+    fn the_exploding_rule_mirrors_the_stall_rule() {
+        let headline_of = |run: &Run, ratio: f64| {
+            let mut run = run.clone();
+            // relu's last layer gets 0.1 on the probe after epoch 2; its first, `ratio` times that.
+            let key = ("relu".to_string(), Source::Probe, metric::GRAD_NORM_WEIGHT.to_string());
+            let first = run.layers.get_mut(&key).and_then(|per| per.get_mut(&1)).expect("probe rows of layer 1");
+            first.last_mut().expect("a probe row").value = 0.1 * ratio;
+            Headline::of(&Subject::of_run(&run, None)[1])
+        };
+        let run = run();
+        let h = headline_of(&run, 200.0);
+        assert_eq!((h.stalled, h.exploding, h.exploding_text()), (Some(false), Some(true), "yes".to_string()));
+        let h = headline_of(&run, 50.0);
+        assert_eq!((h.exploding, h.exploding_text()), (Some(false), "no".to_string()));
+        // Without probe rows, and without a divergence, it is not known.
+        let mut bare = run.clone();
+        bare.layers.retain(|k, _| k.1 != Source::Probe);
+        assert_eq!(Headline::of(&Subject::of_run(&bare, None)[1]).exploding_text(), "—");
+    }
+
+    #[test]
+    fn residual_layers_draw_the_streams_gradient_dashed_beside_the_branchs() {
+        let mut run = run();
+        let per = (1..=2u32)
+            .map(|layer| {
+                (
+                    layer,
+                    (0..=2u32)
+                        .map(|e| Point { epoch: e, step: u64::from(e) * 4, value: 0.5 / f64::from(layer) })
+                        .collect(),
+                )
+            })
+            .collect();
+        run.layers.insert(("relu".into(), Source::Probe, metric::STREAM_DELTA_NORM.into()), per);
+        run.manifest.models[1].residual = Some(true);
+        let made = figure(&run, SLUGS[6]).expect("figure 7");
+        let panels = line_panels(&made);
+        assert!(panels[0].series.iter().all(|s| s.dash == Dash::Solid), "sigmoid has no stream");
+        let dashed: Vec<&str> =
+            panels[1].series.iter().filter(|s| s.dash == Dash::Dashed).map(|s| s.name.as_str()).collect();
+        assert_eq!(dashed, ["layer 1 stream", "layer 2 stream"]);
+        assert!(made.figure.legend.items.iter().any(|i| i.label == "residual stream dL/dh (dashed)"));
+        assert!(
+            made.reading.ends_with("Along the residual stream (dashed), layer 1 of relu gets 2.0 times layer 2's."),
+            "{}",
+            made.reading
+        );
+        assert_eq!(panels[1].title, "relu · 3 layers, residual");
     }
 }

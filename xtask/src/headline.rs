@@ -1,8 +1,10 @@
 //! The headline numbers of each model: final test accuracy and loss, the first-to-last
-//! layer gradient ratio at initialization and at the end, and whether it stalled.
+//! layer gradient ratio at initialization and at the end, and whether it stalled or
+//! exploded.
 
 use runfolder::metric;
 
+use crate::divergence::Diverged;
 use crate::numfmt;
 use crate::run::{Run, Source};
 use crate::subject::Subject;
@@ -12,6 +14,12 @@ pub const STALL_RATIO: f64 = 1e-2;
 
 /// The stall rule as the page states it.
 pub const STALL_RULE: &str = "A model is stalled when, on the probe set after its last epoch, the weight-gradient norm of its first layer (‖dL/dW₁‖) is below 1e-2 of its last layer's: its input side has all but stopped learning.";
+
+/// The ratio over which a model counts as exploding: the mirror of [`STALL_RATIO`].
+pub const EXPLODE_RATIO: f64 = 1e2;
+
+/// The exploding rule as the page states it.
+pub const EXPLODE_RULE: &str = "A model is exploding when its training diverged (its loss or a gradient became inf or NaN, and it stopped there; the table says at which step), or when, on the probe set after its last epoch, the weight-gradient norm of its first layer (‖dL/dW₁‖) is over 100 times its last layer's: its input side gets far more gradient than its output side.";
 
 /// What the ratio columns mean, as the page states it.
 pub const RATIO_RULE: &str = "The first layer's weight-gradient norm over the last layer's, ‖dL/dW₁‖ / ‖dL/dW_L‖, on the probe set, at initialization (start) and after the last epoch (end): 1 means the first layer gets as much gradient as the last, 1e-3 a thousandth.";
@@ -40,6 +48,14 @@ pub struct Headline {
     pub ratio_end_epoch: Option<u32>,
     /// Whether `ratio_end` is below [`STALL_RATIO`] (`None` when it is not known).
     pub stalled: Option<bool>,
+    /// Where the model's training went non-finite, when it did.
+    pub diverged: Option<Diverged>,
+    /// Whether the model diverged or `ratio_end` is over [`EXPLODE_RATIO`] (`None` when
+    /// neither is known).
+    pub exploding: Option<bool>,
+    /// The model's normalization, residual connections and clipping, when any is set
+    /// (`BatchNorm, residual, clipped at 1`).
+    pub setup: Option<String>,
 }
 
 impl Headline {
@@ -50,6 +66,8 @@ impl Headline {
         let end_epoch = run.last_probe_epoch(&s.model);
         let ratio_start = first_to_last(run, &s.model, 0);
         let ratio_end = end_epoch.and_then(|e| first_to_last(run, &s.model, e));
+        let diverged = run.diverged(&s.model);
+        let exploding = if diverged.is_some() { Some(true) } else { ratio_end.map(|r| r > EXPLODE_RATIO) };
         Headline {
             run: s.run_label.clone(),
             model: s.model.clone(),
@@ -63,6 +81,9 @@ impl Headline {
             ratio_end,
             ratio_end_epoch: end_epoch,
             stalled: ratio_end.map(|r| r < STALL_RATIO),
+            diverged,
+            exploding,
+            setup: s.setup(),
         }
     }
 
@@ -80,6 +101,16 @@ impl Headline {
             Some(true) => "yes",
             Some(false) => "no",
             None => "—",
+        }
+    }
+
+    /// The exploding cell: `yes (diverged at step 123)`, `yes`, `no` or `—`.
+    pub fn exploding_text(&self) -> String {
+        match (&self.diverged, self.exploding) {
+            (Some(d), _) => format!("yes ({})", d.phrase()),
+            (None, Some(true)) => "yes".to_string(),
+            (None, Some(false)) => "no".to_string(),
+            (None, None) => "—".to_string(),
         }
     }
 }
@@ -102,42 +133,52 @@ pub fn accuracy_text(a: Option<f64>) -> String {
     a.map_or_else(|| "—".to_string(), numfmt::percent)
 }
 
-/// The column headers of the headline table, in order (with a Run column in comparisons).
-pub fn columns(with_run: bool) -> Vec<&'static str> {
+/// The headers of the two flag columns, whose `yes` cells a page highlights.
+pub const STALLED: &str = "Stalled";
+pub const EXPLODING: &str = "Exploding";
+/// The header of the setup column, shown only when some model has one.
+pub const SETUP: &str = "Setup";
+
+/// Whether the table has a setup column: when some row's model is normalized, residual or
+/// clipped (older runs, and runs without those, keep their table as it was).
+pub fn has_setup(rows: &[Headline]) -> bool {
+    rows.iter().any(|h| h.setup.is_some())
+}
+
+/// The column headers of the headline table, in order (with a Run column in comparisons,
+/// and a setup column where [`has_setup`]).
+pub fn columns(rows: &[Headline], with_run: bool) -> Vec<&'static str> {
     let mut c = vec![];
     if with_run {
         c.push("Run");
     }
-    c.extend([
-        "Model",
-        "Activation",
-        "Layers",
-        "Epochs",
-        "Test accuracy",
-        "Test loss",
-        "Grad ratio at start",
-        "Grad ratio at end",
-        "Stalled",
-    ]);
+    c.extend(["Model", "Activation", "Layers"]);
+    if has_setup(rows) {
+        c.push(SETUP);
+    }
+    c.extend(["Epochs", "Test accuracy", "Test loss", "Grad ratio at start", "Grad ratio at end", STALLED, EXPLODING]);
     c
 }
 
-/// The cells of one row, matching [`columns`].
-pub fn cells(h: &Headline, with_run: bool) -> Vec<String> {
+/// The cells of one row, matching [`columns`] (`setup`: whether the table has the setup
+/// column).
+pub fn cells(h: &Headline, with_run: bool, setup: bool) -> Vec<String> {
     let mut c = vec![];
     if with_run {
         c.push(h.run.clone().unwrap_or_default());
     }
+    c.extend([h.model.clone(), h.activation.clone().unwrap_or_else(|| "—".to_string()), h.layers_text()]);
+    if setup {
+        c.push(h.setup.clone().unwrap_or_else(|| "—".to_string()));
+    }
     c.extend([
-        h.model.clone(),
-        h.activation.clone().unwrap_or_else(|| "—".to_string()),
-        h.layers_text(),
         h.last_epoch.map_or_else(|| "—".to_string(), |e| e.to_string()),
         accuracy_text(h.test_accuracy),
         h.test_loss.map_or_else(|| "—".to_string(), |l| numfmt::sig_n(l, 3)),
         ratio_text(h.ratio_start),
         ratio_text(h.ratio_end),
         h.stalled_text().to_string(),
+        h.exploding_text(),
     ]);
     c
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::headline::{self, Headline, STALL_RULE};
+use crate::headline::{self, EXPLODE_RULE, Headline, STALL_RULE};
 use crate::output::{Page, file_name};
 use crate::svg::escape;
 
@@ -24,7 +24,7 @@ th, td { padding: 6px 12px; border-bottom: 1px solid #e4e4e4; text-align: right;
 th { background: #f6f6f6; font-weight: 600; white-space: normal; vertical-align: bottom; }
 .table { overflow-x: auto; }
 td:first-child, th:first-child, td.text { text-align: left; }
-td.stalled { color: #c62828; font-weight: 600; }
+td.stalled, td.exploding { color: #c62828; font-weight: 600; }
 .rule { color: #555; font-size: 0.92rem; max-width: 60rem; }
 figure { margin: 28px 0 8px; }
 figure svg, figure img { max-width: 100%; height: auto; display: block; border: 1px solid #eee; }
@@ -60,8 +60,9 @@ pub fn render(page: &Page<'_>) -> String {
     h.push_str(&headline_table(page.headline, page.with_run));
     let _ = writeln!(
         h,
-        "<p class=\"rule\"><b>Stalled.</b> {} <b>Grad ratio.</b> {}</p>",
+        "<p class=\"rule\"><b>Stalled.</b> {} <b>Exploding.</b> {} <b>Grad ratio.</b> {}</p>",
         escape(STALL_RULE),
+        escape(EXPLODE_RULE),
         escape(headline::RATIO_RULE)
     );
 
@@ -109,19 +110,24 @@ pub fn render(page: &Page<'_>) -> String {
 /// The headline table as HTML.
 pub fn headline_table(rows: &[Headline], with_run: bool) -> String {
     let mut h = String::from("<div class=\"table\"><table>\n<thead><tr>");
-    for c in headline::columns(with_run) {
+    let columns = headline::columns(rows, with_run);
+    for c in &columns {
         let _ = write!(h, "<th>{}</th>", escape(c));
     }
     h.push_str("</tr></thead>\n<tbody>\n");
     let text_columns = if with_run { 3 } else { 2 };
+    let setup = headline::has_setup(rows);
+    let flag = |name: &str| columns.iter().position(|c| *c == name);
+    let (stalled, exploding) = (flag(headline::STALLED), flag(headline::EXPLODING));
     for row in rows {
         h.push_str("<tr>");
-        let cells = headline::cells(row, with_run);
-        let last = cells.len().saturating_sub(1);
+        let cells = headline::cells(row, with_run, setup);
         for (i, c) in cells.iter().enumerate() {
-            let class = if i == last && row.stalled == Some(true) {
+            let class = if Some(i) == stalled && row.stalled == Some(true) {
                 " class=\"stalled\""
-            } else if i < text_columns {
+            } else if Some(i) == exploding && row.exploding == Some(true) {
+                " class=\"exploding\""
+            } else if i < text_columns || columns.get(i) == Some(&headline::SETUP) {
                 " class=\"text\""
             } else {
                 ""
@@ -131,7 +137,7 @@ pub fn headline_table(rows: &[Headline], with_run: bool) -> String {
         h.push_str("</tr>\n");
     }
     if rows.is_empty() {
-        let _ = writeln!(h, "<tr><td colspan=\"{}\">no models</td></tr>", headline::columns(with_run).len());
+        let _ = writeln!(h, "<tr><td colspan=\"{}\">no models</td></tr>", columns.len());
     }
     h.push_str("</tbody>\n</table></div>\n");
     h

@@ -4,12 +4,14 @@
 //! The layers, from the bottom: `run` (and `table`) read a run folder into typed rows;
 //! `scale`, `colormap`, `numfmt` and `font` are the plotting helpers; `scene` is a display
 //! list that `svg` and `png` turn into files; `plot` lays out figures from plain specs;
+//! `divergence` says where a model's training went non-finite;
 //! `figures` and `headline` turn runs into specs, readings and headline numbers; `html`
 //! and `markdown` assemble pages; `report`, `compare` and `tutorial` are the commands.
 
 pub mod bench;
 pub mod colormap;
 pub mod compare;
+pub mod divergence;
 pub mod error;
 pub mod figures;
 pub mod font;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::headline::{self, Headline, RATIO_RULE, STALL_RULE};
+use crate::headline::{self, EXPLODE_RULE, Headline, RATIO_RULE, STALL_RULE};
 use crate::output::{Page, file_name};
 
 
@@ -20,7 +20,7 @@ pub fn render(s: &Page<'_>) -> String {
     }
     m.push_str("## Headline\n\n");
     m.push_str(&table(s.headline, s.with_run));
-    let _ = writeln!(m, "\n*Stalled.* {STALL_RULE} *Grad ratio.* {RATIO_RULE}\n");
+    let _ = writeln!(m, "\n*Stalled.* {STALL_RULE} *Exploding.* {EXPLODE_RULE} *Grad ratio.* {RATIO_RULE}\n");
     m.push_str("## Figures\n\n");
     for f in s.figures {
         let _ = writeln!(m, "### {}\n\n{}\n", f.title, f.reading);
@@ -33,13 +33,18 @@ pub fn render(s: &Page<'_>) -> String {
 
 /// The headline table in Markdown (also printed by the command).
 pub fn table(rows: &[Headline], with_run: bool) -> String {
-    let cols = headline::columns(with_run);
+    let cols = headline::columns(rows, with_run);
+    let setup = headline::has_setup(rows);
     let mut m = format!("| {} |\n", cols.join(" | "));
-    let aligns: Vec<&str> =
-        cols.iter().enumerate().map(|(i, _)| if i < if with_run { 3 } else { 2 } { "---" } else { "---:" }).collect();
+    let text_columns = if with_run { 3 } else { 2 };
+    let aligns: Vec<&str> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < text_columns || *c == headline::SETUP { "---" } else { "---:" })
+        .collect();
     let _ = writeln!(m, "|{}|", aligns.join("|"));
     for r in rows {
-        let cells: Vec<String> = headline::cells(r, with_run).iter().map(|c| cell(c)).collect();
+        let cells: Vec<String> = headline::cells(r, with_run, setup).iter().map(|c| cell(c)).collect();
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
     m

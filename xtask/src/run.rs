@@ -334,6 +334,7 @@ impl Run {
         };
         run.note_strangers();
         run.note_short_models();
+        run.note_divergences();
         Ok(run)
     }
 

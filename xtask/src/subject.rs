@@ -75,13 +75,37 @@ impl<'a> Subject<'a> {
         }
     }
 
-    /// The panel title: the name with the activation (when the name does not say it) and
-    /// the depth, e.g. `sigmoid · 4 layers` or `deep · relu, 8 layers`.
+    /// What the manifest says of the model's normalization, residual connections and
+    /// gradient clipping, where any is set: `BatchNorm`, `LayerNorm, residual`, `clipped
+    /// at 1` (`None` for a plain model, and for runs from before these settings).
+    pub fn setup(&self) -> Option<String> {
+        let m = self.run.model(&self.model)?;
+        let mut parts = Vec::new();
+        match m.norm.as_deref() {
+            None | Some("none" | "") => {}
+            Some("batch") => parts.push("BatchNorm".to_string()),
+            Some("layer") => parts.push("LayerNorm".to_string()),
+            Some(other) => parts.push(format!("{other} norm")),
+        }
+        if m.residual == Some(true) {
+            parts.push("residual".to_string());
+        }
+        if let Some(c) = m.clip_grad_norm {
+            // The value as the config wrote it (`1`, `0.5`), not rounded.
+            parts.push(format!("clipped at {c}"));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// The panel title: the name with the activation (when the name does not say it), the
+    /// depth and the setup, e.g. `sigmoid · 4 layers`, `deep · relu, 8 layers` or
+    /// `bn · sigmoid, 20 layers, BatchNorm`.
     pub fn title(&self) -> String {
         let depth = format!("{} layer{}", self.layers(), crate::run::plural(self.layers() as usize));
+        let setup = self.setup().map(|s| format!(", {s}")).unwrap_or_default();
         match self.activation() {
-            Some(a) if a != self.model => format!("{} · {a}, {depth}", self.name()),
-            _ => format!("{} · {depth}", self.name()),
+            Some(a) if a != self.model => format!("{} · {a}, {depth}{setup}", self.name()),
+            _ => format!("{} · {depth}{setup}", self.name()),
         }
     }
 }
