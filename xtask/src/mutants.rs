@@ -120,7 +120,11 @@ fn selected(crates: &[String], quick: bool) -> anyhow::Result<Vec<&'static Targe
 
 /// The cargo-mutants command line for `targets`, run from the workspace root.
 fn command(targets: &[&Target], options: &Options) -> Vec<String> {
-    let mut args: Vec<String> = vec!["mutants".into(), "--no-shuffle".into(), "--jobs".into(), options.jobs.to_string()];
+    let mut args: Vec<String> = vec!["mutants".into(), "--no-shuffle".into()];
+    // In place there is one tree, so one job.
+    if !options.in_place {
+        args.extend(["--jobs".into(), options.jobs.to_string()]);
+    }
     args.extend(["--output".into(), options.out.display().to_string()]);
     args.extend(["--test-package".into(), "tests".into()]);
     for t in targets {
