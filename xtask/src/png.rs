@@ -1,9 +1,14 @@
 //! Rasterizes a [`Scene`] to PNG with tiny-skia, drawing text from the embedded font's
 //! glyph outlines, so that PNG output needs no system fonts and no SVG parser.
 //!
-//! The PNG file itself is written here (signature, IHDR, one zlib IDAT, IEND) rather than
-//! by tiny-skia's `png-format` feature: the `png` crate would change the features of crates
-//! that burn shares, and make the test binary rebuild burn from scratch.
+//! The PNG file itself is written here (signature, IHDR, one zlib IDAT, IEND, some 35
+//! lines) rather than by tiny-skia's `png-format` feature or the `png` crate. Re-checked
+//! with `cargo tree -e features` for png 0.18: it switches on crc32fast's `default` and
+//! simd-adler32's `std` and `const-generics`, crates that `train` builds too (through
+//! flate2) without them, so that `cargo test --workspace` would build them, and everything
+//! above them, a second time. The workspace-hack could pin those features, at the cost of
+//! a new feature set, and so one rebuild, in every checkout that has a build: more than the
+//! 35 lines are worth.
 
 use std::io::Write as _;
 

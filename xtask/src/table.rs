@@ -1,12 +1,14 @@
-//! Reading one CSV file of a run folder: the header is checked by name and every field is
-//! parsed with an error that names the file, the line and the column.
+//! Reading one CSV file of a run folder with the `csv` crate: the header is checked by
+//! name and every field is parsed with an error that names the file, the line and the
+//! column.
 //!
-//! The run folder's CSV files hold names and numbers only, never quotes or embedded commas
-//! (ARCHITECTURE.md), so a line split on commas reads them exactly. A CSV crate is not used:
-//! it would switch on serde features that force burn to rebuild for the test binary.
+//! Line numbers are counted here from each record's byte offset: the `csv` crate's own
+//! count is off after blank lines and with CRLF line ends.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use csv::StringRecord;
 
 use crate::run::RunError;
 
@@ -15,7 +17,7 @@ use crate::run::RunError;
 pub struct Table {
     path: PathBuf,
     columns: HashMap<String, usize>,
-    rows: Vec<(u64, Vec<String>)>,
+    rows: Vec<(u64, StringRecord)>,
     /// True when the file does not end with a newline: its last row may have been cut
     /// short by a run that was stopped while writing it.
     pub open_last_line: bool,
@@ -26,7 +28,7 @@ pub struct Row<'a> {
     table: &'a Table,
     /// The 1-based line number in the file (the header is line 1).
     pub line: u64,
-    record: &'a [String],
+    record: &'a StringRecord,
 }
 
 impl Table {
@@ -39,55 +41,65 @@ impl Table {
                 RunError::Io { path: path.to_path_buf(), cause }
             }
         })?;
+        Table::parse(path, &bytes, required)
+    }
+
+    /// Parses the bytes of the CSV file at `path` (named in errors).
+    pub fn parse(path: &Path, bytes: &[u8], required: &[&str]) -> Result<Table, RunError> {
+        let csv_error = |line: u64, message: String| RunError::Csv { path: path.to_path_buf(), line, message };
         let open_last_line = !bytes.is_empty() && !bytes.ends_with(b"\n");
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64;
-            RunError::Csv { path: path.to_path_buf(), line, message: "the line is not valid UTF-8 text".to_string() }
-        })?;
-        let split = |line: &str| -> Vec<String> { line.trim_end_matches('\r').split(',').map(|f| f.trim().to_string()).collect() };
-        let mut lines = text.split_terminator('\n').enumerate().map(|(i, l)| (i as u64 + 1, l));
-        let header = lines.next().map(|(_, l)| split(l)).unwrap_or_default();
-        if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
-            return Err(RunError::Csv {
-                path: path.to_path_buf(),
-                line: 1,
-                message: format!("the file is empty; expected the header `{}`", required.join(",")),
-            });
+        // Checked whole first, so that the message names the line of the first bad byte.
+        if let Err(e) = std::str::from_utf8(bytes) {
+            let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64;
+            return Err(csv_error(line, "the line is not valid UTF-8 text".to_string()));
         }
-        let columns: HashMap<String, usize> =
-            header.iter().enumerate().map(|(i, name)| (name.to_string(), i)).collect();
+        let mut reader =
+            csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes);
+        let mut lines = LineCounter::default();
+        let mut records = Vec::new();
+        let mut record = StringRecord::new();
+        loop {
+            let read = reader.read_record(&mut record);
+            let line = lines.line_at(bytes, record.position().map_or(0, |p| p.byte() as usize));
+            match read {
+                Err(e) => return Err(csv_error(line, e.to_string())),
+                Ok(false) => break,
+                // A line of spaces is a record of one empty field: as blank as an empty line.
+                Ok(true) if record.len() == 1 && record[0].is_empty() => {}
+                Ok(true) => records.push((line, std::mem::take(&mut record))),
+            }
+        }
+        let mut records = records.into_iter();
+        let Some((header_line, header)) = records.next() else {
+            return Err(csv_error(1, format!("the file is empty; expected the header `{}`", required.join(","))));
+        };
+        let names: Vec<&str> = header.iter().collect();
+        let columns: HashMap<String, usize> = names.iter().enumerate().map(|(i, name)| (name.to_string(), i)).collect();
         let missing: Vec<&str> = required.iter().copied().filter(|c| !columns.contains_key(*c)).collect();
         if !missing.is_empty() {
-            return Err(RunError::Csv {
-                path: path.to_path_buf(),
-                line: 1,
-                message: format!(
+            return Err(csv_error(
+                header_line,
+                format!(
                     "the header lacks column{} `{}` (expected `{}`, found `{}`)",
                     if missing.len() == 1 { "" } else { "s" },
                     missing.join("`, `"),
                     required.join(","),
-                    header.join(",")
+                    // Escaped, so that a header cell holding a line break keeps the message on one line.
+                    names.iter().map(|n| n.escape_debug().to_string()).collect::<Vec<_>>().join(",")
                 ),
-            });
+            ));
         }
-        // Blank lines carry no row.
-        let rows: Vec<(u64, Vec<String>)> =
-            lines.filter(|(_, l)| !l.trim().is_empty()).map(|(n, l)| (n, split(l))).collect();
-        let width = header.len();
-        let table = Table { path: path.to_path_buf(), columns, rows, open_last_line };
+        let rows: Vec<(u64, StringRecord)> = records.collect();
         // A row with the wrong number of fields is an error, except a last row cut short
         // by a stopped run, which the caller may drop (see `Run::load`).
-        for (i, (line, rec)) in table.rows.iter().enumerate() {
-            let last = i + 1 == table.rows.len();
+        let width = header.len();
+        for (i, (line, rec)) in rows.iter().enumerate() {
+            let last = i + 1 == rows.len();
             if rec.len() != width && !(last && open_last_line) {
-                return Err(RunError::Csv {
-                    path: path.to_path_buf(),
-                    line: *line,
-                    message: format!("expected {width} fields as in the header, found {}", rec.len()),
-                });
+                return Err(csv_error(*line, format!("expected {width} fields as in the header, found {}", rec.len())));
             }
         }
-        Ok(table)
+        Ok(Table { path: path.to_path_buf(), columns, rows, open_last_line })
     }
 
     /// The file this table was read from.
@@ -97,7 +109,7 @@ impl Table {
 
     /// The data rows, in file order.
     pub fn rows(&self) -> impl Iterator<Item = Row<'_>> {
-        self.rows.iter().map(move |(line, record)| Row { table: self, line: *line, record: record.as_slice() })
+        self.rows.iter().map(move |(line, record)| Row { table: self, line: *line, record })
     }
 
     /// The number of data rows.
@@ -111,6 +123,41 @@ impl Table {
     }
 }
 
+/// Line numbers from byte offsets, counted forward from the last offset asked for (records
+/// come in file order, so each byte is counted once).
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    /// The 1-based line of the first byte at or after `offset` that is not a line end: a
+    /// record's offset is where the reader started looking for it, before the blank lines
+    /// and the line end it skipped. `\n`, `\r\n` and a lone `\r` each end a line, as they
+    /// do for the `csv` crate.
+    fn line_at(&mut self, text: &[u8], offset: usize) -> u64 {
+        let end = text.len();
+        let mut at = offset.min(end);
+        // The reader skips a byte-order mark at the start of its input, and gives the record
+        // after it the offset 0.
+        if at == 0 && text.starts_with(b"\xEF\xBB\xBF") {
+            at = 3;
+        }
+        while at < end && matches!(text[at], b'\n' | b'\r') {
+            at += 1;
+        }
+        let at = at.max(self.offset);
+        for i in self.offset..at {
+            if text[i] == b'\n' || (text[i] == b'\r' && text.get(i + 1) != Some(&b'\n')) {
+                self.line += 1;
+            }
+        }
+        self.offset = at;
+        self.line + 1
+    }
+}
+
 impl Row<'_> {
     /// An error about this row.
     pub fn error(&self, message: impl Into<String>) -> RunError {
@@ -119,7 +166,7 @@ impl Row<'_> {
 
     /// The raw text of a column (empty when the row is short).
     pub fn str(&self, column: &str) -> &str {
-        self.table.columns.get(column).and_then(|&i| self.record.get(i)).map_or("", String::as_str)
+        self.table.columns.get(column).and_then(|&i| self.record.get(i)).unwrap_or("")
     }
 
     /// A required text field.
@@ -152,5 +199,43 @@ impl Row<'_> {
             return Err(self.error(format!("column `{column}` is empty")));
         }
         s.parse::<u64>().map_err(|_| self.error(format!("column `{column}`: cannot read {s:?} as a whole number ≥ 0")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Table, String> {
+        Table::parse(Path::new("t.csv"), text.as_bytes(), &["a", "b"]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rows_keep_their_line_numbers_across_blank_lines_and_crlf() {
+        for text in ["a,b\n1,2\n\n  \n3,4\n", "a,b\r\n1,2\r\n\r\n  \r\n3,4\r\n"] {
+            let t = parse(text).expect("reads");
+            let rows: Vec<(u64, String)> = t.rows().map(|r| (r.line, r.str("b").to_string())).collect();
+            assert_eq!(rows, [(2, "2".to_string()), (5, "4".to_string())], "{text:?}");
+            assert!(!t.open_last_line);
+        }
+        let t = parse("\u{feff}a,b\r\r1,2\r").expect("a byte-order mark and CR line ends");
+        assert_eq!(t.rows().map(|r| (r.line, r.u64("a").unwrap())).collect::<Vec<_>>(), [(3, 1)]);
+        let t = parse("b,x,a\n1,,2\n").expect("columns by name, extra ones ignored");
+        assert_eq!(t.rows().map(|r| r.u64("a").unwrap()).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_column() {
+        let e = parse("a,b\n1,2\n\n3\n").err().expect("a short row");
+        assert_eq!(e, "t.csv:4: expected 2 fields as in the header, found 1");
+        assert!(parse("a,b\n1,2\n3").expect("a last row cut short is kept").open_last_line);
+        let e = parse("a,c\n").err().expect("a missing column");
+        assert!(e.starts_with("t.csv:1: the header lacks column `b`"), "{e}");
+        assert!(parse("\n\n").err().expect("empty").contains("the file is empty"));
+        let e = Table::parse(Path::new("t.csv"), b"a,b\n1,2\n\xff,3\n", &["a"]).err().expect("not UTF-8").to_string();
+        assert_eq!(e, "t.csv:3: the line is not valid UTF-8 text");
+        let t = parse("a,b\n1,x\n").expect("reads");
+        let row = t.rows().next().expect("a row");
+        assert_eq!(row.f64("b").err().expect("not a number").to_string(), "t.csv:2: column `b`: cannot read \"x\" as a number");
     }
 }

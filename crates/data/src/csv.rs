@@ -1,12 +1,15 @@
-//! A small CSV reader for numeric tables with one label column.
+//! Numeric tables with one label column, read from CSV with the `csv` crate.
 //!
-//! It handles what tabular datasets actually look like: comma or semicolon separators
-//! (detected from the first row), quoted fields with `""` escapes, an optional header row
-//! (detected), CRLF line ends, a UTF-8 byte-order mark, blank lines and gzip compression.
-//! A quoted field must close on its own line: these tables hold numbers and short names,
-//! and a line-based reader can report every problem with its line number.
+//! Tabular datasets come with comma or semicolon separators (detected from the first row),
+//! quoted fields with `""` escapes, an optional header row (detected), CRLF line ends, a
+//! UTF-8 byte-order mark, blank lines and gzip compression; the `csv` crate parses the
+//! fields, and this module turns them into features and classes. A quoted field must close
+//! on its own line: these tables hold numbers and short names, and a row that spans lines is
+//! far more often an unclosed quote than a label with a line break in it.
+//!
+//! The line numbers in messages are counted here from each record's byte offset: the `csv`
+//! crate's own line count is off after blank lines and with CRLF line ends.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -42,147 +45,182 @@ pub fn read_table(path: impl AsRef<Path>, label: Option<&str>) -> Result<Table, 
 pub fn parse_table(bytes: &[u8], name: &str, label: Option<&str>) -> Result<Table, DataError> {
     let bytes = file::decompress(bytes, name)?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    // Checked whole first, so that the message gives the offset of the first bad byte
+    // whichever field it is in.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| DataError::NotUtf8 { path: name.to_owned(), offset: e.valid_up_to() })?;
-    Parser { name, text }.table(label)
+    let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .delimiter(detect_delimiter(first_line))
+        .from_reader(text.as_bytes());
+    let records = Records { name, text: text.as_bytes(), reader, lines: LineCounter::default() };
+    table(name, records, label)
 }
 
-/// The parsing state: the file's name for errors and its text.
-struct Parser<'a> {
+/// The non-blank records of a file, each with the 1-based line it starts on; a record that
+/// spans lines is [`DataError::UnterminatedQuote`].
+struct Records<'a> {
     name: &'a str,
-    text: &'a str,
+    text: &'a [u8],
+    reader: ::csv::Reader<&'a [u8]>,
+    lines: LineCounter,
 }
 
-impl<'a> Parser<'a> {
-    /// The non-blank lines with their 1-based line numbers, without line ends.
-    fn lines(&self) -> impl Iterator<Item = (usize, &'a str)> + use<'a> {
-        self.text
-            .split('\n')
-            .enumerate()
-            .map(|(i, line)| (i + 1, line.strip_suffix('\r').unwrap_or(line)))
-            .filter(|(_, line)| !line.trim().is_empty())
+impl Iterator for Records<'_> {
+    type Item = Result<(usize, ::csv::StringRecord), DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut record = ::csv::StringRecord::new();
+        loop {
+            let read = self.reader.read_record(&mut record);
+            let start = record.position().map_or(0, |p| p.byte() as usize);
+            let line = self.lines.line_at(self.text, start);
+            match read {
+                Err(e) => return Some(Err(DataError::Csv { path: self.name.to_owned(), line, detail: e.to_string() })),
+                Ok(false) => return None,
+                // A line of spaces is a record of one empty field: as blank as an empty line.
+                Ok(true) if record.len() == 1 && record[0].is_empty() => continue,
+                Ok(true) if record.iter().any(|f| f.contains(['\n', '\r'])) => {
+                    return Some(Err(DataError::UnterminatedQuote { path: self.name.to_owned(), line }));
+                }
+                Ok(true) => return Some(Ok((line, record))),
+            }
+        }
+    }
+}
+
+/// Line numbers from byte offsets, counted forward from the last offset asked for (records
+/// come in file order, so each byte is counted once).
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    /// The 1-based line of the first byte at or after `offset` that is not a line end: a
+    /// record's offset is where the reader started looking for it, before the blank lines
+    /// and the line end it skipped. `\n`, `\r\n` and a lone `\r` each end a line, as they
+    /// do for the `csv` crate.
+    fn line_at(&mut self, text: &[u8], offset: usize) -> usize {
+        let end = text.len();
+        let mut at = offset.min(end);
+        // The reader skips a byte-order mark at the start of its input, and gives the record
+        // after it the offset 0.
+        if at == 0 && text.starts_with(b"\xEF\xBB\xBF") {
+            at = 3;
+        }
+        while at < end && matches!(text[at], b'\n' | b'\r') {
+            at += 1;
+        }
+        let at = at.max(self.offset);
+        for i in self.offset..at {
+            if text[i] == b'\n' || (text[i] == b'\r' && text.get(i + 1) != Some(&b'\n')) {
+                self.line += 1;
+            }
+        }
+        self.offset = at;
+        self.line + 1
+    }
+}
+
+fn table(name: &str, records: Records<'_>, label: Option<&str>) -> Result<Table, DataError> {
+    let empty = |what: &str| DataError::Empty { path: name.to_owned(), what: what.to_owned() };
+    let mut records = records.peekable();
+    let (first_line, first) = match records.next() {
+        Some(first) => first?,
+        None => return Err(empty("the file has no rows")),
+    };
+    let second = match records.peek() {
+        Some(Ok((_, second))) => Some(second),
+        // The error is returned when the loop below reaches it.
+        Some(Err(_)) | None => None,
+    };
+    let has_header = is_header(&first, second);
+    let columns = first.len();
+    let names: Vec<String> = if has_header {
+        first.iter().map(str::to_owned).collect()
+    } else {
+        (1..=columns).map(|c| format!("column {c}")).collect()
+    };
+    let label_col = label_column(name, &names, label)?;
+    if columns < 2 {
+        return Err(empty("no feature columns besides the label"));
     }
 
-    fn table(&self, label: Option<&str>) -> Result<Table, DataError> {
-        let mut lines = self.lines().peekable();
-        let Some(&(first_no, first_line)) = lines.peek() else {
-            return Err(self.empty("the file has no rows"));
-        };
-        let delimiter = detect_delimiter(first_line);
-        let mut first = Vec::new();
-        self.split(first_no, first_line, delimiter, &mut first)?;
-        let columns = first.len();
-
-        let second = match self.lines().nth(1) {
-            Some((no, line)) => {
-                let mut fields = Vec::new();
-                self.split(no, line, delimiter, &mut fields)?;
-                Some(fields)
-            }
-            None => None,
-        };
-        let has_header = is_header(&first, second.as_deref());
-        let names: Vec<String> = if has_header {
-            lines.next();
-            first.iter().map(|n| n.trim().to_owned()).collect()
-        } else {
-            (1..=columns).map(|c| format!("column {c}")).collect()
-        };
-        let label_col = self.label_column(&names, label)?;
-        if columns < 2 {
-            return Err(self.empty("no feature columns besides the label"));
+    let features = columns - 1;
+    let mut x = Vec::new();
+    let mut label_cells: Vec<String> = Vec::new();
+    let data = (!has_header).then_some(Ok((first_line, first))).into_iter().chain(records);
+    for record in data {
+        let (line, fields) = record?;
+        if fields.len() != columns {
+            return Err(DataError::Ragged { path: name.to_owned(), line, expected: columns, got: fields.len() });
         }
-
-        let features = columns - 1;
-        let mut x = Vec::new();
-        let mut label_cells: Vec<Cow<'a, str>> = Vec::new();
-        let mut fields = Vec::with_capacity(columns);
-        for (no, line) in lines {
-            self.split(no, line, delimiter, &mut fields)?;
-            if fields.len() != columns {
-                return Err(DataError::Ragged {
-                    path: self.name.to_owned(),
-                    line: no,
-                    expected: columns,
-                    got: fields.len(),
-                });
+        for (c, field) in fields.iter().enumerate() {
+            if c == label_col {
+                if field.is_empty() {
+                    return Err(DataError::EmptyLabel {
+                        path: name.to_owned(),
+                        line,
+                        column: c + 1,
+                        name: names[c].clone(),
+                    });
+                }
+                label_cells.push(field.to_owned());
+                continue;
             }
-            for (c, field) in fields.drain(..).enumerate() {
-                if c == label_col {
-                    if field.is_empty() {
-                        return Err(DataError::EmptyLabel {
-                            path: self.name.to_owned(),
-                            line: no,
-                            column: c + 1,
-                            name: names[c].clone(),
-                        });
-                    }
-                    label_cells.push(field);
-                } else {
-                    match field.parse::<f32>() {
-                        Ok(v) if v.is_finite() => x.push(v),
-                        _ => {
-                            return Err(DataError::NotNumeric {
-                                path: self.name.to_owned(),
-                                line: no,
-                                column: c + 1,
-                                name: names[c].clone(),
-                                value: field.into_owned(),
-                            });
-                        }
-                    }
+            match field.parse::<f32>() {
+                Ok(v) if v.is_finite() => x.push(v),
+                _ => {
+                    return Err(DataError::NotNumeric {
+                        path: name.to_owned(),
+                        line,
+                        column: c + 1,
+                        name: names[c].clone(),
+                        value: field.to_owned(),
+                    });
                 }
             }
         }
-        let rows = label_cells.len();
-        if rows == 0 {
-            return Err(self.empty(if has_header { "a header row but no data rows" } else { "the file has no rows" }));
-        }
-        let (labels, class_names) = classes(&label_cells);
-        let mut names = names;
-        let label_name = names.remove(label_col);
-        debug_assert_eq!(x.len(), rows * features);
-        Ok(Table { feature_names: names, label_name, rows, x, labels, class_names })
     }
-
-    /// The index of the label column: a header name first, then a 0-based index.
-    fn label_column(&self, names: &[String], label: Option<&str>) -> Result<usize, DataError> {
-        let Some(label) = label else {
-            return Ok(names.len() - 1);
-        };
-        if let Some(c) = names.iter().position(|n| n == label.trim()) {
-            return Ok(c);
-        }
-        let detail = match label.trim().parse::<usize>() {
-            Ok(c) if c < names.len() => return Ok(c),
-            Ok(c) => format!(
-                "label column index {c} is out of range: the file has {} columns (indices 0 to {})",
-                names.len(),
-                names.len() - 1
-            ),
-            Err(_) => {
-                let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
-                let more =
-                    if names.len() > shown.len() { format!(", ... ({} columns)", names.len()) } else { String::new() };
-                format!("no column named {label:?} for the label (columns: {}{more})", shown.join(", "))
-            }
-        };
-        Err(DataError::LabelColumn { path: self.name.to_owned(), detail })
+    let rows = label_cells.len();
+    if rows == 0 {
+        return Err(empty(if has_header { "a header row but no data rows" } else { "the file has no rows" }));
     }
-
-    /// Splits a line into fields, mapping an unclosed quote to its error.
-    fn split(&self, no: usize, line: &'a str, delimiter: u8, out: &mut Vec<Cow<'a, str>>) -> Result<(), DataError> {
-        split_fields(line, delimiter, out)
-            .map_err(|Unclosed| DataError::UnterminatedQuote { path: self.name.to_owned(), line: no })
-    }
-
-    fn empty(&self, what: &str) -> DataError {
-        DataError::Empty { path: self.name.to_owned(), what: what.to_owned() }
-    }
+    let (labels, class_names) = classes(&label_cells);
+    let mut names = names;
+    let label_name = names.remove(label_col);
+    debug_assert_eq!(x.len(), rows * features);
+    Ok(Table { feature_names: names, label_name, rows, x, labels, class_names })
 }
 
-/// A quoted field that does not close on its line.
-struct Unclosed;
+/// The index of the label column: a header name first, then a 0-based index.
+fn label_column(name: &str, names: &[String], label: Option<&str>) -> Result<usize, DataError> {
+    let Some(label) = label else {
+        return Ok(names.len() - 1);
+    };
+    if let Some(c) = names.iter().position(|n| n == label.trim()) {
+        return Ok(c);
+    }
+    let detail = match label.trim().parse::<usize>() {
+        Ok(c) if c < names.len() => return Ok(c),
+        Ok(c) => format!(
+            "label column index {c} is out of range: the file has {} columns (indices 0 to {})",
+            names.len(),
+            names.len() - 1
+        ),
+        Err(_) => {
+            let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
+            let more = if names.len() > shown.len() { format!(", ... ({} columns)", names.len()) } else { String::new() };
+            format!("no column named {label:?} for the label (columns: {}{more})", shown.join(", "))
+        }
+    };
+    Err(DataError::LabelColumn { path: name.to_owned(), detail })
+}
 
 /// The separator of a table: a semicolon when the first row holds more semicolons than
 /// commas outside quotes (the European convention), otherwise a comma.
@@ -199,72 +237,14 @@ fn detect_delimiter(line: &str) -> u8 {
     if semicolons > commas { b';' } else { b',' }
 }
 
-/// Splits one line into its fields, trimmed, with quotes removed and `""` unescaped.
-/// Fields borrow from the line unless an escape forces a copy.
-fn split_fields<'a>(line: &'a str, delimiter: u8, out: &mut Vec<Cow<'a, str>>) -> Result<(), Unclosed> {
-    out.clear();
-    let bytes = line.as_bytes();
-    let mut start = 0;
-    loop {
-        // The delimiter and the quote are ASCII, so every index found here is a char boundary.
-        let lead = start + bytes[start..].iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-        let end = if bytes.get(lead) == Some(&b'"') {
-            let (field, close) = quoted_field(line, lead + 1)?;
-            let end = find(bytes, close + 1, delimiter);
-            // Text between the closing quote and the delimiter is not valid CSV; it is kept
-            // rather than dropped, so that it shows up if the cell is reported.
-            let stray = line[close + 1..end].trim();
-            out.push(if stray.is_empty() { field } else { Cow::Owned(format!("{field}{stray}")) });
-            end
-        } else {
-            let end = find(bytes, start, delimiter);
-            out.push(Cow::Borrowed(line[start..end].trim()));
-            end
-        };
-        if end >= bytes.len() {
-            return Ok(());
-        }
-        start = end + 1;
-    }
-}
-
-/// The content of a quoted field whose text starts at `from`, and the index of its
-/// closing quote.
-fn quoted_field(line: &str, from: usize) -> Result<(Cow<'_, str>, usize), Unclosed> {
-    let bytes = line.as_bytes();
-    let mut owned: Option<String> = None;
-    let mut segment = from;
-    loop {
-        let quote = segment + bytes[segment..].iter().position(|&b| b == b'"').ok_or(Unclosed)?;
-        if bytes.get(quote + 1) == Some(&b'"') {
-            owned.get_or_insert_with(String::new).push_str(&line[segment..=quote]);
-            segment = quote + 2;
-            continue;
-        }
-        let field = match owned {
-            None => Cow::Borrowed(&line[segment..quote]),
-            Some(mut s) => {
-                s.push_str(&line[segment..quote]);
-                Cow::Owned(s)
-            }
-        };
-        return Ok((field, quote));
-    }
-}
-
-/// The index of the next `delimiter` at or after `from`, or the end.
-fn find(bytes: &[u8], from: usize, delimiter: u8) -> usize {
-    bytes[from..].iter().position(|&b| b == delimiter).map_or(bytes.len(), |p| from + p)
-}
-
 /// Whether the first row is a header: one of its cells is not a number although the cell
 /// below it is (for a single row: any cell is not a number). A column of string labels in
 /// a table without a header is then not mistaken for a header.
-fn is_header(first: &[Cow<'_, str>], second: Option<&[Cow<'_, str>]>) -> bool {
+fn is_header(first: &::csv::StringRecord, second: Option<&::csv::StringRecord>) -> bool {
     first
         .iter()
         .enumerate()
-        .any(|(c, cell)| !is_number(cell) && second.is_none_or(|below| below.get(c).is_some_and(|b| is_number(b))))
+        .any(|(c, cell)| !is_number(cell) && second.is_none_or(|below| below.get(c).is_some_and(is_number)))
 }
 
 /// Whether a cell is a finite number.
@@ -274,7 +254,7 @@ fn is_number(cell: &str) -> bool {
 
 /// Maps label cells to classes `0..k`: numerically sorted when every label is a number,
 /// sorted by text otherwise. Returns the class of every row and the class names.
-fn classes(cells: &[Cow<'_, str>]) -> (Vec<u32>, Vec<String>) {
+fn classes(cells: &[String]) -> (Vec<u32>, Vec<String>) {
     // Adding 0.0 turns -0 into 0, so that the two spellings are one class.
     let numbers: Option<Vec<f64>> =
         cells.iter().map(|c| c.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v + 0.0)).collect();
@@ -290,11 +270,11 @@ fn classes(cells: &[Cow<'_, str>]) -> (Vec<u32>, Vec<String>) {
             (labels, values.iter().map(|v| v.to_string()).collect())
         }
         None => {
-            let mut index: BTreeMap<&str, u32> = cells.iter().map(|c| (c.as_ref(), 0)).collect();
+            let mut index: BTreeMap<&str, u32> = cells.iter().map(|c| (c.as_str(), 0)).collect();
             for (i, class) in index.values_mut().enumerate() {
                 *class = i as u32;
             }
-            let labels = cells.iter().map(|c| index[c.as_ref()]).collect();
+            let labels = cells.iter().map(|c| index[c.as_str()]).collect();
             (labels, index.into_keys().map(str::to_owned).collect())
         }
     }
@@ -304,26 +284,21 @@ fn classes(cells: &[Cow<'_, str>]) -> (Vec<u32>, Vec<String>) {
 mod tests {
     use super::*;
 
-    fn fields(line: &str, delimiter: u8) -> Vec<String> {
-        let mut out = Vec::new();
-        assert!(split_fields(line, delimiter, &mut out).is_ok());
-        out.into_iter().map(Cow::into_owned).collect()
-    }
-
-    #[test]
-    fn splits_quoted_and_plain_fields() {
-        assert_eq!(fields(r#""a b", c ,"d""e";x"#, b','), ["a b", "c", r#"d"e;x"#]);
-        assert_eq!(fields("1;2;\"q;r\"", b';'), ["1", "2", "q;r"]);
-        assert_eq!(fields("1,", b','), ["1", ""]);
-        assert_eq!(fields("", b','), [""]);
-        assert!(split_fields("\"open,1", b',', &mut Vec::new()).is_err());
-    }
-
     #[test]
     fn detects_the_delimiter_outside_quotes() {
         assert_eq!(detect_delimiter("a;b;c"), b';');
         assert_eq!(detect_delimiter("\"a;b;c\",d"), b',');
         assert_eq!(detect_delimiter("1.5,2"), b',');
+    }
+
+    #[test]
+    fn quoted_fields_escapes_and_stray_text() {
+        let t = parse_table(b"\"a b\", c ,\"d\"\"e;x\"\n1,2,q\n", "q", Some("0")).unwrap_err().to_string();
+        // The header is read (its quotes removed, `""` unescaped); the first column is the
+        // label here, so `2` and `q` are the features and `q` is no number.
+        assert!(t.contains("column 3 (\"d\\\"e;x\")") && t.contains("\"q\""), "{t}");
+        let t = parse_table(b"x;y;k\n1;2;\"q;r\"\n", "s", None).unwrap();
+        assert_eq!(t.class_names, ["q;r"]);
     }
 
     #[test]
@@ -337,6 +312,22 @@ mod tests {
         assert_eq!((h.rows, h.label_name.as_str()), (2, "kind"));
         assert_eq!(h.x, [1.0, 2.0, 3.0, 4.0]);
         assert_eq!(h.labels, [1, 0]);
+    }
+
+    #[test]
+    fn lines_are_counted_across_blank_lines_and_line_ends() {
+        // Lines 2 and 4 are blank, line 3 holds only spaces; the bad cell is on line 5.
+        for text in ["a,b\n\n  \n\nx,1\n", "a,b\r\n\r\n  \r\n\r\nx,1\r\n", "a,b\r\r  \r\rx,1\r"] {
+            let e = parse_table(text.as_bytes(), "l", None).unwrap_err();
+            assert!(matches!(e, DataError::NotNumeric { line: 5, column: 1, .. }), "{text:?}: {e}");
+        }
+        // A second byte-order mark, which the `csv` crate skips as it skips the first.
+        let e = parse_table(b"\xEF\xBB\xBF\xEF\xBB\xBF\rx,y\rz,1\r", "b", None).unwrap_err();
+        assert!(matches!(e, DataError::NotNumeric { line: 3, column: 1, .. }), "{e}");
+        let e = parse_table(b"a,b\n1,2\n\n3\n", "r", None).unwrap_err();
+        assert!(matches!(e, DataError::Ragged { line: 4, expected: 2, got: 1, .. }), "{e}");
+        let e = parse_table(b"a,b\n1,2\n\"3,4\n5,6\n", "u", None).unwrap_err();
+        assert!(matches!(e, DataError::UnterminatedQuote { line: 3, .. }), "{e}");
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub enum DataError {
     #[error("{path}: line {line}: a quoted field is not closed on its line")]
     UnterminatedQuote { path: String, line: usize },
 
+    /// The CSV reader could not read a record (for UTF-8 text with rows of any length,
+    /// which is what the reader is given, the `csv` crate reports no error today).
+    #[error("{path}: line {line}: {detail}")]
+    Csv { path: String, line: usize, detail: String },
+
     /// The requested label column does not exist.
     #[error("{path}: {detail}")]
     LabelColumn { path: String, detail: String },
