@@ -4,6 +4,7 @@ mod chain;
 mod common;
 mod config;
 mod datasets;
+mod guards;
 mod models;
 mod prng;
 mod report;

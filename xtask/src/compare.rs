@@ -61,7 +61,7 @@ pub fn write_compare(run_dirs: &[PathBuf], out: Option<&Path>, format: Format) -
         .zip(&labels)
         .map(|(run, label)| {
             let seed = run.manifest.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
-            (label.clone(), format!("{} ({}{seed})", run.dir.display(), run.status_word()))
+            (label.clone(), format!("{} ({}{seed})", run.dir.display(), run.status_shown()))
         })
         .collect();
     let page = Page {

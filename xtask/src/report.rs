@@ -59,7 +59,7 @@ pub fn facts(run: &Run) -> Vec<(String, String)> {
     let m = &run.manifest;
     let mut f = vec![
         ("folder".to_string(), run.dir.display().to_string()),
-        ("status".to_string(), run.status_word().to_string()),
+        ("status".to_string(), run.status_shown().to_string()),
     ];
     if let Some(d) = &m.dataset {
         let mut data = d.source.clone().unwrap_or_else(|| "?".into());

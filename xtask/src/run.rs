@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use runfolder::{Bin, metric};
-pub use runfolder::{LayerInfo, Manifest, ModelInfo, Status};
+pub use runfolder::{LayerInfo, Liveness, Manifest, ModelInfo, ProcessInfo, Status};
+
+/// What a report calls a run whose manifest says `running` although its process is gone.
+pub const STOPPED_WITHOUT_CLOSING: &str = "stopped without closing (killed?)";
 
 use crate::table::{Row, Table};
 
@@ -352,6 +355,14 @@ impl Run {
         status_word(&self.manifest, &self.manifest_json)
     }
 
+    /// The status to show: the word as written, but for a run whose manifest says `running`
+    /// while the process that wrote it is gone, which "stopped without closing (killed?)".
+    pub fn status_shown(&self) -> &str {
+        let gone = self.manifest.status == Status::Running
+            && self.manifest.process.as_ref().is_some_and(|p| matches!(p.liveness(), Liveness::Gone(_)));
+        if gone { STOPPED_WITHOUT_CLOSING } else { self.status_word() }
+    }
+
     /// Whether the run is a classification (accuracies apply).
     pub fn is_classification(&self) -> bool {
         match self.manifest.task.as_deref() {
@@ -531,9 +542,21 @@ pub fn status_note(manifest: &Manifest, word: &str) -> Option<String> {
     let because = reason.map(|r| format!(" ({})", r.trim_end_matches('.'))).unwrap_or_default();
     match manifest.status {
         Status::Completed => None,
-        Status::Running => Some(format!(
-            "The manifest says this run is still running{because}: either it is, or it stopped without closing (killed?) before it could say otherwise. The figures show what was written so far."
-        )),
+        Status::Running => Some(match manifest.process.as_ref().map(ProcessInfo::liveness) {
+            Some(Liveness::Alive) => format!("This run is still running{because}. The figures show what was written so far."),
+            Some(Liveness::Gone(why)) => format!(
+                "This run {STOPPED_WITHOUT_CLOSING}: its manifest still says running, but {why}. The figures show what was written before it stopped."
+            ),
+            unknown => {
+                let why = match unknown {
+                    Some(Liveness::Unknown(why)) => format!(" ({why})"),
+                    _ => String::new(),
+                };
+                format!(
+                    "The manifest says this run is still running{because}: either it is, or it stopped without closing (killed?) before it could say otherwise{why}. The figures show what was written so far."
+                )
+            }
+        }),
         Status::Interrupted => {
             Some(format!("This run was interrupted{because}. The figures show what was written before it stopped."))
         }
@@ -788,6 +811,30 @@ mod tests {
         let folder = Folder::with("no-status", &base(serde_json::json!({ "models": [] })));
         let run = Run::load(&folder.0).expect("loads");
         assert_eq!(run.status_word(), "unknown");
+    }
+
+    #[test]
+    fn a_running_run_whose_process_is_gone_stopped_without_closing() {
+        let Some(me) = ProcessInfo::current() else {
+            // Without /proc no process is recorded, and the report says it cannot tell.
+            return;
+        };
+        let mut child = std::process::Command::new("true").spawn().expect("run `true`");
+        let dead = ProcessInfo { pid: child.id(), ..me.clone() };
+        child.wait().expect("wait for `true`");
+        let with = |process: &ProcessInfo| {
+            serde_json::json!({ "status": "running", "models": [], "process": serde_json::to_value(process).expect("json") })
+        };
+        let folder = Folder::with("killed", &base(with(&dead)));
+        let run = Run::load(&folder.0).expect("loads");
+        assert_eq!(run.status_word(), "running");
+        assert_eq!(run.status_shown(), STOPPED_WITHOUT_CLOSING);
+        assert!(run.notes.iter().any(|n| n.contains(STOPPED_WITHOUT_CLOSING) && n.contains("is gone")), "{:?}", run.notes);
+
+        let folder = Folder::with("alive", &base(with(&me)));
+        let run = Run::load(&folder.0).expect("loads");
+        assert_eq!(run.status_shown(), "running");
+        assert!(run.notes.iter().any(|n| n.contains("is still running.")), "{:?}", run.notes);
     }
 
     #[test]

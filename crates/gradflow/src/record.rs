@@ -34,12 +34,14 @@ pub struct Recorder {
 impl Recorder {
     /// Creates the run folder at `dir` (which must not exist, or be empty), with
     /// `config.toml` when there is a config to save, and writes the manifest: status
-    /// `running`, and `started_at`, `version` of this library and the git revision filled in
-    /// where the caller left them empty.
+    /// `running`, and `started_at`, `version` of this library, the git revision and the
+    /// writing process filled in where the caller left them empty.
     pub fn create(dir: &Path, mut manifest: Manifest, config_toml: Option<&str>, view: Box<dyn View>) -> Result<Recorder, Error> {
         let writer = RunWriter::create(dir, config_toml)?;
         manifest.status = Status::Running;
         manifest.started_at.get_or_insert_with(runfolder::now_rfc3339);
+        // Who writes the run, so that a report can tell a killed run from one still training.
+        manifest.process = manifest.process.take().or_else(runfolder::ProcessInfo::current);
         manifest.git_revision = manifest.git_revision.take().or_else(runfolder::git_revision);
         manifest.version.get_or_insert_with(|| env!("CARGO_PKG_VERSION").to_string());
         let recorder = Recorder { writer, manifest, view, models: Vec::new() };

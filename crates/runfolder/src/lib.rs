@@ -9,10 +9,12 @@
 mod histogram;
 mod manifest;
 mod names;
+mod process;
 mod write;
 
 pub use histogram::{Bin, COUNT as BIN_COUNT, DECADES, bin_of, bins, count as count_bins};
-pub use manifest::{DatasetInfo, Divergence, LayerInfo, Manifest, ModelInfo, ParamInfo, Status, TelemetryInfo};
+pub use manifest::{DatasetInfo, Divergence, LayerInfo, Manifest, MemoryInfo, ModelInfo, ParamInfo, Status, TelemetryInfo};
+pub use process::{Liveness, ProcessInfo};
 pub use names::*;
 pub use write::{
     EpochRecord, HistogramRow, LayerEpochRow, LayerRow, ParamRow, RunWriter, StepRow, WriteError, git_revision, now_rfc3339,

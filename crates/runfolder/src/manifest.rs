@@ -5,6 +5,9 @@
 //! unknown fields are ignored, so that an older report tool reads a newer run.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::process::ProcessInfo;
 
 /// How a run ended (`running` while it trains, or when it was killed before it could say).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +77,35 @@ pub struct Manifest {
     pub models: Vec<ModelInfo>,
     #[serde(default)]
     pub telemetry: Option<TelemetryInfo>,
+    /// The process that writes the run, so that a reader can tell a run still training from
+    /// one killed before it could close (see [`ProcessInfo`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessInfo>,
+    /// The memory the run was estimated to need before it started, and the limit it was
+    /// checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryInfo>,
+}
+
+/// The manifest's `memory` object: the estimate of the run's peak memory, made from the
+/// config before anything was allocated, in bytes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryInfo {
+    /// The whole run's estimate.
+    pub estimate_bytes: u64,
+    /// Its parts over all models, by name (`parameters`, `gradients`, `optimizer`,
+    /// `activations`, `telemetry`, `data`).
+    #[serde(default)]
+    pub parts: BTreeMap<String, u64>,
+    /// Each model's share (its activations counted as if it ran alone).
+    #[serde(default)]
+    pub models: BTreeMap<String, u64>,
+    /// The limit the estimate was checked against (`null` when none was known).
+    #[serde(default)]
+    pub limit_bytes: Option<u64>,
+    /// Where the limit came from: the config key or the system file.
+    #[serde(default)]
+    pub limit_source: Option<String>,
 }
 
 /// The manifest's `dataset` object.

@@ -175,12 +175,13 @@ fn default_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/default.toml")
 }
 
-/// Reads and validates an experiment, loads its data, and checks what needs the data: all
-/// before anything is created or trained.
+/// Reads and validates an experiment, loads its data, and checks what needs the data and
+/// that the run fits in memory: all before anything is created or trained.
 fn load_experiment(path: &Path, sets: &[String]) -> Result<(config::Experiment, data::Dataset)> {
     let exp = config::load(path, sets)?;
     let dataset = data::load(&exp.data, exp.seed).with_context(|| format!("config {}", path.display()))?;
     exp.validate_with_data(&dataset).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    crate::memory::check(&exp, &dataset).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
     Ok((exp, dataset))
 }
 

@@ -64,6 +64,10 @@ pub struct TrainSpec {
     /// keeps IEEE arithmetic, to see the subnormal values themselves.
     #[serde(default = "default_flush_denormals")]
     pub flush_denormals: bool,
+    /// The memory the run may use, in GB (10^9 bytes), instead of what the system says is
+    /// available; a run whose estimate is larger is refused before it starts (`memory.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit_gb: Option<f64>,
 }
 
 fn default_flush_denormals() -> bool {
@@ -521,6 +525,11 @@ impl Experiment {
         if let Some(c) = t.clip_grad_norm {
             if !(c.is_finite() && c > 0.0) {
                 return Err(err("train.clip_grad_norm", format!("must be a positive number, got {c}")));
+            }
+        }
+        if let Some(gb) = t.memory_limit_gb {
+            if !(gb.is_finite() && gb > 0.0) {
+                return Err(err(crate::memory::LIMIT_KEY, format!("must be a positive number of GB, got {gb}")));
             }
         }
         let positive = |key: &str, v: f64| {

@@ -53,6 +53,7 @@ pub(crate) fn manifest(
             early_steps: cadence.early_steps(),
             probe,
         }),
+        memory: Some(crate::memory::record(exp, dataset)),
         ..Manifest::default()
     }
 }
