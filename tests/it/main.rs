@@ -4,6 +4,7 @@ mod chain;
 mod common;
 mod config;
 mod datasets;
+mod fuzz;
 mod guards;
 mod models;
 mod prng;

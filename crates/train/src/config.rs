@@ -450,8 +450,16 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment> {
     parse(&text, sets).with_context(|| format!("config {}", path.display()))
 }
 
-/// [`load`] on a string.
+/// [`load`] on a string. Control characters in a message (a line break in a quoted key or in
+/// an override) are escaped, so that every error stays one line.
 pub fn parse(text: &str, sets: &[String]) -> Result<Experiment> {
+    parse_unescaped(text, sets).map_err(|e| {
+        let msg = format!("{e:#}");
+        anyhow::anyhow!(msg.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect::<String>())
+    })
+}
+
+fn parse_unescaped(text: &str, sets: &[String]) -> Result<Experiment> {
     let mut table: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!(one_line(&e.to_string())))?;
     for set in sets {
         apply_set(&mut table, set)?;
