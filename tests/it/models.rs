@@ -250,25 +250,40 @@ fn layers_give_burns_own_values_and_gradients() {
 #[test]
 fn the_plain_sgd_update_is_burns_sgd_to_the_bit() {
     // The trainer's plain SGD step (the kernels crate's `sgd_update`) against burn's `Sgd`
-    // arithmetic, `param - grad * lr`: a parameter whose buffer is the tensor's own (updated
-    // in place, in chunks over the thread pool when it is large), one whose buffer is shared
-    // with a clone (which must keep its old values), and a transposed view.
-    let bits = |t: Tensor<2>| -> Vec<u32> { t.into_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect() };
+    // arithmetic, computed on the host: burn-optim's `Sgd::step` is `tensor - grad.mul_scalar(lr)`,
+    // that is, per element, `p - g * (lr as f32)` rounded to f32 after each operation. On
+    // ndarray the kernels crate runs burn's own operations, so only a computation outside
+    // burn can tell that they are that arithmetic. Checked for a parameter whose buffer is the
+    // tensor's own (updated in place, in chunks over the thread pool when it is large), one
+    // whose buffer is shared with a clone (which must keep its old values), and a transposed
+    // view; and burn's `Sgd` itself against the same host values.
+    use burn::optim::{Optimizer, SgdConfig};
+    let values = |t: Tensor<2>| -> Vec<f32> { t.into_data().try_to_vec::<f32>().unwrap() };
+    let bits = |v: &[f32]| -> Vec<u32> { v.iter().map(|x| x.to_bits()).collect() };
+    let host_sgd = |p: &[f32], g: &[f32], lr: f64| -> Vec<u32> {
+        let lr = lr as f32;
+        p.iter().zip(g).map(|(&p, &g)| (p - g * lr).to_bits()).collect()
+    };
     for backend in BACKENDS {
         let device = backend.plain_device();
         for [rows, cols] in [[3, 5], [300, 301]] {
             let fresh = || Tensor::<2>::random([rows, cols], Distribution::Normal(0.0, 1.0), &device);
             let (param, grad) = (fresh(), fresh());
             let lr = 0.1;
-            let expected = bits(param.clone() - grad.clone().mul_scalar(lr));
+            let (p, g) = (values(param.clone()), values(grad.clone()));
+            let expected = host_sgd(&p, &g, lr);
+            let what = format!("{backend:?} {rows}x{cols}");
+            let (burns, _) = SgdConfig::new().build().step(lr, param.clone(), grad.clone(), None);
+            assert_eq!(bits(&values(burns)), expected, "{what}: burn's Sgd is not the host arithmetic");
             let own = Tensor::<2>::from_data(param.to_data(), &device);
-            assert_eq!(bits(kernels::sgd_update(own, grad.clone(), lr)), expected, "{backend:?} {rows}x{cols}: own buffer");
-            let before = bits(param.clone());
-            assert_eq!(bits(kernels::sgd_update(param.clone(), grad.clone(), lr)), expected, "{backend:?} {rows}x{cols}: shared buffer");
-            assert_eq!(bits(param.clone()), before, "{backend:?} {rows}x{cols}: the update wrote into a shared buffer");
-            let transposed = param.clone().transpose();
-            let expected_t = bits(transposed.clone() - grad.clone().transpose().mul_scalar(lr));
-            assert_eq!(bits(kernels::sgd_update(transposed, grad.transpose(), lr)), expected_t, "{backend:?} {rows}x{cols}: view");
+            assert_eq!(bits(&values(kernels::sgd_update(own, grad.clone(), lr))), expected, "{what}: own buffer");
+            assert_eq!(bits(&values(kernels::sgd_update(param.clone(), grad.clone(), lr))), expected, "{what}: shared buffer");
+            assert_eq!(bits(&values(param.clone())), bits(&p), "{what}: the update wrote into a shared buffer");
+            // The transposed view's elements, in its own (column-major) order.
+            let transpose = |v: &[f32]| -> Vec<f32> { (0..cols).flat_map(|c| (0..rows).map(move |r| v[r * cols + c])).collect() };
+            let expected_t = host_sgd(&transpose(&p), &transpose(&g), lr);
+            let updated = kernels::sgd_update(param.clone().transpose(), grad.transpose(), lr);
+            assert_eq!(bits(&values(updated)), expected_t, "{what}: view");
         }
     }
 }
