@@ -48,12 +48,14 @@
 //! - for every layer (by default the module that owns the parameters), the same over its
 //!   weights and its bias, and a histogram of its weights' gradient entries by decade;
 //! - at each tap the user places in `forward`, the back-propagated error dL/dz and the
-//!   health of the activation after it.
+//!   health of the activation after it, and, at a residual block's output, the error dL/dh
+//!   of the stream ([`Taps::stream`]).
 
 mod clip;
 mod error;
 mod host;
 mod measure;
+mod mode;
 mod params;
 mod record;
 mod reduce;
@@ -64,6 +66,7 @@ mod watch;
 pub use clip::{clip_global_norm, global_norm};
 pub use error::Error;
 pub use measure::{Histogram, LayerMetrics, Measurement, ParamMetrics};
+pub use mode::with_training;
 pub use params::{Grouping, LayerSpec, Layout, ParamSpec};
 pub use record::Recorder;
 pub use reduce::l2;

@@ -6,7 +6,7 @@ use crate::measure::Measurement;
 use crate::view::{LayerView, ModelView, View};
 use crate::watch::Watch;
 use runfolder::{
-    EpochRecord, HistogramRow, LayerEpochRow, LayerRow, Manifest, ModelInfo, ParamRow, RunWriter, SOURCE_PROBE, SOURCE_TRAIN,
+    Divergence, EpochRecord, HistogramRow, LayerEpochRow, LayerRow, Manifest, ModelInfo, ParamRow, RunWriter, SOURCE_PROBE, SOURCE_TRAIN,
     Status, StepRow, TelemetryInfo,
 };
 use std::collections::BTreeMap;
@@ -123,6 +123,21 @@ impl Recorder {
         self.model(model)?;
         self.stop_if_diverged(model, step, m.non_finite.clone())?;
         self.rows(model, epoch, step, SOURCE_PROBE, m)
+    }
+
+    /// One model of several stopped on a non-finite value while the others train on: the
+    /// manifest's entry for it says where and why (rewritten now, so that a report made while
+    /// the run goes on shows it), and the view says so. Call it instead of [`Recorder::step`]
+    /// for that model's bad step; its rows so far stay as they are. Ending the whole run is
+    /// [`Recorder::finish`] with [`Status::Diverged`].
+    pub fn diverged(&mut self, model: &str, divergence: Divergence) -> Result<(), Error> {
+        self.model(model)?;
+        self.view.note(&format!("{model}: diverged at step {} (epoch {}): {}", divergence.step, divergence.epoch, divergence.reason));
+        if let Some(info) = self.manifest.models.iter_mut().find(|m| m.name == model) {
+            info.diverged = Some(divergence);
+        }
+        self.flush()?;
+        Ok(self.writer.write_manifest(&self.manifest)?)
     }
 
     fn stop_if_diverged(&mut self, model: &str, step: usize, bad: Option<String>) -> Result<(), Error> {

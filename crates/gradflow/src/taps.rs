@@ -57,6 +57,8 @@ type TapGrad = Box<dyn Fn(&Gradients) -> Option<Tensor<2>>>;
 pub(crate) struct TapPoint {
     pub(crate) name: String,
     pub(crate) grad: Option<TapGrad>,
+    /// dL/dh of the residual stream at the layer's output (see [`Taps::stream`]).
+    pub(crate) stream: Option<TapGrad>,
     /// The activation's values, detached, as `[examples, units]`.
     pub(crate) activation: Option<(Activation, Tensor<2>)>,
 }
@@ -112,15 +114,7 @@ impl Taps {
     pub fn leaf<const D: usize>(&self, name: &str, dims: [usize; D], device: &Device) -> Option<Tensor<D>> {
         let mut state = self.state.as_ref()?.borrow_mut();
         let point = state.point(name)?;
-        let key = dims.to_vec();
-        let zero = match state.zeros.iter().find(|(k, _)| *k == key) {
-            Some((_, z)) => z.clone(),
-            None => {
-                let z = Tensor::<1>::zeros([dims.iter().product::<usize>()], device).inner();
-                state.zeros.push((key, z.clone()));
-                z
-            }
-        };
+        let zero = state.zero(&dims, device);
         let leaf = Tensor::from_inner(zero.reshape(dims)).require_grad();
         let watched = leaf.clone();
         state.points[point].grad = Some(Box::new(move |grads| watched.grad(grads).map(rows)));
@@ -138,10 +132,36 @@ impl Taps {
             match state.points.iter().position(|p| p.name == name) {
                 Some(i) if state.points[i].activation.is_none() => state.points[i].activation = Some((activation, detached)),
                 Some(_) => state.fail(crate::Error::DuplicateTap(name.to_string())),
-                None => state.points.push(TapPoint { name: name.to_string(), grad: None, activation: Some((activation, detached)) }),
+                None => state.points.push(TapPoint { name: name.to_string(), grad: None, stream: None, activation: Some((activation, detached)) }),
             }
         }
         a
+    }
+
+    /// `h`, the residual stream after the layer tapped as `name` has added its output to it
+    /// (`h = h_in + f(z)`), with dL/dh recorded when the taps are on: the layer's
+    /// `stream_delta_norm`, beside the `delta_norm` of its branch. In a residual network the
+    /// two differ by what the skip connection carries past the layer: the stream's error
+    /// reaches the input side undiminished even where the branch's vanishes.
+    pub fn stream<const D: usize>(&self, name: &str, h: Tensor<D>) -> Tensor<D> {
+        let Some(state) = &self.state else { return h };
+        let mut state = state.borrow_mut();
+        let point = match state.points.iter().position(|p| p.name == name) {
+            Some(i) if state.points[i].stream.is_some() => {
+                state.fail(crate::Error::DuplicateTap(format!("{name} (stream)")));
+                return h;
+            }
+            Some(i) => i,
+            None => {
+                state.points.push(TapPoint { name: name.to_string(), grad: None, stream: None, activation: None });
+                state.points.len() - 1
+            }
+        };
+        let zero = state.zero(&h.dims(), &h.device());
+        let leaf = Tensor::from_inner(zero.reshape(h.dims())).require_grad();
+        let watched = leaf.clone();
+        state.points[point].stream = Some(Box::new(move |grads| watched.grad(grads).map(rows)));
+        h + leaf
     }
 
     pub(crate) fn take(&self) -> Option<TapState> {
@@ -157,8 +177,20 @@ impl TapState {
             self.fail(crate::Error::DuplicateTap(name.to_string()));
             return None;
         }
-        self.points.push(TapPoint { name: name.to_string(), grad: None, activation: None });
+        self.points.push(TapPoint { name: name.to_string(), grad: None, stream: None, activation: None });
         Some(self.points.len() - 1)
+    }
+
+    /// The shared zero buffer of `dims`' size, made on first use.
+    fn zero(&mut self, dims: &[usize], device: &Device) -> Tensor<1> {
+        match self.zeros.iter().find(|(k, _)| k == dims) {
+            Some((_, z)) => z.clone(),
+            None => {
+                let z = Tensor::<1>::zeros([dims.iter().product::<usize>()], device).inner();
+                self.zeros.push((dims.to_vec(), z.clone()));
+                z
+            }
+        }
     }
 
     fn fail(&mut self, e: crate::Error) {

@@ -36,6 +36,8 @@ pub trait View: Send {
     fn step(&mut self, _epoch: usize, _batch: usize) {}
     fn layers(&mut self, _model: &ModelView) {}
     fn epoch_end(&mut self, _model: &str, _epoch: usize, _train: (f64, Option<f64>), _test: Option<(f64, Option<f64>)>) {}
+    /// A line about the run (a model that stopped), shown above the progress.
+    fn note(&mut self, _line: &str) {}
     fn finish(&mut self) {}
 }
 
@@ -173,6 +175,11 @@ impl View for Live {
         self.multi.println(epoch_line(model, epoch, train, test)).unwrap_or(());
     }
 
+    fn note(&mut self, line: &str) {
+        // As for the epoch lines: the run folder is the record, a failed redraw is not an error.
+        self.multi.println(line).unwrap_or(());
+    }
+
     fn finish(&mut self) {
         self.progress.finish_and_clear();
         // Leave the last per-layer picture on screen: it is the run's summary of gradient flow.
@@ -227,6 +234,11 @@ impl View for Plain {
         if self.last_shown.get(&m.name).is_none_or(|t| t.elapsed() >= self.every) {
             self.print_layers(m);
         }
+    }
+
+    fn note(&mut self, line: &str) {
+        println!("{line}");
+        flush();
     }
 
     fn epoch_end(&mut self, model: &str, epoch: usize, train: (f64, Option<f64>), test: Option<(f64, Option<f64>)>) {

@@ -155,7 +155,7 @@ impl Watch {
         if let Some(e) = state.error {
             return Err(e);
         }
-        let points = self.place_taps(state, grads);
+        let mut points = self.place_taps(state, grads);
         let mut reader = ReadParams { grads: Some(grads), weights: Vec::new(), grads_out: Vec::new() };
         model.visit(&mut PathVisitor::new(&mut reader));
         let n = self.layout.params.len();
@@ -166,13 +166,21 @@ impl Watch {
         let with_grad: Vec<usize> = (0..n).filter(|&i| reader.grads_out[i].is_some()).collect();
         let mut tensors = reader.weights;
         tensors.extend(reader.grads_out.into_iter().flatten());
-        let deltas: Vec<(usize, usize)> = points.iter().filter_map(|p| p.delta.as_ref().map(|d| (p.layer, d.dims()[1]))).collect();
+        // Per tap, the error dL/dz of its branch and, at a residual layer, the stream's dL/dh:
+        // one list, each entry knowing which of the two it fills.
+        let errors: Vec<(usize, bool, Tensor<2>)> = points
+            .iter_mut()
+            .flat_map(|p| {
+                let layer = p.layer;
+                [p.delta.take().map(|d| (layer, false, d)), p.stream.take().map(|d| (layer, true, d))]
+            })
+            .flatten()
+            .collect();
+        let deltas: Vec<(usize, bool, usize)> = errors.iter().map(|(l, s, d)| (*l, *s, d.dims()[1])).collect();
+        let rows_of: Vec<usize> = errors.iter().map(|(_, _, d)| d.dims()[0]).collect();
         let acts: Vec<(usize, usize, Activation)> =
             points.iter().filter_map(|p| p.activation.as_ref().map(|(a, t)| (p.layer, t.dims()[1], *a))).collect();
-        let rows_of: Vec<usize> = points.iter().filter_map(|p| p.delta.as_ref().map(|d| d.dims()[0])).collect();
-        for p in &points {
-            tensors.extend(p.delta.clone().map(flat));
-        }
+        tensors.extend(errors.into_iter().map(|(_, _, d)| flat(d)));
         for p in points {
             tensors.extend(p.activation.map(|(_, t)| flat(t)));
         }
@@ -199,10 +207,14 @@ impl Watch {
             // The mean over examples of each example's error norm. The loss is the batch's mean,
             // so dL/dz of one example is 1/batch of that example's own loss's: times the batch
             // (the rows), the value does not depend on the batch size.
-            .map(|((&(_, units), d), &rows)| sum_of_row_norms(d.as_ref(), units) / rows.max(1) as f64 * rows as f64)
+            .map(|((&(_, _, units), d), &rows)| sum_of_row_norms(d.as_ref(), units) / rows.max(1) as f64 * rows as f64)
             .collect();
-        for (&(layer, _), v) in deltas.iter().zip(delta_norms) {
-            layers[layer].delta_norm = Some(v);
+        for (&(layer, stream, _), v) in deltas.iter().zip(delta_norms) {
+            if stream {
+                layers[layer].stream_delta_norm = Some(v);
+            } else {
+                layers[layer].delta_norm = Some(v);
+            }
         }
         let health: Vec<ActHealth> =
             acts.par_iter().zip(&act_host).map(|(&(_, units, a), t)| act_health(t.as_ref(), units, a)).collect();
@@ -265,7 +277,12 @@ impl Watch {
                     self.initial_norms.push(0.0);
                     self.layout.layers.len() - 1
                 });
-                PlacedTap { layer, delta: p.grad.and_then(|g| g(grads)), activation: p.activation }
+                PlacedTap {
+                    layer,
+                    delta: p.grad.and_then(|g| g(grads)),
+                    stream: p.stream.and_then(|g| g(grads)),
+                    activation: p.activation,
+                }
             })
             .collect()
     }
@@ -305,6 +322,7 @@ fn weights_of<'a>(layout: &'a Layout, l: &'a LayerSpec) -> impl Iterator<Item = 
 struct PlacedTap {
     layer: usize,
     delta: Option<Tensor<2>>,
+    stream: Option<Tensor<2>>,
     activation: Option<(Activation, Tensor<2>)>,
 }
 
