@@ -10,4 +10,4 @@ pub mod tutorial;
 
 pub use chain::Activation;
 pub use init::{BiasInit, Init, draw_weight, draw_bias};
-pub use mlp::{Mlp, MlpConfig, ModelError, Values};
+pub use mlp::{Mlp, MlpConfig, ModelError, Norm, Skip, Values};

@@ -1,12 +1,13 @@
-//! The deep MLP: a stack of linear layers whose activation, output activation, bias and
-//! initialization are configuration, with a tapped forward pass for telemetry.
+//! The deep MLP: a stack of linear layers whose activation, output activation, bias,
+//! initialization, normalization and residual connections are configuration, with a tapped
+//! forward pass for telemetry.
 
 use crate::init::{BiasInit, Init, draw_bias, draw_weight};
 use burn::module::Param;
-use burn::nn::Linear;
+use burn::nn::{BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation;
-use gradflow::Taps;
+use gradflow::{Grouping, Taps};
 use chain::{Activation, LEAKY_SLOPE};
 use prng::Rng;
 
@@ -19,6 +20,33 @@ pub enum ModelError {
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ModelError {
     ModelError::Invalid { field, message: message.into() }
+}
+
+/// The normalization of a hidden layer's pre-activation, placed between the linear map and
+/// the activation: `a = f(norm(z))`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    #[default]
+    None,
+    /// burn's `BatchNorm` (Ioffe and Szegedy 2015): each unit standardized over the batch's
+    /// examples, then scaled by `gamma` and shifted by `beta`. Batch statistics in training,
+    /// running statistics in evaluation and on the probe set.
+    Batch,
+    /// burn's `LayerNorm` (Ba et al. 2016): each example standardized over the layer's units,
+    /// then scaled and shifted. The same in training and evaluation.
+    Layer,
+}
+
+impl Norm {
+    /// The name configs and the manifest use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::None => "none",
+            Norm::Batch => "batch",
+            Norm::Layer => "layer",
+        }
+    }
 }
 
 /// The configuration of an [`Mlp`]: `input -> hidden[0] -> ... -> hidden[h-1] -> output`.
@@ -35,6 +63,15 @@ pub struct MlpConfig {
     pub bias: bool,
     pub init: Init,
     pub bias_init: BiasInit,
+    /// Normalizes every hidden layer's pre-activation (never the output layer's).
+    pub norm: Norm,
+    /// Adds every hidden layer's output to a residual stream, `h' = s(h) + f(z)` (He et al.
+    /// 2016): `s` is the identity where the layer's input and output widths match, the
+    /// projection `h P` where they differ and `projection` is set, and absent (a plain
+    /// layer, `h' = f(z)`) otherwise. The output layer is never residual.
+    pub residual: bool,
+    /// Gives residual layers whose widths differ a learned projection `P` (no bias) on the skip.
+    pub projection: bool,
     /// Seeds the initializers; layer `i` draws from its own stream of this seed.
     pub seed: u64,
 }
@@ -51,8 +88,22 @@ impl MlpConfig {
             bias: true,
             init: Init::Legacy,
             bias_init: BiasInit::Zero,
+            norm: Norm::None,
+            residual: false,
+            projection: false,
             seed: 0,
         }
+    }
+
+    pub fn with_norm(mut self, norm: Norm) -> Self {
+        self.norm = norm;
+        self
+    }
+
+    /// Residual hidden layers; `projection` gives those whose widths differ a projected skip.
+    pub fn with_residual(mut self, residual: bool, projection: bool) -> Self {
+        (self.residual, self.projection) = (residual, projection);
+        self
     }
 
     pub fn with_init(mut self, init: Init) -> Self {
@@ -94,9 +145,26 @@ impl MlpConfig {
         self.hidden.len() + 1
     }
 
-    /// The number of trainable parameters.
+    /// The skip connection of hidden layer `i` (0-based).
+    pub fn skip(&self, i: usize) -> Skip {
+        let sizes = self.sizes();
+        match (self.residual && i < self.hidden.len(), sizes[i] == sizes[i + 1]) {
+            (false, _) => Skip::None,
+            (true, true) => Skip::Identity,
+            (true, false) if self.projection => Skip::Projection,
+            (true, false) => Skip::None,
+        }
+    }
+
+    /// The number of trainable parameters: the linear layers', the norms' scale and shift, and
+    /// the skips' projections.
     pub fn num_params(&self) -> usize {
-        self.sizes().windows(2).map(|w| w[0] * w[1] + if self.bias { w[1] } else { 0 }).sum()
+        let sizes = self.sizes();
+        let linear: usize = sizes.windows(2).map(|w| w[0] * w[1] + if self.bias { w[1] } else { 0 }).sum();
+        let norms: usize = if self.norm == Norm::None { 0 } else { self.hidden.iter().map(|w| 2 * w).sum() };
+        let projections: usize =
+            (0..self.hidden.len()).filter(|&i| self.skip(i) == Skip::Projection).map(|i| sizes[i] * sizes[i + 1]).sum();
+        linear + norms + projections
     }
 
     /// Checks the sizes and the initializers.
@@ -120,7 +188,38 @@ impl MlpConfig {
             }
             _ => {}
         }
+        if self.norm != Norm::None && self.hidden.is_empty() {
+            return Err(invalid("norm", "a model without hidden layers has no pre-activation to normalize"));
+        }
+        if self.norm == Norm::Layer {
+            if let Some(i) = self.hidden.iter().position(|&w| w < 2) {
+                return Err(invalid(
+                    "norm",
+                    format!("layer norm over hidden layer {} of 1 unit is the constant `beta`: it needs at least 2 units", i + 1),
+                ));
+            }
+        }
+        if self.residual && (0..self.hidden.len()).all(|i| self.skip(i) == Skip::None) {
+            return Err(invalid(
+                "residual",
+                "no hidden layer has equal input and output widths to skip over; set `projection = true` to project the skip",
+            ));
+        }
+        if self.projection && !self.residual {
+            return Err(invalid("projection", "a projection is a residual skip's: it needs `residual = true`"));
+        }
         Ok(())
+    }
+
+    /// How the watcher groups the model's parameters: layer `i` is `layers.i` with its norm's
+    /// scale and shift and its skip's projection, so that every figure's layer `i` is one
+    /// hidden layer of the network, whatever it is built of.
+    pub fn grouping(&self) -> Grouping {
+        (0..self.num_layers()).fold(Grouping::default(), |g, i| {
+            let layer = format!("layers.{i}");
+            let members = [layer.clone(), format!("batch_norms.{i}"), format!("layer_norms.{i}"), format!("projections.{i}")];
+            g.group(layer, &members.iter().map(String::as_str).collect::<Vec<_>>())
+        })
     }
 
     /// Builds the model on `device`, every parameter drawn now (not lazily) from the seed.
@@ -148,19 +247,90 @@ impl MlpConfig {
                 Linear { weight, bias }
             })
             .collect();
-        Mlp { layers, activation: self.activation, output_activation: self.output_activation }
+        let hidden = self.hidden.len();
+        let batch_norms =
+            if self.norm == Norm::Batch { self.hidden.iter().map(|&w| BatchNormConfig::new(w).init(device)).collect() } else { Vec::new() };
+        let layer_norms =
+            if self.norm == Norm::Layer { self.hidden.iter().map(|&w| LayerNormConfig::new(w).init(device)).collect() } else { Vec::new() };
+        let projections = if self.residual {
+            (0..hidden)
+                .map(|i| {
+                    (self.skip(i) == Skip::Projection).then(|| {
+                        let (fan_in, fan_out) = (sizes[i], sizes[i + 1]);
+                        let mut rng = Rng::derive(self.seed, &[i as u64, 2]);
+                        let weight = draw_weight(&self.init, fan_in, fan_out, &mut rng);
+                        Linear { weight: Param::from_data(TensorData::new(weight, [fan_in, fan_out]), device), bias: None }
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Mlp {
+            layers,
+            batch_norms,
+            layer_norms,
+            projections,
+            activation: self.activation,
+            output_activation: self.output_activation,
+            skips: (0..hidden).map(|i| self.skip(i)).collect(),
+        }
     }
 }
 
-/// A deep multilayer perceptron. Layer `i` (0-based here, 1-based in every file and view)
-/// computes `z = a_prev W + b`, then `a = f(z)`.
+/// What a hidden layer's output is added to (see [`MlpConfig::residual`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Skip {
+    /// A plain layer: `h' = f(z)`.
+    #[default]
+    None,
+    /// `h' = h + f(z)`.
+    Identity,
+    /// `h' = h P + f(z)`, `P` the layer's `projections.i`.
+    Projection,
+}
+
+/// A deep multilayer perceptron. Hidden layer `i` (0-based here, 1-based in every file and
+/// view) computes `z = h W + b`, then `a = f(norm(z))`, and passes on `h' = a`, or, when it is
+/// residual, `h' = s(h) + a`; the output layer computes `z = h W + b` and its output
+/// activation, with no norm and no skip.
+///
+/// The parts live in parallel lists indexed by layer, so that a plain MLP's parameters keep
+/// the paths `layers.i.weight` and `layers.i.bias`, and a norm's or a projection's are named
+/// after the layer they belong to (`layer_norms.3.gamma`, `projections.0.weight`);
+/// [`MlpConfig::grouping`] gathers them into layer `layers.i` for the watcher.
 #[derive(Module, Debug)]
 pub struct Mlp {
     pub layers: Vec<Linear>,
+    /// One per hidden layer when the norm is `batch`, else empty.
+    pub batch_norms: Vec<BatchNorm>,
+    /// One per hidden layer when the norm is `layer`, else empty.
+    pub layer_norms: Vec<LayerNorm>,
+    /// One per hidden layer when the model is residual (`Some` where the skip is projected),
+    /// else empty.
+    pub projections: Vec<Option<Linear>>,
     #[module(skip)]
     pub activation: Activation,
     #[module(skip)]
     pub output_activation: Option<Activation>,
+    /// Per hidden layer, its skip connection.
+    #[module(skip)]
+    pub skips: Vec<Skip>,
+}
+
+impl Default for Mlp {
+    /// A model with no layers: it holds a place while the optimizer has the real one.
+    fn default() -> Mlp {
+        Mlp {
+            layers: Vec::new(),
+            batch_norms: Vec::new(),
+            layer_norms: Vec::new(),
+            projections: Vec::new(),
+            activation: Activation::Identity,
+            output_activation: None,
+            skips: Vec::new(),
+        }
+    }
 }
 
 /// Every layer's pre-activation z and activation a = f(z) of one forward pass, detached
@@ -196,23 +366,47 @@ impl Mlp {
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
             // The tap rides on the linear layer (`x W + b + tap` in one product), so that dL/dz
-            // costs no addition of its own.
+            // costs no addition of its own. It sits before the norm: dL/dz is the error that
+            // the layer's weight gradient is made of (dL/dW = h^T dL/dz).
             let name = taps.is_on().then(|| format!("layers.{i}"));
             let tap = name.as_deref().and_then(|name| taps.leaf(name, [h.dims()[0], layer.weight.dims()[1]], &h.device()));
+            let skip = match self.skips.get(i).copied().unwrap_or_default() {
+                Skip::None => None,
+                Skip::Identity => Some(h.clone()),
+                Skip::Projection => self.projections[i].as_ref().map(|p| h.clone().matmul(p.weight.val())),
+            };
             let z = affine(layer, h, tap);
             if let Some(v) = values.as_deref_mut() {
                 v.pre.push(z.clone().detach());
             }
             let f = self.activation_of(i);
+            let z = self.normalize(i, z);
             h = self.activate(i + 1 == n, z);
             if let Some(name) = &name {
                 h = taps.activation(name, h, watched(f));
+            }
+            if let Some(s) = skip {
+                h = s + h;
+                if let Some(name) = &name {
+                    h = taps.stream(name, h);
+                }
             }
             if let Some(v) = values.as_deref_mut() {
                 v.post.push(h.clone().detach());
             }
         }
         h
+    }
+
+    /// Hidden layer `i`'s norm applied to `z` (`z` itself without one, and at the output).
+    fn normalize(&self, i: usize, z: Tensor<2>) -> Tensor<2> {
+        if let Some(norm) = self.batch_norms.get(i) {
+            norm.forward(z)
+        } else if let Some(norm) = self.layer_norms.get(i) {
+            norm.forward(z)
+        } else {
+            z
+        }
     }
 
     /// The activation of layer i (the last layer uses the output activation).

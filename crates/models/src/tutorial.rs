@@ -30,6 +30,10 @@ pub fn chain_config(chain: &Chain) -> MlpConfig {
         bias: true,
         init: Init::Constant { value: chain.weight },
         bias_init: BiasInit::Constant { value: chain.bias },
+        // The tutorial is the plain chain: no norm, no skip.
+        norm: crate::Norm::None,
+        residual: false,
+        projection: false,
         seed: 0,
     }
 }

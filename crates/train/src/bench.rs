@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use chain::Activation;
 use clap::Args;
-use models::presets;
+use models::{Norm, presets};
 use prng::Rng;
 use serde_json::json;
 use std::process::ExitCode;
@@ -21,18 +21,37 @@ use std::time::Instant;
 const IN_DIM: usize = 784;
 const CLASSES: usize = 10;
 
-/// The benchmark's MLPs: (name, hidden layers, width, activation).
-pub const CONFIGS: [(&str, usize, usize, Activation); 4] = [
-    ("a", 10, 256, Activation::Sigmoid),
-    ("b", 10, 256, Activation::Relu),
-    ("c", 50, 64, Activation::Sigmoid),
-    ("d", 4, 1024, Activation::Relu),
+/// One of the benchmark's MLPs, as `bench/pytorch_mlp.py` names and builds it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BenchConfig {
+    pub name: &'static str,
+    /// Hidden layers.
+    pub depth: usize,
+    pub width: usize,
+    pub activation: Activation,
+    pub norm: Norm,
+    pub residual: bool,
+}
+
+const fn plain(name: &'static str, depth: usize, width: usize, activation: Activation) -> BenchConfig {
+    BenchConfig { name, depth, width, activation, norm: Norm::None, residual: false }
+}
+
+/// The benchmark's MLPs.
+pub const CONFIGS: [BenchConfig; 5] = [
+    plain("a", 10, 256, Activation::Sigmoid),
+    plain("b", 10, 256, Activation::Relu),
+    plain("c", 50, 64, Activation::Sigmoid),
+    plain("d", 4, 1024, Activation::Relu),
+    // a with the remedies: LayerNorm before each activation, and a residual skip around every
+    // 256 -> 256 layer.
+    BenchConfig { name: "e", depth: 10, width: 256, activation: Activation::Sigmoid, norm: Norm::Layer, residual: true },
 ];
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Comma-separated configurations: a (10x256 sigmoid), b (10x256 ReLU), c (50x64 sigmoid),
-    /// d (4x1024 ReLU), or `all`.
+    /// d (4x1024 ReLU), e (a with LayerNorm and residual skips), or `all`.
     #[arg(long, default_value = "all")]
     pub config: String,
     /// Comma-separated modes: `plain` and `telemetry` (the default cadence).
@@ -75,9 +94,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     } else {
         let mut v = Vec::new();
         for name in args.config.split(',').filter(|s| !s.is_empty()) {
-            match CONFIGS.iter().find(|c| c.0 == name) {
+            match CONFIGS.iter().find(|c| c.name == name) {
                 Some(c) => v.push(*c),
-                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d or all"),
+                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d, e or all"),
             }
         }
         v
@@ -101,22 +120,15 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         })
     );
     threads.install(|| {
-        for (name, depth, width, act) in configs {
-            bench_config(args, &threads, name, depth, width, act, &modes);
+        for c in configs {
+            bench_config(args, &threads, &c, &modes);
         }
     });
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_config(
-    args: &BenchArgs,
-    threads: &ComputeThreads,
-    name: &str,
-    depth: usize,
-    width: usize,
-    act: Activation,
-    modes: &[&str],
-) {
+fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, modes: &[&str]) {
+    let BenchConfig { name, depth, width, activation: act, .. } = *c;
     let device = args.backend.autodiff_device();
     let plain_device = args.backend.plain_device();
     // PyTorch's default initialization, as in the reference script.
@@ -124,14 +136,19 @@ fn bench_config(
         Activation::Relu => presets::deep_relu(IN_DIM, depth, width, CLASSES),
         _ => presets::deep_sigmoid(IN_DIM, depth, width, CLASSES),
     };
-    let config = preset.with_init(models::Init::Legacy).with_bias_init(models::BiasInit::SameAsWeight).with_seed(args.seed);
+    let config = preset
+        .with_init(models::Init::Legacy)
+        .with_bias_init(models::BiasInit::SameAsWeight)
+        .with_norm(c.norm)
+        .with_residual(c.residual, false)
+        .with_seed(args.seed);
     let dims = config.sizes();
     let macs: usize = dims.windows(2).map(|w| w[0] * w[1]).sum();
     let flops_per_step = 3 * 2 * args.batch * macs;
     let sgd = OptimizerSpec::Sgd { lr: args.lr, momentum: 0.0, weight_decay: 0.0 };
     let defaults = TelemetrySpec::default();
     let cadence = Cadence { every: defaults.every, early: defaults.early };
-    let mut trainee = Trainee::new(name.to_string(), config.clone(), &sgd, cadence.clone(), &device);
+    let mut trainee = Trainee::new(name.to_string(), config.clone(), &sgd, None, cadence.clone(), &device);
     let batches = synthetic_batches(args, &plain_device);
 
     let mut k = 0usize;
@@ -141,7 +158,7 @@ fn bench_config(
         *k += 1;
         let logged = mode == "telemetry" && cadence.is_logged(*k, false);
         // A diverging benchmark still measures time; its numbers are not used.
-        let _ = train_step(trainee, batch, args.batch, LossKind::CrossEntropy, None, args.lr, logged);
+        let _ = train_step(trainee, batch, args.batch, LossKind::CrossEntropy, args.lr, logged);
         logged
     };
     // Each step of the telemetry rounds, timed on its own: (logged?, seconds).
@@ -182,7 +199,8 @@ fn bench_config(
         let med = median(&rates[mi]);
         let mut summary = json!({
             "kind": "mlp_summary", "impl": format!("burn-{}", args.backend.name()), "config": name,
-            "depth": depth, "width": width, "act": act.name(), "mode": mode, "batch": args.batch, "lr": args.lr,
+            "depth": depth, "width": width, "act": act.name(), "norm": c.norm.name(), "residual": c.residual,
+            "mode": mode, "batch": args.batch, "lr": args.lr,
             "threads": threads.threads(), "flush_denormal": threads.flushing(), "n_linear": dims.len() - 1, "n_params": config.num_params(),
             "flops_per_step": flops_per_step, "steps_per_repeat": steps, "repeats": args.repeats,
             "steps_per_s_median": round(med, 3),

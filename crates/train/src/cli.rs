@@ -232,6 +232,11 @@ pub fn render_summary(s: &RunSummary) -> String {
         let acc = m.test_accuracy.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
         let _ = writeln!(out, "{:<14} {:>13} {:>10.4} {:>22} {:>20}", m.name, acc, m.test_loss, ratio(m.ratio_start), ratio(m.ratio_end));
     }
+    for m in &s.models {
+        if let Some(d) = &m.diverged {
+            let _ = writeln!(out, "{} diverged at step {} (epoch {}) and stopped there: {}", m.name, d.step, d.epoch, d.reason);
+        }
+    }
     let status = format!("{:?}", s.status).to_lowercase();
     match &s.reason {
         Some(r) => {

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use chain::Activation;
 use data::{DataSpec, Task};
-use models::{BiasInit, Init, MlpConfig};
+use models::{BiasInit, Init, MlpConfig, Norm};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -230,6 +230,21 @@ pub struct ModelSpec {
     pub bias: bool,
     #[serde(default)]
     pub bias_init: BiasInitSpec,
+    /// `none`, `batch` or `layer`: normalizes every hidden layer's pre-activation, before the
+    /// activation.
+    #[serde(default)]
+    pub norm: Norm,
+    /// Adds every hidden layer's output to a residual stream where its input and output
+    /// widths match (`h + f(z)`).
+    #[serde(default)]
+    pub residual: bool,
+    /// With `residual`: a learned projection on the skip of layers whose widths differ.
+    #[serde(default)]
+    pub projection: bool,
+    /// Clips this model's global gradient norm (instead of `train.clip_grad_norm`), so that a
+    /// clipped and an unclipped twin train side by side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
 }
 
 /// `none`, or an activation applied to the output.
@@ -530,11 +545,11 @@ impl Experiment {
         if t.batch_size == 0 {
             return Err(err("train.batch_size", "must be at least 1"));
         }
-        if let Some(c) = t.clip_grad_norm {
-            if !(c.is_finite() && c > 0.0) {
-                return Err(err("train.clip_grad_norm", format!("must be a positive number, got {c}")));
-            }
-        }
+        let clip = |key: String, c: Option<f64>| match c {
+            Some(c) if !(c.is_finite() && c > 0.0) => Err(err(key, format!("must be a positive, finite number, got {c}"))),
+            _ => Ok(()),
+        };
+        clip("train.clip_grad_norm".into(), t.clip_grad_norm)?;
         if let Some(gb) = t.memory_limit_gb {
             if !(gb.is_finite() && gb > 0.0) {
                 return Err(err(crate::memory::LIMIT_KEY, format!("must be a positive number of GB, got {gb}")));
@@ -579,15 +594,56 @@ impl Experiment {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
                 return Err(err(key, "model names may use letters, digits, `-` and `_` only"));
             }
-            // Sizes 1 and 10 stand in for the data's: the shape rules do not depend on them.
-            spec.to_mlp(&key, 1, 1, 0)?;
+            // Stand-ins for the data's sizes: the shape rules do not depend on them, but for a
+            // residual first layer, whose skip exists when the input is as wide as the layer.
+            // The stand-in input is, so that only the data can rule it out
+            // (`validate_with_data`).
+            let input = spec.layers.as_ref().and_then(|l| l.first().copied()).or(spec.width).unwrap_or(1);
+            spec.to_mlp(&key, input, 1, 0)?;
+            clip(format!("{key}.clip_grad_norm"), spec.clip_grad_norm)?;
+            if self.data.source == "tutorial" {
+                for (field, set) in [("norm", spec.norm != Norm::None), ("residual", spec.residual), ("projection", spec.projection)] {
+                    if set {
+                        return Err(err(
+                            format!("{key}.{field}"),
+                            "does not apply to the tutorial chain of one-neuron layers (data.source = \"tutorial\")",
+                        ));
+                    }
+                }
+            }
+            if spec.norm == Norm::Batch && t.batch_size < 2 {
+                return Err(err(
+                    format!("{key}.norm"),
+                    format!("batch norm standardizes over the batch, and train.batch_size = {} leaves one example: its statistics are meaningless", t.batch_size),
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// The global gradient norm model `i` is clipped to: its own, or the experiment's.
+    pub fn clip_of(&self, i: usize) -> Option<f64> {
+        self.models.0.get(i).and_then(|(_, spec)| spec.clip_grad_norm).or(self.train.clip_grad_norm)
     }
 
     /// Checks that need the data, before anything is trained.
     pub fn validate_with_data(&self, dataset: &data::Dataset) -> Result<(), ConfigError> {
         let train_len = dataset.train.len;
+        for (name, spec) in &self.models.0 {
+            let key = format!("models.{name}");
+            spec.to_mlp(&key, dataset.features, crate::manifest::outputs(&dataset.task), 0)?;
+            let last = train_len % self.train.batch_size;
+            if spec.norm == Norm::Batch && last == 1 {
+                return Err(err(
+                    "train.batch_size",
+                    format!(
+                        "{train_len} training examples in batches of {} leave a last batch of 1 example, whose batch statistics \
+                         (for {key}.norm = \"batch\") are meaningless: choose another batch size",
+                        self.train.batch_size
+                    ),
+                ));
+            }
+        }
         if self.telemetry.probe > train_len {
             return Err(err(
                 "telemetry.probe",
@@ -712,6 +768,9 @@ impl ModelSpec {
             bias: self.bias,
             init,
             bias_init,
+            norm: self.norm,
+            residual: self.residual,
+            projection: self.projection,
             seed,
         };
         mlp.validate().map_err(|e| match e {

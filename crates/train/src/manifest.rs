@@ -69,6 +69,9 @@ pub(crate) fn model_info(t: &Trainee) -> ModelInfo {
         widths: t.config.sizes(),
         parameters: Some(t.config.num_params()),
         weights: Some(format!("{}.bpk", t.name)),
+        norm: Some(t.config.norm.name().to_string()),
+        residual: Some(t.config.residual),
+        clip_grad_norm: t.clip,
         ..ModelInfo::default()
     }
 }

@@ -7,6 +7,7 @@ use crate::loss::{loss_and_correct, read_loss};
 use crate::optim::Updater;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use gradflow::runfolder::Divergence;
 use gradflow::{Cadence, Measurement, Taps, Watch};
 use models::{Mlp, MlpConfig};
 
@@ -17,6 +18,10 @@ pub(crate) struct Trainee {
     pub(crate) model: Mlp,
     optim: Updater,
     pub(crate) watch: Watch,
+    /// The global gradient norm this model is clipped to.
+    pub(crate) clip: Option<f64>,
+    /// Where it stopped on a non-finite value, if it did.
+    pub(crate) diverged: Option<Divergence>,
     /// Running sums of the current epoch.
     pub(crate) loss_sum: f64,
     pub(crate) correct: i64,
@@ -29,15 +34,24 @@ pub(crate) struct Trainee {
 }
 
 impl Trainee {
-    pub(crate) fn new(name: String, config: MlpConfig, optimizer: &OptimizerSpec, cadence: Cadence, device: &Device) -> Trainee {
+    pub(crate) fn new(
+        name: String,
+        config: MlpConfig,
+        optimizer: &OptimizerSpec,
+        clip: Option<f64>,
+        cadence: Cadence,
+        device: &Device,
+    ) -> Trainee {
         let model = config.init(device);
-        let watch = Watch::new(name.clone(), &model).expect("an MLP has parameters").with_cadence(cadence);
+        let watch = Watch::grouped(name.clone(), &model, &config.grouping()).expect("an MLP has parameters").with_cadence(cadence);
         Trainee {
             name,
             config,
             model,
             optim: Updater::new(optimizer),
             watch,
+            clip,
+            diverged: None,
             loss_sum: 0.0,
             correct: 0,
             seen: 0,
@@ -63,7 +77,6 @@ pub(crate) fn train_step(
     batch: &Batch,
     n: usize,
     loss_kind: LossKind,
-    clip: Option<f64>,
     lr: f64,
     logged: bool,
 ) -> Result<(f64, Option<(Measurement, f64)>), String> {
@@ -91,7 +104,7 @@ pub(crate) fn train_step(
     }
     let mut grads = GradientsParams::from_grads(grads, &t.model);
     let mut norm_after = measured.as_ref().map(|m| m.measurement.grad_norm);
-    if let Some(max_norm) = clip {
+    if let Some(max_norm) = t.clip {
         let total = norm_after.unwrap_or_else(|| gradflow::global_norm(&t.model, &grads));
         if !total.is_finite() {
             return Err(format!("gradient norm is {total}"));
@@ -100,8 +113,7 @@ pub(crate) fn train_step(
         norm_after = norm_after.map(|_| after);
     }
     // The optimizer takes the model by value; an empty MLP holds its place meanwhile.
-    let empty = Mlp { layers: Vec::new(), activation: t.model.activation, output_activation: t.model.output_activation };
-    let model = std::mem::replace(&mut t.model, empty);
+    let model = std::mem::take(&mut t.model);
     t.model = t.optim.step(lr, model, grads);
     t.loss_sum += loss_value;
     t.seen += n;
@@ -114,11 +126,14 @@ pub(crate) fn train_step(
     Ok((loss_value, measured))
 }
 
-/// A full-batch forward and backward on the probe set, with no update.
+/// A full-batch forward and backward on the probe set, with no update, through the model as
+/// it is evaluated: BatchNorm normalizes with its running statistics (and does not update
+/// them), as in the test set's evaluation.
 pub(crate) fn probe(t: &mut Trainee, probe: &Batch, loss_kind: LossKind) -> Result<Measurement, gradflow::Error> {
+    let model = gradflow::with_training(t.model.clone(), false);
     let taps = Taps::on();
-    let out = t.model.forward_tapped(probe.x.clone(), &taps);
+    let out = model.forward_tapped(probe.x.clone(), &taps);
     let (loss, _) = loss_and_correct(loss_kind, out, probe);
     let grads = loss.backward();
-    Ok(t.watch.read(&t.model, &grads, &taps)?.into_measurement())
+    Ok(t.watch.read(&model, &grads, &taps)?.into_measurement())
 }

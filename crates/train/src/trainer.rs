@@ -12,7 +12,7 @@ use crate::step::{Trainee, probe, train_step};
 use anyhow::{Context, Result};
 use burn::module::Module;
 use data::Dataset;
-use gradflow::runfolder::{EpochRecord, Status};
+use gradflow::runfolder::{Divergence, EpochRecord, Status};
 use gradflow::view::View;
 use gradflow::{Cadence, Recorder};
 use std::path::{Path, PathBuf};
@@ -36,6 +36,8 @@ pub struct ModelSummary {
     /// Probe grad_norm_weight of layer 1 over the last layer's, at initialization and at the end.
     pub ratio_start: Option<f64>,
     pub ratio_end: Option<f64>,
+    /// Where the model stopped on a non-finite value, if it did.
+    pub diverged: Option<Divergence>,
 }
 
 /// Everything the loop needs besides the models.
@@ -77,7 +79,8 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
     let mlps = exp.mlps(input, output).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut trainees: Vec<Trainee> = mlps
         .into_iter()
-        .map(|(name, cfg)| Trainee::new(name, cfg, &exp.optimizer, cadence.clone(), &device))
+        .enumerate()
+        .map(|(i, (name, cfg))| Trainee::new(name, cfg, &exp.optimizer, exp.clip_of(i), cadence.clone(), &device))
         .collect();
 
     let train = SplitTensors::new(&dataset.train, input, &plain);
@@ -125,6 +128,7 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
                 test_accuracy: t.last_test.1,
                 ratio_start: t.probe_start.as_ref().and_then(|m| m.first_to_last()),
                 ratio_end: t.probe_end.as_ref().and_then(|m| m.first_to_last()),
+                diverged: t.diverged.clone(),
             })
             .collect(),
     })
@@ -142,13 +146,16 @@ fn train_epochs(
     // Epoch 0: the untrained models, measured on the probe set and evaluated.
     for t in trainees.iter_mut() {
         let start = Instant::now();
-        if let Some(stop) = measure_probe(t, rec, splits, loss_kind, 0, 0)? {
-            return Ok(Some(stop));
+        if !measure_probe(t, rec, splits, loss_kind, 0, 0)? {
+            continue;
         }
         let train = evaluate(&t.model, &splits.train, loss_kind);
         end_epoch(t, rec, splits, loss_kind, 0, train, 0.0, start)?;
     }
     rec.flush()?;
+    if let Some(stop) = all_diverged(trainees) {
+        return Ok(Some(stop));
+    }
 
     let mut step = 0usize;
     for epoch in 1..=exp.train.epochs {
@@ -162,15 +169,19 @@ fn train_epochs(
             step += 1;
             let logged = exp.telemetry.enabled && trainees[0].watch.is_logged(step, b + 1 == batches.len());
             let batch = splits.train.batch(idx);
-            for t in trainees.iter_mut() {
+            // A model that diverged has stopped; the others train on, on the same batches.
+            for t in trainees.iter_mut().filter(|t| t.diverged.is_none()) {
                 let start = Instant::now();
-                let outcome = train_step(t, &batch, idx.len(), loss_kind, exp.train.clip_grad_norm, exp.optimizer.lr(), logged);
+                let outcome = train_step(t, &batch, idx.len(), loss_kind, exp.optimizer.lr(), logged);
                 t.seconds += start.elapsed().as_secs_f64();
                 match outcome {
                     Ok((loss, Some((m, clipped)))) => rec.step(&t.name, epoch, step, loss, &m, clipped)?,
                     Ok((_, None)) => {}
-                    Err(why) => return Ok(Some(Stop::Diverged(format!("step {step} (epoch {epoch}), model {}: {why}", t.name)))),
+                    Err(why) => diverge(t, rec, Divergence { epoch, step, reason: why })?,
                 }
+            }
+            if let Some(stop) = all_diverged(trainees) {
+                return Ok(Some(stop));
             }
             if logged {
                 rec.flush()?;
@@ -178,15 +189,18 @@ fn train_epochs(
             rec.progress(epoch, b + 1);
         }
 
-        for t in trainees.iter_mut() {
+        for t in trainees.iter_mut().filter(|t| t.diverged.is_none()) {
             let start = Instant::now();
-            if let Some(stop) = measure_probe(t, rec, splits, loss_kind, epoch, step)? {
-                return Ok(Some(stop));
+            if !measure_probe(t, rec, splits, loss_kind, epoch, step)? {
+                continue;
             }
             let train_loss = t.loss_sum / t.steps.max(1) as f64;
             let train_acc = matches!(loss_kind, LossKind::CrossEntropy).then(|| t.correct as f64 / t.seen.max(1) as f64);
             let spent = t.seconds;
             end_epoch(t, rec, splits, loss_kind, epoch, (train_loss, train_acc), spent, start)?;
+        }
+        if let Some(stop) = all_diverged(trainees) {
+            return Ok(Some(stop));
         }
         let watches: Vec<&gradflow::Watch> = trainees.iter().map(|t| &t.watch).collect();
         rec.checkpoint(&watches)?;
@@ -194,13 +208,30 @@ fn train_epochs(
     Ok(None)
 }
 
-/// The probe measurement of a model at `epoch` (0: initialization), recorded; a stop, with
-/// nothing written, when it is not finite.
-fn measure_probe(t: &mut Trainee, rec: &mut Recorder, splits: &Splits, loss_kind: LossKind, epoch: usize, step: usize) -> Result<Option<Stop>> {
+/// Stops one model: it trains no further, and the manifest says where and why.
+fn diverge(t: &mut Trainee, rec: &mut Recorder, d: Divergence) -> Result<()> {
+    rec.diverged(&t.name, d.clone())?;
+    t.diverged = Some(d);
+    Ok(())
+}
+
+/// The run's stop once every model has diverged, naming each model's step and cause.
+fn all_diverged(trainees: &[Trainee]) -> Option<Stop> {
+    let why: Option<Vec<String>> = trainees
+        .iter()
+        .map(|t| t.diverged.as_ref().map(|d| format!("step {} (epoch {}), model {}: {}", d.step, d.epoch, t.name, d.reason)))
+        .collect();
+    why.map(|w| Stop::Diverged(w.join("; ")))
+}
+
+/// The probe measurement of a model at `epoch` (0: initialization), recorded. When it is not
+/// finite, nothing is written, the model stops as diverged, and the answer is `false`.
+fn measure_probe(t: &mut Trainee, rec: &mut Recorder, splits: &Splits, loss_kind: LossKind, epoch: usize, step: usize) -> Result<bool> {
     let m = probe(t, &splits.probe, loss_kind)?;
     if let Some(path) = &m.non_finite {
-        let when = if epoch == 0 { "at initialization".to_string() } else { format!("at the end of epoch {epoch}") };
-        return Ok(Some(Stop::Diverged(format!("model {}: non-finite gradient or value {when} in {path}", t.name))));
+        let when = if epoch == 0 { "at initialization".to_string() } else { format!("on the probe set at the end of epoch {epoch}") };
+        diverge(t, rec, Divergence { epoch, step, reason: format!("non-finite gradient or value {when} in {path}") })?;
+        return Ok(false);
     }
     rec.probe(&t.name, epoch, step, &m)?;
     if epoch == 0 {
@@ -208,7 +239,7 @@ fn measure_probe(t: &mut Trainee, rec: &mut Recorder, splits: &Splits, loss_kind
     } else {
         t.probe_end = Some(m);
     }
-    Ok(None)
+    Ok(true)
 }
 
 /// Evaluates a model at the end of `epoch` and records the epoch: `train` is the epoch's
