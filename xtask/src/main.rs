@@ -45,8 +45,8 @@ enum Command {
     },
     /// Compare training throughput with PyTorch on this machine, in alternating rounds.
     BenchCompare {
-        /// Comma-separated configurations (a, b, c, d).
-        #[arg(long, default_value = "a,b,c,d")]
+        /// Comma-separated configurations (a, b, c, d, e).
+        #[arg(long, default_value = "a,b,c,d,e")]
         config: String,
         /// Alternating rounds per configuration (project, PyTorch, project, ...).
         #[arg(long, default_value_t = 3)]
