@@ -946,3 +946,36 @@ fn a_seed_draws_the_same_spirals_in_every_version() {
     assert_eq!(labels(&ds.train), [0, 0, 0, 1, 1, 1, 2, 2, 2, 2]);
     assert_eq!(labels(&ds.test), [0, 1]);
 }
+
+#[test]
+fn idx_plain_names_win_and_labels_follow_their_images_prefix() {
+    let dir = scratch("idx-prefer");
+    let pixel = |i: usize, p: usize| (i + p) as u8;
+    // Two training image files: the plain name wins over the prefixed one.
+    write(&dir.join("train-images-idx3-ubyte"), &idx_images(10, 2, 2, pixel));
+    write(&dir.join("train-big-images-idx3-ubyte"), &idx_images(30, 2, 2, pixel));
+    write(&dir.join("train-labels-idx1-ubyte"), &idx_labels(&cyclic_labels(10)));
+    write(&dir.join("train-big-labels-idx1-ubyte"), &idx_labels(&cyclic_labels(30)));
+    // The test images carry a prefix; of two labels files, the one with the same prefix wins
+    // over the plain one.
+    write(&dir.join("t10k-5k-images-idx3-ubyte"), &idx_images(5, 2, 2, pixel));
+    write(&dir.join("t10k-5k-labels-idx1-ubyte"), &idx_labels(&cyclic_labels(5)));
+    write(&dir.join("t10k-labels-idx1-ubyte"), &idx_labels(&cyclic_labels(7)));
+    let layout = data::idx::find_layout(&dir).expect("one choice each");
+    assert_eq!(layout.train_images, dir.join("train-images-idx3-ubyte"));
+    assert_eq!(layout.train_labels, dir.join("train-labels-idx1-ubyte"));
+    assert_eq!(layout.test_images, dir.join("t10k-5k-images-idx3-ubyte"));
+    assert_eq!(layout.test_labels, dir.join("t10k-5k-labels-idx1-ubyte"));
+    let ds = data::load(&idx_spec(&dir), 1).expect("loads");
+    assert_eq!((ds.train.len, ds.test.len), (10, 5));
+
+    // A missing file and an ambiguous one say which of the four they are.
+    std::fs::remove_file(dir.join("t10k-5k-images-idx3-ubyte")).expect("remove");
+    let (_, msg) = load_err(&idx_spec(&dir));
+    assert_mentions(&msg, &["test images file not found"]);
+    std::fs::remove_file(dir.join("train-images-idx3-ubyte")).expect("remove");
+    write(&dir.join("train-other-images-idx3-ubyte"), &idx_images(10, 2, 2, pixel));
+    let (_, msg) = load_err(&idx_spec(&dir));
+    assert_mentions(&msg, &["several files could be the training images file"]);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -316,3 +316,18 @@ fn bins_are_named_in_order_and_parse_back() {
     // Subnormals reach up to 1.18e-38, which is not below 1e-38.
     assert!(!Bin::Subnormal.is_below(-38) && Bin::Subnormal.is_below(-37));
 }
+
+#[test]
+fn the_git_revision_is_the_checkout_s_commit_or_none() {
+    // Tests run in the tests crate's folder: inside a git checkout (a `.git` above it), the
+    // revision is a full commit hash; elsewhere (a copy of the sources) there is none.
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let in_checkout = here.ancestors().any(|d| d.join(".git").exists());
+    match runfolder::git_revision() {
+        Some(rev) => {
+            assert!(in_checkout, "a revision {rev:?} outside a checkout");
+            assert!(rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()), "{rev:?}");
+        }
+        None => assert!(!in_checkout, "no revision inside a checkout"),
+    }
+}

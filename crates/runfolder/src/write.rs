@@ -346,4 +346,33 @@ mod tests {
         let t = UNIX_EPOCH + std::time::Duration::from_secs(1_795_959_564);
         assert_eq!(utc_parts(t), ((2026, 11, 29), (13, 39, 24)));
     }
+
+    #[test]
+    fn every_day_from_1970_to_2400_against_a_day_by_day_calendar() {
+        // The calendar counted forward one day at a time, with the Gregorian leap rule, as the
+        // independent reference: every day of 431 years (leap days and century years included),
+        // each at another time of day.
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let (mut year, mut month, mut day) = (1970i64, 1u32, 1u32);
+        for days in 0..157_420u64 {
+            let of_day = (days * 7_919) % 86_400;
+            let t = UNIX_EPOCH + std::time::Duration::from_secs(days * 86_400 + of_day);
+            let time = ((of_day / 3600) as u32, (of_day % 3600 / 60) as u32, (of_day % 60) as u32);
+            assert_eq!(utc_parts(t), ((year, month, day), time), "day {days}");
+            let length = match month {
+                2 if leap(year) => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            day += 1;
+            if day > length {
+                (day, month) = (1, month + 1);
+                if month > 12 {
+                    (month, year) = (1, year + 1);
+                }
+            }
+        }
+        assert_eq!((year, month, day), (2401, 1, 1));
+    }
 }
