@@ -331,3 +331,23 @@ fn the_git_revision_is_the_checkout_s_commit_or_none() {
         None => assert!(!in_checkout, "no revision inside a checkout"),
     }
 }
+
+#[test]
+fn a_run_s_writer_is_alive_only_as_the_same_process_of_the_same_boot() {
+    let Some(me) = runfolder::ProcessInfo::current() else {
+        // Only a system without /proc has nothing to record.
+        assert!(!Path::new("/proc/self/stat").exists(), "this process can be named here");
+        return;
+    };
+    assert_eq!(me.pid, std::process::id());
+    // The kernel's own names for this boot and host, and a start after the boot's first tick
+    // (field 21 of the stat file, next to it, is 0 for every process).
+    let system = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
+    assert_eq!(me.boot_id, system("/proc/sys/kernel/random/boot_id"));
+    assert_eq!(me.host, system("/proc/sys/kernel/hostname"));
+    assert!(me.start_ticks.is_some_and(|t| t > 0), "{me:?}");
+    assert_eq!(me.liveness(), runfolder::Liveness::Alive);
+    // The same id and boot, but a process that started at another tick: the id was reused.
+    let reused = runfolder::ProcessInfo { start_ticks: me.start_ticks.map(|t| t + 1), ..me.clone() };
+    assert!(matches!(reused.liveness(), runfolder::Liveness::Gone(ref why) if why.contains("is gone")), "{:?}", reused.liveness());
+}

@@ -90,7 +90,7 @@ pub(crate) fn prepare(raw: Raw, spec: &DataSpec, seed: u64) -> Result<Dataset, D
     let (train, valid) = if spec.valid_fraction > 0.0 {
         pool.split_off(spec.valid_fraction, &mut Rng::derive(seed, &[stream::VALID]))
     } else {
-        (pool, Pool { features: test.features, ..Pool::default() })
+        (pool, Pool::default()) // No validation split: an empty pool.
     };
     if train.len() == 0 {
         return Err(DataError::Empty {
