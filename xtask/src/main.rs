@@ -155,6 +155,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = mutants::Options { crates, in_place, quick, jobs, out, extra };
             let scores = mutants::run(&root, &options).context("cannot run the mutation tests")?;
             print!("{}", mutants::table(&scores));
+            if options.extra.iter().any(|a| a == "--iterate") {
+                println!("note: with --iterate these are the mutants this run tested; those caught before are in previously_caught.txt");
+            }
         }
     }
     Ok(())

@@ -298,3 +298,41 @@ pub fn table(scores: &[(&str, Score)]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_crate_counts_its_own_mutants_from_the_lists() {
+        let dir = std::env::temp_dir().join(format!("xtask-mutants-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        let lists = [
+            ("caught.txt", "crates/prng/src/lib.rs:1:1: a\ncrates/prng/src/lib.rs:2:1: b\ncrates/chain/src/lib.rs:3:1: c\n"),
+            ("missed.txt", "crates/chain/src/lib.rs:4:1: d\n"),
+            ("unviable.txt", "crates/prngx/src/lib.rs:5:1: e\ncrates/prng/src/lib.rs:6:1: f\n"),
+        ];
+        for (name, text) in lists {
+            std::fs::write(dir.join(name), text).expect("write a list");
+        }
+        // No timeout.txt: cargo-mutants leaves out a list when nothing timed out.
+        let prng = score(&dir, "prng").expect("reads");
+        assert_eq!(prng, Score { caught: 2, missed: 0, timeout: 0, unviable: 1 });
+        let chain = score(&dir, "chain").expect("reads");
+        assert_eq!((chain.mutants(), chain.detected()), (2, Some(0.5)));
+        assert_eq!(score(&dir, "data").expect("reads").detected(), None);
+        let table = table(&[("prng", prng), ("chain", chain)]);
+        assert!(table.contains("| `prng` | 3 | 2 | 0 | 0 | 1 | 100.0% |"), "{table}");
+        assert!(table.contains("| `chain` | 2 | 1 | 1 | 0 | 0 | 50.0% |"), "{table}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn unknown_crates_are_named_and_quick_runs_leave_out_burn() {
+        let err = selected(&["models".to_string()], false).err().expect("not a target").to_string();
+        assert!(err.contains("\"models\"") && err.contains("prng, chain, runfolder, data, gradflow"), "{err}");
+        let quick: Vec<&str> = selected(&[], true).expect("all").iter().map(|t| t.name).collect();
+        assert_eq!(quick, QUICK_CRATES);
+        assert_eq!(selected(&[], false).expect("all").len(), TARGETS.len());
+    }
+}
