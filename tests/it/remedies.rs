@@ -96,6 +96,34 @@ fn batch_and_layer_norm_give_burns_own_values_and_gradients() {
 }
 
 #[test]
+fn the_layer_norm_kernel_gives_burns_values_and_gradients_at_a_training_batch_s_size() {
+    // 300 rows of 256: the rows split over the threads, and the column sums run over many rows.
+    for backend in BACKENDS {
+        let device = backend.autodiff_device();
+        let ln = burn::nn::LayerNormConfig::new(256).init(&device);
+        let gamma = inputs(1, 256, 31, &device).reshape([256]).add_scalar(1.0);
+        let beta = inputs(1, 256, 32, &device).reshape([256]);
+        let x = inputs(300, 256, 33, &device).mul_scalar(3.0).add_scalar(0.5).require_grad();
+        let (g, b) = (gamma.clone().require_grad(), beta.clone().require_grad());
+        let ours = kernels::layer_norm(x.clone(), g.clone(), b.clone(), 1e-5);
+        let mut theirs_ln = ln.clone();
+        theirs_ln.gamma = burn::module::Param::from_tensor(gamma);
+        theirs_ln.beta = Some(burn::module::Param::from_tensor(beta));
+        let x2 = x.clone().detach().require_grad();
+        let theirs = theirs_ln.forward(x2.clone());
+        close(&host(ours.clone()), &host(theirs.clone()), 2e-6, &format!("{backend:?} values"));
+        // A loss whose gradient differs in every entry.
+        let weights = inputs(300, 256, 34, &device);
+        let go = (ours * weights.clone()).sum().backward();
+        let gt = (theirs * weights).sum().backward();
+        close(&host(x.grad(&go).unwrap()), &host(x2.grad(&gt).unwrap()), 1e-5, &format!("{backend:?} dL/dx"));
+        close(&host1(g.grad(&go).unwrap()), &host1(theirs_ln.gamma.grad(&gt).unwrap()), 1e-5, &format!("{backend:?} dL/dgamma"));
+        let tb = theirs_ln.beta.as_ref().unwrap();
+        close(&host1(b.grad(&go).unwrap()), &host1(tb.grad(&gt).unwrap()), 1e-5, &format!("{backend:?} dL/dbeta"));
+    }
+}
+
+#[test]
 fn the_probe_sees_batch_norm_as_evaluation_does_and_still_has_gradients() {
     let device = Backend::Flex.autodiff_device();
     let config = MlpConfig::deep(6, 2, 5, 3, Activation::Sigmoid).with_norm(Norm::Batch).with_seed(5);

@@ -105,7 +105,44 @@ impl<B: Backend + Kernels> Backward<B, 2> for LinearNoBiasBackward {
     }
 }
 
+/// The backward step of [`Kernels::layer_norm_rows`] under autodiff: its state is (x̂, the
+/// rows' 1 / sqrt(var + eps), gamma), and the three gradients come from
+/// [`Kernels::layer_norm_rows_backward`].
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl<B: Backend + Kernels> Backward<B, 3> for LayerNormBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [x, gamma, beta] = ops.parents.map(|p| p.map(|n| n.id));
+        let grad = grads.consume::<B>(&ops.node);
+        let (xhat, rstd, g) = ops.state;
+        let (dx, dgamma, dbeta) = B::layer_norm_rows_backward(grad, xhat, rstd, g);
+        for (id, d) in [(x, dx), (gamma, dgamma), (beta, dbeta)] {
+            if let Some(id) = id {
+                grads.register::<B>(id, d);
+            }
+        }
+    }
+}
+
 impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn layer_norm_rows(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        // Compute-bound (as burn's checkpointing calls it): the normalized rows are kept for the
+        // backward pass, never recomputed.
+        match LayerNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let g = gamma.primitive().clone();
+                let (out, xhat, rstd) = B::layer_norm_rows_saved(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), eps);
+                prep.finish((xhat, rstd, g), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::layer_norm_rows(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), eps))
+            }
+        }
+    }
+
     fn sigmoid_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
         // Compute-bound: the output is kept for the backward pass, never recomputed.
         match SigmoidBackward.prepare::<C>([x.node()]).compute_bound().stateful() {

@@ -13,6 +13,10 @@
 //!   backward pass of two products and a column sum. On flex every product writes a fresh
 //!   buffer that becomes the tensor as it is (see `matmul.rs` for what burn-flex does instead
 //!   and for the layouts gemm is fast in).
+//! - [`layer_norm`]: burn 0.22's autodiff has no LayerNorm of its own and records it as the
+//!   nine operations it is made of, each with its node and its backward step. Here it is one
+//!   node that keeps the normalized rows and each row's `1 / sqrt(var + eps)`, and on flex the
+//!   forward and backward passes are one loop over each row.
 //! - [`sgd_update`]: `w - lr g`, with burn's own rounding, in place where the parameter's
 //!   buffer is not shared, in one pass split over the current rayon pool. burn's optimizer
 //!   makes two single-threaded passes and a new buffer for each.
@@ -83,6 +87,38 @@ pub trait Kernels: Backend {
         sum_rows_composed::<Self>(x)
     }
 
+    /// LayerNorm of each row of a 2-D tensor x `[n, d]`: `(x - mean) / sqrt(var + eps) * gamma
+    /// + beta`, the mean and the (population) variance over the row's d entries, gamma and
+    /// beta `[d]`. By default, burn's own `layer_norm`.
+    fn layer_norm_rows(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        Self::layer_norm(x, gamma, Some(beta), eps)
+    }
+
+    /// [`Kernels::layer_norm_rows`] and what its backward pass needs: the normalized rows
+    /// `x̂ = (x - mean) / sqrt(var + eps)` `[n, d]` and each row's `1 / sqrt(var + eps)` `[n, 1]`.
+    /// By default, burn's operations one by one.
+    fn layer_norm_rows_saved(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        layer_norm_saved_composed::<Self>(x, gamma, beta, eps)
+    }
+
+    /// The gradients of [`Kernels::layer_norm_rows`] from its output's gradient g `[n, d]`,
+    /// with x̂ and the rows' `1 / sqrt(var + eps)` of the forward pass: per row, with
+    /// `u = g * gamma`, `dx = rstd (u - mean(u) - x̂ mean(u x̂))`; `dgamma` is the sum over rows
+    /// of `g x̂`, `dbeta` the sum of g's rows. By default, burn's operations one by one.
+    fn layer_norm_rows_backward(
+        g: FloatTensor<Self>,
+        xhat: FloatTensor<Self>,
+        rstd: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        layer_norm_backward_composed::<Self>(g, xhat, rstd, gamma)
+    }
+
     /// `param - lr grad`. By default, burn's SGD arithmetic: `param - (grad * lr)`.
     fn sgd_update(param: FloatTensor<Self>, grad: FloatTensor<Self>, lr: f64) -> FloatTensor<Self> {
         sgd_composed::<Self>(param, grad, lr)
@@ -108,6 +144,39 @@ fn sum_rows_composed<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     B::float_reshape(B::float_sum_dim(x, 0), Shape::new([n]))
 }
 
+fn layer_norm_saved_composed<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    eps: f64,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let d = gamma.shape()[0];
+    let mean = B::float_mean_dim(x.clone(), 1);
+    let centered = B::float_sub(x, mean);
+    let var = B::float_mean_dim(B::float_mul(centered.clone(), centered.clone()), 1);
+    let rstd = B::float_recip(B::float_sqrt(B::float_add_scalar(var, Scalar::Float(eps))));
+    let xhat = B::float_mul(centered, rstd.clone());
+    let row = |t: FloatTensor<B>| B::float_reshape(t, Shape::new([1, d]));
+    let out = B::float_add(B::float_mul(xhat.clone(), row(gamma)), row(beta));
+    (out, xhat, rstd)
+}
+
+fn layer_norm_backward_composed<B: Backend>(
+    g: FloatTensor<B>,
+    xhat: FloatTensor<B>,
+    rstd: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let d = gamma.shape()[0];
+    let u = B::float_mul(g.clone(), B::float_reshape(gamma, Shape::new([1, d])));
+    let mean_u = B::float_mean_dim(u.clone(), 1);
+    let mean_ux = B::float_mean_dim(B::float_mul(u.clone(), xhat.clone()), 1);
+    let dx = B::float_mul(B::float_sub(B::float_sub(u, mean_u), B::float_mul(xhat.clone(), mean_ux)), rstd);
+    let dgamma = sum_rows_composed::<B>(B::float_mul(g.clone(), xhat));
+    let dbeta = sum_rows_composed::<B>(g);
+    (dx, dgamma, dbeta)
+}
+
 fn sgd_composed<B: Backend>(param: FloatTensor<B>, grad: FloatTensor<B>, lr: f64) -> FloatTensor<B> {
     B::float_sub(param, B::float_mul_scalar(grad, Scalar::Float(lr)))
 }
@@ -127,6 +196,13 @@ pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Option<Tensor<1>>, tap: Option<Tens
             }
         }
     }
+}
+
+/// LayerNorm of each row of x `[n, d]` with scale gamma and shift beta `[d]` (burn's
+/// `LayerNorm::forward` on a 2-D input), forward and backward as described at
+/// [`Kernels::layer_norm_rows`].
+pub fn layer_norm(x: Tensor<2>, gamma: Tensor<1>, beta: Tensor<1>, eps: f64) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as Kernels>::layer_norm_rows(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), eps))
 }
 
 /// One plain SGD step of a parameter, `param - lr grad`, on tensors outside the autodiff graph

@@ -49,6 +49,10 @@ impl Norm {
     }
 }
 
+/// The epsilon of every LayerNorm, added to the variance (burn's and PyTorch's default). burn's
+/// `LayerNorm` does not say its own, and the forward pass needs it.
+const LAYER_NORM_EPS: f64 = 1e-5;
+
 /// The configuration of an [`Mlp`]: `input -> hidden[0] -> ... -> hidden[h-1] -> output`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MlpConfig {
@@ -251,7 +255,11 @@ impl MlpConfig {
         let batch_norms =
             if self.norm == Norm::Batch { self.hidden.iter().map(|&w| BatchNormConfig::new(w).init(device)).collect() } else { Vec::new() };
         let layer_norms =
-            if self.norm == Norm::Layer { self.hidden.iter().map(|&w| LayerNormConfig::new(w).init(device)).collect() } else { Vec::new() };
+            if self.norm == Norm::Layer {
+                self.hidden.iter().map(|&w| LayerNormConfig::new(w).with_epsilon(LAYER_NORM_EPS).init(device)).collect()
+            } else {
+                Vec::new()
+            };
         let projections = if self.residual {
             (0..hidden)
                 .map(|i| {
@@ -403,7 +411,12 @@ impl Mlp {
         if let Some(norm) = self.batch_norms.get(i) {
             norm.forward(z)
         } else if let Some(norm) = self.layer_norms.get(i) {
-            norm.forward(z)
+            // burn's LayerNorm, computed by the kernels crate as one node of the graph (burn's
+            // autodiff records it as the nine operations it is made of).
+            match &norm.beta {
+                Some(beta) => kernels::layer_norm(z, norm.gamma.val(), beta.val(), LAYER_NORM_EPS),
+                None => norm.forward(z),
+            }
         } else {
             z
         }
