@@ -979,3 +979,39 @@ fn idx_plain_names_win_and_labels_follow_their_images_prefix() {
     assert_mentions(&msg, &["several files could be the training images file"]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn csv_labels_infinities_and_separators_at_their_edges() {
+    let dir = scratch("csv-edges");
+    let path = dir.join("t.csv");
+    let read = |text: &str, label: Option<&str>| {
+        write(&path, text.as_bytes());
+        data::csv::read_table(&path, label)
+    };
+    // An empty label names its 1-based column; an infinite or NaN feature is not a number.
+    let err = read("a,b,label\n1,2,x\n3,4,\n", None).expect_err("an empty label");
+    assert!(matches!(err, DataError::EmptyLabel { line: 3, column: 3, .. }), "{err}");
+    assert!(err.to_string().contains("line 3, column 3 (\"label\"): the label is empty"), "{err}");
+    for bad in ["inf", "NaN", "-inf"] {
+        let err = read(&format!("a,b,label\n1,2,x\n3,{bad},y\n"), None).expect_err("not finite");
+        assert!(err.to_string().contains(&format!("{bad:?} is not a finite number")), "{err}");
+    }
+    // The label by index: the last index is a column, one past it is not.
+    let table = "a,b,c\n1,2,x\n3,4,y\n";
+    assert_eq!(read(table, Some("2")).expect("the last column").label_name, "c");
+    let err = read(table, Some("3")).expect_err("one past the last").to_string();
+    assert!(err.contains("index 3 is out of range: the file has 3 columns (indices 0 to 2)"), "{err}");
+    // A label that names no column lists the columns, the first twelve of a wide table.
+    let err = read(table, Some("nope")).expect_err("no such column").to_string();
+    assert!(err.contains("(columns: a, b, c)"), "{err}");
+    let wide: Vec<String> = (0..13).map(|i| format!("c{i}")).collect();
+    let row: Vec<String> = (0..13).map(|i| i.to_string()).collect();
+    let err = read(&format!("{}\n{}\n", wide.join(","), row.join(",")), Some("nope")).expect_err("no such column").to_string();
+    assert!(err.contains("c11, ... (13 columns)") && !err.contains("c12"), "{err}");
+    // The separator is the one the header holds more of outside quotes, commas on a tie.
+    let semi = read("\"x,1\";\"y,2\";label\n1;2;0\n3;4;1\n", None).expect("semicolons, commas quoted");
+    assert_eq!(semi.feature_names, ["x,1", "y,2"]);
+    let comma = read("a;b,label\n1,0\n2,1\n", None).expect("one of each: commas");
+    assert_eq!((comma.feature_names, comma.label_name), (vec!["a;b".to_string()], "label".to_string()));
+    let _ = std::fs::remove_dir_all(dir);
+}
