@@ -23,3 +23,18 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// An experiment from TOML text and `--set` overrides, as `train` reads one.
+pub fn experiment(text: &str, sets: &[&str]) -> train::config::Experiment {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    train::config::parse(text, &sets).unwrap()
+}
+
+/// Trains `exp` on `backend` into `out`, silently, after the checks that need its data.
+pub fn run_in(exp: &train::config::Experiment, out: &std::path::Path, backend: Backend) -> anyhow::Result<train::trainer::RunSummary> {
+    let dataset = data::load(&exp.data, exp.seed).unwrap();
+    exp.validate_with_data(&dataset).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = train::trainer::RunOptions { backend, out: out.to_path_buf(), stop: &stop };
+    train::trainer::run(exp, &dataset, opts, Box::new(gradflow::view::Silent))
+}

@@ -2,22 +2,19 @@
 //! finite differences, the stall they cure measured on real data, exploding gradients
 //! caught and clipping that rescues them, and the configs they cannot apply to.
 
-use crate::common::{BACKENDS, scratch};
+use crate::common::{BACKENDS, experiment, run_in, scratch};
 use burn::nn::{BatchNorm, LayerNorm};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use chain::Activation;
 use gradflow::Taps;
 use gradflow::runfolder::{Manifest, Status};
-use gradflow::view::Silent;
 use models::{BiasInit, Init, Mlp, MlpConfig, Norm, Skip};
 use prng::Rng;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use train::backend::Backend;
-use train::config::{self, Experiment};
-use train::trainer::{self, RunOptions, RunSummary};
+use train::config;
 
 fn host(t: Tensor<2>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec().unwrap()
@@ -260,11 +257,6 @@ depth = 12
 width = 32
 "#;
 
-fn experiment(text: &str, sets: &[&str]) -> Experiment {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    config::parse(text, &sets).unwrap()
-}
-
 /// The one-line error of a config that parses but cannot run, from `parse` or from the checks
 /// that need the data.
 fn error(text: &str, sets: &[&str]) -> String {
@@ -320,13 +312,6 @@ fn with_layers(layers: &str) -> String {
     DIGITS.replace("depth = 12\nwidth = 32", &format!("layers = {layers}"))
 }
 
-fn run_in(exp: &Experiment, out: &Path) -> RunSummary {
-    let dataset = data::load(&exp.data, exp.seed).unwrap();
-    exp.validate_with_data(&dataset).unwrap();
-    let stop = AtomicBool::new(false);
-    trainer::run(exp, &dataset, RunOptions { backend: Backend::Flex, out: out.to_path_buf(), stop: &stop }, Box::new(Silent)).unwrap()
-}
-
 /// `(model, source, step, layer) -> value` of one metric of `layers.csv`.
 fn metric(dir: &Path, name: &str) -> HashMap<(String, String, usize, usize), f64> {
     let text = std::fs::read_to_string(dir.join("layers.csv")).unwrap();
@@ -347,7 +332,7 @@ fn batch_norm_and_residual_skips_lift_the_first_layers_gradient_out_of_the_stall
         "[models.residual]\nactivation = \"sigmoid\"\ninit = \"legacy\"\ndepth = 12\nwidth = 32\nresidual = true"
     );
     let exp = experiment(&text, &[]);
-    let summary = run_in(&exp, &out);
+    let summary = run_in(&exp, &out, Backend::Flex).unwrap();
     assert_eq!(summary.status, Status::Completed);
     let g = metric(&out, "grad_norm_weight");
     let ratio = |model: &str, source: &str, step: usize| {
@@ -418,7 +403,7 @@ width = 32
 clip_grad_norm = 1.0
 "#;
     let out = scratch("exploding").join("run");
-    let summary = run_in(&experiment(text, &[]), &out);
+    let summary = run_in(&experiment(text, &[]), &out, Backend::Flex).unwrap();
     assert_eq!(summary.status, Status::Completed, "one model of three diverged; the run went on");
     let run = xtask::run::Run::load(&out).unwrap();
     let rows: HashMap<String, xtask::headline::Headline> = xtask::subject::Subject::of_run(&run, None)

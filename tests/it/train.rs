@@ -2,15 +2,12 @@
 //! reproducibility, the vanishing-gradient effect itself, clipping, divergence, and output
 //! folders that are never overwritten.
 
-use crate::common::scratch;
+use crate::common::{experiment, run_in, scratch};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use train::backend::Backend;
-use train::config::{self, Experiment};
+use train::config;
 use gradflow::runfolder::{self, Status};
-use train::trainer::{self, RunOptions, RunSummary};
-use gradflow::view::Silent;
 
 const DIGITS: &str = r#"
 name = "digits-test"
@@ -35,18 +32,6 @@ preset = "deep-relu"
 depth = 6
 width = 32
 "#;
-
-fn experiment(text: &str, sets: &[&str]) -> Experiment {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    config::parse(text, &sets).unwrap()
-}
-
-fn run_in(exp: &Experiment, out: &Path, backend: Backend) -> anyhow::Result<RunSummary> {
-    let dataset = data::load(&exp.data, exp.seed).unwrap();
-    exp.validate_with_data(&dataset).unwrap();
-    let stop = AtomicBool::new(false);
-    trainer::run(exp, &dataset, RunOptions { backend, out: out.to_path_buf(), stop: &stop }, Box::new(Silent))
-}
 
 /// A CSV file as a header and rows of fields.
 fn csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
