@@ -128,6 +128,10 @@ pub struct DatasetInfo {
     pub test: Option<usize>,
     #[serde(default)]
     pub probe: Option<usize>,
+    /// The number of time steps T of a sequence task (absent for a feed-forward one): each
+    /// example is T inputs of `features / T` values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_length: Option<usize>,
 }
 
 /// One entry of the manifest's `models`.
@@ -139,6 +143,13 @@ pub struct DatasetInfo {
 #[serde(from = "ModelInfoRepr")]
 pub struct ModelInfo {
     pub name: String,
+    /// What `train` built: `mlp`, or a recurrent `rnn`, `lstm` or `gru` (absent for a model
+    /// `train` did not build, and in manifests written before recurrent models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// A recurrent model's hidden size (every stacked layer has the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<usize>,
     /// The MLP's settings (absent for a model `train` did not build).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<String>,
@@ -193,6 +204,10 @@ pub struct Divergence {
 #[derive(Deserialize)]
 struct ModelInfoRepr {
     name: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    hidden: Option<usize>,
     #[serde(default)]
     activation: Option<String>,
     #[serde(default)]
@@ -250,6 +265,8 @@ impl From<ModelInfoRepr> for ModelInfo {
         };
         ModelInfo {
             name: r.name,
+            kind: r.kind,
+            hidden: r.hidden,
             activation: r.activation,
             output_activation: r.output_activation,
             init: r.init,

@@ -18,8 +18,12 @@ pub const PARAMS: &str = "params.csv";
 /// `grad_histograms.csv`: per-layer counts of |dL/dW| entries by decade (long format).
 pub const HISTOGRAMS: &str = "grad_histograms.csv";
 
+/// `time_steps.csv`: per-time-step metrics of recurrent layers (long format; only a header
+/// for a model without recurrent layers).
+pub const TIME_STEPS: &str = "time_steps.csv";
+
 /// The CSV files, in the order a writer creates them.
-pub const CSV_FILES: [&str; 6] = [EPOCHS, STEPS, LAYERS, LAYER_EPOCHS, PARAMS, HISTOGRAMS];
+pub const CSV_FILES: [&str; 7] = [EPOCHS, STEPS, LAYERS, LAYER_EPOCHS, PARAMS, HISTOGRAMS, TIME_STEPS];
 
 pub const EPOCHS_COLUMNS: [&str; 9] =
     ["model", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "valid_loss", "valid_accuracy"];
@@ -28,6 +32,8 @@ pub const LAYERS_COLUMNS: [&str; 7] = ["model", "epoch", "step", "source", "laye
 pub const LAYER_EPOCHS_COLUMNS: [&str; 8] = ["model", "epoch", "layer", "metric", "mean", "min", "max", "count"];
 pub const PARAMS_COLUMNS: [&str; 8] = ["model", "epoch", "step", "source", "layer", "param", "metric", "value"];
 pub const HISTOGRAMS_COLUMNS: [&str; 7] = ["model", "epoch", "step", "source", "layer", "bin", "count"];
+/// `t` counts time steps from 1 (the first input) to T (the last).
+pub const TIME_STEPS_COLUMNS: [&str; 8] = ["model", "epoch", "step", "source", "layer", "t", "metric", "value"];
 
 /// A `source` value: measured on the training batch of a step, before its update.
 pub const SOURCE_TRAIN: &str = "train";
@@ -84,6 +90,21 @@ pub mod metric {
 
     /// Every per-parameter metric of `params.csv`, in the order they are written.
     pub const PARAM: [&str; 5] = [GRAD_NORM, WEIGHT_NORM, UPDATE_RATIO, DIST_FROM_INIT, GRAD_UNDERFLOW];
+
+    /// Mean over examples of ||dL/dh_t||, the total derivative of each example's own loss
+    /// with respect to a recurrent layer's hidden state at time step t (through the read-out
+    /// and through every later step): `delta_norm`'s twin on the time axis (`time_steps.csv`).
+    pub const HIDDEN_DELTA_NORM: &str = "hidden_delta_norm";
+    /// Mean over examples and units of a gated layer's forget gate (LSTM) or update gate
+    /// (GRU) at time step t: near 1, the cell keeps its past (`time_steps.csv`).
+    pub const GATE_MEAN: &str = "gate_mean";
+    /// L2 norm of time step t's contribution to the gradient of the layer's recurrent weight
+    /// matrix U, `h_{t-1}^T dL/da_t` (a the pre-activation): the contributions of all t sum to
+    /// dL/dU (`time_steps.csv`).
+    pub const RECURRENT_GRAD_NORM: &str = "recurrent_grad_norm";
+
+    /// Every per-time-step metric of `time_steps.csv`, in the order they are written.
+    pub const TIME_STEP: [&str; 3] = [HIDDEN_DELTA_NORM, GATE_MEAN, RECURRENT_GRAD_NORM];
 }
 
 /// The header line of a CSV file with these columns.

@@ -124,6 +124,21 @@ pub struct HistogramRow<'a> {
     pub count: u64,
 }
 
+/// A row of `time_steps.csv`.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeStepRow<'a> {
+    pub model: &'a str,
+    pub epoch: usize,
+    pub step: usize,
+    pub source: &'a str,
+    /// 1-based, the recurrent layer's layer number (as in `layers.csv`).
+    pub layer: usize,
+    /// 1-based time step.
+    pub t: usize,
+    pub metric: &'a str,
+    pub value: f64,
+}
+
 /// An open run folder.
 pub struct RunWriter {
     path: PathBuf,
@@ -133,6 +148,7 @@ pub struct RunWriter {
     layer_epochs: Csv,
     params: Csv,
     histograms: Csv,
+    time_steps: Csv,
 }
 
 impl RunWriter {
@@ -157,6 +173,7 @@ impl RunWriter {
             layer_epochs: Csv::create(path, names::LAYER_EPOCHS, &names::LAYER_EPOCHS_COLUMNS)?,
             params: Csv::create(path, names::PARAMS, &names::PARAMS_COLUMNS)?,
             histograms: Csv::create(path, names::HISTOGRAMS, &names::HISTOGRAMS_COLUMNS)?,
+            time_steps: Csv::create(path, names::TIME_STEPS, &names::TIME_STEPS_COLUMNS)?,
         })
     }
 
@@ -253,6 +270,20 @@ impl RunWriter {
         ))
     }
 
+    pub fn time_step(&mut self, r: &TimeStepRow<'_>) -> Result<(), WriteError> {
+        self.time_steps.row(format_args!(
+            "{},{},{},{},{},{},{},{}",
+            r.model,
+            r.epoch,
+            r.step,
+            r.source,
+            r.layer,
+            r.t,
+            r.metric,
+            num(r.value)
+        ))
+    }
+
     /// Makes every row written so far durable: called after each logged step and epoch, so
     /// that a crash loses at most the current step.
     pub fn flush(&mut self) -> Result<(), WriteError> {
@@ -260,6 +291,7 @@ impl RunWriter {
         self.layers.flush()?;
         self.params.flush()?;
         self.histograms.flush()?;
+        self.time_steps.flush()?;
         self.layer_epochs.flush()?;
         self.epochs.flush()
     }
