@@ -22,6 +22,7 @@ mod spec;
 mod spiral;
 mod split;
 
+pub mod adding;
 pub mod csv;
 pub mod embedded;
 pub mod idx;
@@ -32,7 +33,7 @@ use prng::Rng;
 
 pub use dataset::{Dataset, Split, Targets, Task};
 pub use error::DataError;
-pub use spec::{DataSpec, SpiralSpec};
+pub use spec::{AddingSpec, DataSpec, SpiralSpec};
 pub use split::stratified_subset;
 
 use embedded::{EmbeddedFile, IdxFiles};
@@ -52,6 +53,7 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Dataset, DataError> {
     let source = spec.parsed_source().map_err(DataError::Spec)?;
     let raw = match source {
         Source::Tutorial => return Ok(tutorial(spec)),
+        Source::Adding => return Ok(adding_problem(spec, seed)),
         Source::Mnist10k => embedded_idx(&embedded::MNIST_10K)?,
         Source::Digits => embedded_idx(&embedded::DIGITS)?,
         Source::Idx(dir) => idx_dir(Path::new(dir))?,
@@ -78,6 +80,40 @@ fn tutorial(spec: &DataSpec) -> Dataset {
         test: example,
         class_names: Vec::new(),
         feature_names: vec!["x".to_owned()],
+    }
+}
+
+/// The adding problem's sequences, training and test each from a stream of its own, with
+/// no scaling (the values are already in [0, 1]). A regression with one output.
+fn adding_problem(spec: &DataSpec, seed: u64) -> Dataset {
+    let steps = spec.sequence_length.expect("validated: the adding problem has a length");
+    let task = Task::Regression { outputs: 1 };
+    let split = |n: usize, which: u64| {
+        let (x, values) = adding::generate(n, steps, &mut Rng::derive(seed, &[split::stream::ADDING, which]));
+        Split { x, targets: Targets::Values { values, outputs: 1 }, len: n }
+    };
+    let mut train = split(spec.adding.train, 0);
+    let mut valid = Split::empty(task);
+    if spec.valid_fraction > 0.0 {
+        // The validation split is the tail of the drawn training sequences, which are
+        // independent draws: no shuffle is needed to make it a fair sample.
+        let keep = train.len - ((train.len as f64 * spec.valid_fraction).round() as usize).min(train.len - 1);
+        let idx: Vec<usize> = (keep..train.len).collect();
+        valid = train.gather(&idx);
+        train = train.gather(&(0..keep).collect::<Vec<_>>());
+    }
+    if let Some(limit) = spec.limit {
+        train = train.gather(&(0..limit.min(train.len)).collect::<Vec<_>>());
+    }
+    Dataset {
+        name: spec.source.clone(),
+        features: steps * adding::FEATURES_PER_STEP,
+        task,
+        train,
+        valid,
+        test: split(spec.adding.test, 1),
+        class_names: Vec::new(),
+        feature_names: (1..=steps).flat_map(|t| [format!("value_{t}"), format!("marker_{t}")]).collect(),
     }
 }
 

@@ -3,7 +3,14 @@
 use serde::{Deserialize, Serialize};
 
 /// The sources without a parameter, for messages.
-const SOURCES: &str = "mnist-10k, digits, idx:<dir>, csv:<file>, spiral, tutorial";
+const SOURCES: &str = "mnist-10k, digits, idx:<dir>, csv:<file>, spiral, adding, tutorial";
+
+/// The largest sequence length accepted: far beyond what a recurrent net learns over, so that a
+/// typo cannot ask for more memory than the machine has.
+const MAX_SEQUENCE_LENGTH: usize = 100_000;
+
+/// The largest adding-problem split accepted (sequences x time steps).
+const MAX_ADDING_VALUES: usize = 500_000_000;
 
 /// The largest spiral dataset accepted (classes x points), far more than a toy problem
 /// needs, so that a typo cannot ask for more memory than the machine has.
@@ -33,6 +40,30 @@ pub struct DataSpec {
     /// `spiral` only: the shape of the spirals.
     #[serde(default)]
     pub spiral: SpiralSpec,
+    /// Reads every example as a sequence of this many time steps, each of `features / T`
+    /// consecutive features (`mnist-10k` with 28: sequential MNIST, one image row a step), for
+    /// recurrent models. Required for `adding`, whose sequences it sets the length of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_length: Option<usize>,
+    /// `adding` only: how many sequences to draw.
+    #[serde(default)]
+    pub adding: AddingSpec,
+}
+
+/// The sizes of the `adding` problem's splits, drawn from the seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AddingSpec {
+    /// Training sequences.
+    pub train: usize,
+    /// Test sequences (drawn from a stream of their own).
+    pub test: usize,
+}
+
+impl Default for AddingSpec {
+    fn default() -> Self {
+        AddingSpec { train: 10_000, test: 1_000 }
+    }
 }
 
 /// The default test fraction for sources without their own test set.
@@ -50,6 +81,8 @@ impl Default for DataSpec {
             test_fraction: default_test_fraction(),
             label: None,
             spiral: SpiralSpec::default(),
+            sequence_length: None,
+            adding: AddingSpec::default(),
         }
     }
 }
@@ -80,6 +113,7 @@ pub(crate) enum Source<'a> {
     Idx(&'a str),
     Csv(&'a str),
     Spiral,
+    Adding,
     Tutorial,
 }
 
@@ -92,6 +126,7 @@ impl DataSpec {
             "mnist-10k" => Ok(Source::Mnist10k),
             "digits" => Ok(Source::Digits),
             "spiral" => Ok(Source::Spiral),
+            "adding" => Ok(Source::Adding),
             "tutorial" => Ok(Source::Tutorial),
             _ => {
                 if let Some(dir) = param("idx:") {
@@ -136,6 +171,38 @@ impl DataSpec {
         }
         if self.label.is_some() && !matches!(source, Source::Csv(_)) {
             return Err(format!("data.label applies only to csv: sources, not to {:?}", self.source));
+        }
+        match (source, self.sequence_length) {
+            (_, Some(0)) => return Err("data.sequence_length must be at least 1".to_owned()),
+            (_, Some(t)) if t > MAX_SEQUENCE_LENGTH => {
+                return Err(format!("data.sequence_length must be at most {MAX_SEQUENCE_LENGTH}, got {t}"));
+            }
+            (Source::Adding, None) => {
+                return Err("data.sequence_length is missing: the adding problem needs its length T, e.g. 50".to_owned());
+            }
+            (Source::Adding, Some(1)) => {
+                return Err("data.sequence_length must be at least 2 for the adding problem (a marker in each half)".to_owned());
+            }
+            (Source::Tutorial, Some(_)) => {
+                return Err("data.sequence_length does not apply to the tutorial's single number".to_owned());
+            }
+            _ => {}
+        }
+        if source == Source::Adding {
+            let a = &self.adding;
+            for (key, n) in [("train", a.train), ("test", a.test)] {
+                if n == 0 {
+                    return Err(format!("data.adding.{key} must be at least 1, got 0"));
+                }
+                let t = self.sequence_length.unwrap_or(2);
+                if n.checked_mul(t).is_none_or(|v| v > MAX_ADDING_VALUES) {
+                    return Err(format!(
+                        "data.adding.{key} x data.sequence_length must be at most {MAX_ADDING_VALUES}, got {n} x {t}"
+                    ));
+                }
+            }
+        } else if self.adding != AddingSpec::default() {
+            return Err(format!("data.adding applies only to the adding source, not to {:?}", self.source));
         }
         if source == Source::Spiral {
             let s = &self.spiral;

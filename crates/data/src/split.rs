@@ -17,6 +17,7 @@ pub(crate) mod stream {
     pub const SPIRAL: u64 = 4;
     pub const BATCHES: u64 = 5;
     pub const PROBE: u64 = 6;
+    pub const ADDING: u64 = 7;
 }
 
 /// A stratified subset of `k` indices of `labels` (all of them when `k >= labels.len()`),
