@@ -49,7 +49,10 @@
 //!   weights and its bias, and a histogram of its weights' gradient entries by decade;
 //! - at each tap the user places in `forward`, the back-propagated error dL/dz and the
 //!   health of the activation after it, and, at a residual block's output, the error dL/dh
-//!   of the stream ([`Taps::stream`]).
+//!   of the stream ([`Taps::stream`]);
+//! - at each time step of a recurrent layer, the error dL/dh_t of its hidden state
+//!   ([`Taps::hidden`]), the step's share of the recurrent weights' gradient
+//!   ([`Taps::recurrent`]) and the mean of a gate ([`Taps::gate`]).
 
 mod clip;
 mod error;
@@ -65,7 +68,7 @@ mod watch;
 
 pub use clip::{clip_global_norm, global_norm};
 pub use error::Error;
-pub use measure::{Histogram, LayerMetrics, Measurement, ParamMetrics};
+pub use measure::{Histogram, LayerMetrics, Measurement, ParamMetrics, TimeStepMetrics};
 pub use mode::with_training;
 pub use params::{Grouping, LayerSpec, Layout, ParamSpec};
 pub use record::Recorder;

@@ -62,6 +62,27 @@ impl LayerMetrics {
     }
 }
 
+/// One time step of one recurrent layer (see [`crate::Taps::hidden`], [`crate::Taps::recurrent`]
+/// and [`crate::Taps::gate`]). `None` where the step was not tapped for that metric.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TimeStepMetrics {
+    /// 0-based, in the order of the watch's layers.
+    pub layer: usize,
+    /// 1-based.
+    pub t: usize,
+    pub hidden_delta_norm: Option<f64>,
+    pub gate_mean: Option<f64>,
+    pub recurrent_grad_norm: Option<f64>,
+}
+
+impl TimeStepMetrics {
+    /// The metrics that apply, by name, in [`metric::TIME_STEP`] order.
+    pub fn rows(&self) -> Vec<(&'static str, f64)> {
+        let all = [self.hidden_delta_norm, self.gate_mean, self.recurrent_grad_norm];
+        metric::TIME_STEP.iter().zip(all).filter_map(|(m, v)| v.map(|v| (*m, v))).collect()
+    }
+}
+
 /// Counts of a layer's |dL/dW| entries per bin ([`runfolder::Bin::index`]).
 pub type Histogram = [u64; runfolder::BIN_COUNT];
 
@@ -78,6 +99,9 @@ pub struct Measurement {
     pub grad_norm: f64,
     /// The path of the first parameter whose gradient or value is not finite.
     pub non_finite: Option<String>,
+    /// The recurrent layers' time steps, ordered by layer and step (empty for a model without
+    /// time taps).
+    pub time_steps: Vec<TimeStepMetrics>,
 }
 
 impl Measurement {
@@ -85,6 +109,16 @@ impl Measurement {
     /// vanishing: `None` when either is missing or the last is 0.
     pub fn first_to_last(&self) -> Option<f64> {
         let mut norms = self.layers.iter().filter_map(|l| l.grad_norm_weight);
+        let first = norms.next()?;
+        let last = norms.next_back().unwrap_or(first);
+        (last > 0.0).then(|| first / last)
+    }
+
+    /// The first recurrent layer's ‖dL/dh_1‖ over its ‖dL/dh_T‖, the headline of vanishing
+    /// through time: `None` without time taps, or when the last step's error is 0.
+    pub fn first_to_last_step(&self) -> Option<f64> {
+        let layer = self.time_steps.iter().find(|m| m.hidden_delta_norm.is_some())?.layer;
+        let mut norms = self.time_steps.iter().filter(|m| m.layer == layer).filter_map(|m| m.hidden_delta_norm);
         let first = norms.next()?;
         let last = norms.next_back().unwrap_or(first);
         (last > 0.0).then(|| first / last)

@@ -7,7 +7,7 @@ use crate::view::{LayerView, ModelView, View};
 use crate::watch::Watch;
 use runfolder::{
     Divergence, EpochRecord, HistogramRow, LayerEpochRow, LayerRow, Manifest, ModelInfo, ParamRow, RunWriter, SOURCE_PROBE, SOURCE_TRAIN,
-    Status, StepRow, TelemetryInfo,
+    Status, StepRow, TelemetryInfo, TimeStepRow,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -221,6 +221,11 @@ impl Recorder {
                 self.writer.param(&ParamRow { model, epoch, step, source, layer: *layer, param: path, metric, value })?;
             }
         }
+        for ts in &m.time_steps {
+            for (metric, value) in ts.rows() {
+                self.writer.time_step(&TimeStepRow { model, epoch, step, source, layer: ts.layer + 1, t: ts.t, metric, value })?;
+            }
+        }
         for (i, h) in m.histograms.iter().enumerate() {
             let Some(h) = h else { continue };
             for (bin, &count) in runfolder::bins().zip(h.iter()).filter(|(_, c)| **c > 0) {
@@ -235,6 +240,7 @@ impl Recorder {
 /// layer's, and its health.
 fn model_view(model: &Model, epoch: usize, step: usize, loss: f64, m: &Measurement) -> ModelView {
     let last = m.layers.iter().rev().find_map(|l| l.grad_norm_weight).unwrap_or(0.0);
+    let first_recurrent = m.time_steps.iter().find(|t| t.hidden_delta_norm.is_some()).map(|t| t.layer);
     ModelView {
         name: model.name.clone(),
         epoch,
@@ -255,5 +261,6 @@ fn model_view(model: &Model, epoch: usize, step: usize, loss: f64, m: &Measureme
                 dead_fraction: l.dead_fraction,
             })
             .collect(),
+        time_steps: m.time_steps.iter().filter(|t| Some(t.layer) == first_recurrent).filter_map(|t| t.hidden_delta_norm).collect(),
     }
 }

@@ -63,9 +63,28 @@ pub(crate) struct TapPoint {
     pub(crate) activation: Option<(Activation, Tensor<2>)>,
 }
 
+/// One time step of a recurrent layer: what [`Taps::hidden`], [`Taps::recurrent`] and
+/// [`Taps::gate`] recorded there.
+pub(crate) struct TimePoint {
+    /// The layer's name.
+    pub(crate) name: String,
+    /// 1-based.
+    pub(crate) t: usize,
+    /// dL/dh_t.
+    pub(crate) hidden: Option<TapGrad>,
+    /// h_{t-1}, detached, and dL/dp_t of the recurrent product p_t = h_{t-1} U.
+    pub(crate) recurrent: Option<(Tensor<2>, TapGrad)>,
+    /// The gate's values, detached.
+    pub(crate) gate: Option<Tensor<2>>,
+}
+
 #[derive(Default)]
 pub(crate) struct TapState {
     pub(crate) points: Vec<TapPoint>,
+    /// The time steps of recurrent layers, in the order first tapped.
+    pub(crate) times: Vec<TimePoint>,
+    /// (layer name, t) to its entry of `times`.
+    time_index: std::collections::HashMap<(String, usize), usize>,
     /// The first misuse, reported when the step is read (a tap cannot return an error
     /// from inside the user's `forward`).
     pub(crate) error: Option<crate::Error>,
@@ -164,6 +183,50 @@ impl Taps {
         h + leaf
     }
 
+    /// `h`, recurrent layer `name`'s hidden state at time step `t` (1-based, t = 1 the first
+    /// input), with dL/dh_t recorded when the taps are on: the *total* derivative, through
+    /// whatever reads h_t (the next step, the next layer, a read-out), as long as `h` is the
+    /// tensor they read. Its `hidden_delta_norm` is the time twin of a layer's `delta_norm`:
+    /// in a vanilla RNN it shrinks geometrically from the last step to the first.
+    pub fn hidden(&self, name: &str, t: usize, h: Tensor<2>) -> Tensor<2> {
+        let Some(state) = &self.state else { return h };
+        let mut state = state.borrow_mut();
+        let Some(i) = state.time(name, t, |p| p.hidden.is_some(), "hidden") else { return h };
+        let zero = state.zero(&h.dims(), &h.device());
+        let leaf = Tensor::from_inner(zero.reshape(h.dims())).require_grad();
+        let watched = leaf.clone();
+        state.times[i].hidden = Some(Box::new(move |grads| watched.grad(grads)));
+        h + leaf
+    }
+
+    /// `p`, the recurrent product `h_prev U` of layer `name` at time step `t` (all gates'
+    /// products side by side), with dL/dp_t and `h_prev` recorded when the taps are on: step
+    /// t's contribution to the recurrent weights' gradient is `h_prevᵀ dL/dp_t`, and these
+    /// contributions over t sum to dL/dU. Its norm is the step's `recurrent_grad_norm`.
+    pub fn recurrent(&self, name: &str, t: usize, h_prev: Tensor<2>, p: Tensor<2>) -> Tensor<2> {
+        let Some(state) = &self.state else { return p };
+        let mut state = state.borrow_mut();
+        let Some(i) = state.time(name, t, |p| p.recurrent.is_some(), "recurrent") else { return p };
+        let zero = state.zero(&p.dims(), &p.device());
+        let leaf = Tensor::from_inner(zero.reshape(p.dims())).require_grad();
+        let watched = leaf.clone();
+        state.times[i].recurrent = Some((h_prev.detach().inner(), Box::new(move |grads| watched.grad(grads))));
+        p + leaf
+    }
+
+    /// `g`, a gate's values of layer `name` at time step `t` (an LSTM's forget gate, a GRU's
+    /// update gate: the share of the past that the cell keeps), with their mean recorded when
+    /// the taps are on (`gate_mean`).
+    pub fn gate(&self, name: &str, t: usize, g: Tensor<2>) -> Tensor<2> {
+        if let Some(state) = &self.state {
+            let mut state = state.borrow_mut();
+            if let Some(i) = state.time(name, t, |p| p.gate.is_some(), "gate") {
+                state.times[i].gate = Some(g.clone().detach().inner());
+            }
+        }
+        g
+    }
+
     pub(crate) fn take(&self) -> Option<TapState> {
         self.state.as_ref().map(|s| std::mem::take(&mut *s.borrow_mut()))
     }
@@ -179,6 +242,29 @@ impl TapState {
         }
         self.points.push(TapPoint { name: name.to_string(), grad: None, stream: None, activation: None });
         Some(self.points.len() - 1)
+    }
+
+    /// The entry of time step `t` of layer `name`, made on first use; `None` (and an error kept
+    /// for the read) when `t` is 0 or `what` was tapped there already in this pass.
+    fn time(&mut self, name: &str, t: usize, taken: impl Fn(&TimePoint) -> bool, what: &str) -> Option<usize> {
+        if t == 0 {
+            self.fail(crate::Error::DuplicateTap(format!("{name} at time step 0 (time steps count from 1)")));
+            return None;
+        }
+        let key = (name.to_string(), t);
+        let i = match self.time_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.times.push(TimePoint { name: name.to_string(), t, hidden: None, recurrent: None, gate: None });
+                self.time_index.insert(key, self.times.len() - 1);
+                self.times.len() - 1
+            }
+        };
+        if taken(&self.times[i]) {
+            self.fail(crate::Error::DuplicateTap(format!("{name} ({what}, time step {t})")));
+            return None;
+        }
+        Some(i)
     }
 
     /// The shared zero buffer of `dims`' size, made on first use.

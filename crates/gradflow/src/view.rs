@@ -26,6 +26,9 @@ pub struct ModelView {
     pub step: usize,
     pub loss: f64,
     pub layers: Vec<LayerView>,
+    /// The first recurrent layer's ‖dL/dh_t‖ for t = 1, 2, …, T (empty for a model without
+    /// time taps).
+    pub time_steps: Vec<f64>,
 }
 
 /// Receives progress from the training loop, which runs on the run's own threads (hence
@@ -60,6 +63,26 @@ pub fn log_bar(v: f64, width: usize) -> String {
     let frac = ((v.log10() - LO) / (HI - LO)).clamp(0.0, 1.0);
     let n = (frac * width as f64).round() as usize;
     format!("{}{}", "█".repeat(n), "·".repeat(width - n))
+}
+
+/// One character per time step (at most `width`, spread over 1..=T), its height the decade of
+/// ‖dL/dh_t‖ between the smallest and the largest of the steps shown, and the range: how the
+/// error fades from the last step back to the first.
+pub fn time_line(norms: &[f64], width: usize) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let shown = shown_layers(norms.len(), width);
+    let logs: Vec<Option<f64>> = shown.iter().map(|&i| (norms[i] > 0.0 && norms[i].is_finite()).then(|| norms[i].log10())).collect();
+    let (lo, hi) = logs.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let bars: String = logs
+        .iter()
+        .map(|v| match v {
+            None => ' ',
+            Some(v) if hi > lo => LEVELS[(((v - lo) / (hi - lo)) * 7.0).round() as usize],
+            Some(_) => LEVELS[7],
+        })
+        .collect();
+    let (first, last) = (norms.first().copied().unwrap_or(0.0), norms.last().copied().unwrap_or(0.0));
+    format!("  |dL/dh_t|  t=1 {bars} t={}   {first:.1e} .. {last:.1e}", norms.len())
 }
 
 /// The health column: saturation for sigmoid and tanh layers, dead units for ReLU layers.
@@ -112,6 +135,9 @@ pub struct Live {
     multi: MultiProgress,
     progress: ProgressBar,
     models: HashMap<String, (ProgressBar, Vec<(usize, ProgressBar)>)>,
+    /// Per recurrent model, its line of time-step bars, added below its layers when its
+    /// first time steps arrive.
+    times: HashMap<String, ProgressBar>,
     order: Vec<String>,
 }
 
@@ -124,7 +150,7 @@ impl Live {
                 .expect("a valid template")
                 .progress_chars("=> "),
         );
-        Live { multi, progress, models: HashMap::new(), order: Vec::new() }
+        Live { multi, progress, models: HashMap::new(), times: HashMap::new(), order: Vec::new() }
     }
 }
 
@@ -167,6 +193,14 @@ impl View for Live {
                     bar.set_message(layer_line(*i, l));
                 }
             }
+            if !m.time_steps.is_empty() {
+                let below = lines.last().map_or(header, |(_, b)| b);
+                let bar = self.times.entry(m.name.clone()).or_insert_with(|| {
+                    let style = ProgressStyle::with_template("{msg}").expect("a valid template");
+                    self.multi.insert_after(below, ProgressBar::new(0).with_style(style))
+                });
+                bar.set_message(time_line(&m.time_steps, 48));
+            }
         }
     }
 
@@ -188,6 +222,9 @@ impl View for Live {
                 header.finish();
                 for (_, l) in lines {
                     l.finish();
+                }
+                if let Some(t) = self.times.get(name) {
+                    t.finish();
                 }
             }
         }
@@ -218,6 +255,11 @@ impl Plain {
             })
             .collect();
         println!("[{} epoch {} step {}] loss {:.4} |grad W| {}", m.name, m.epoch, m.step, m.loss, norms.join(" "));
+        if !m.time_steps.is_empty() {
+            let steps: Vec<String> =
+                shown_layers(m.time_steps.len(), MAX_LAYERS_SHOWN).into_iter().map(|i| format!("t{}:{:.1e}", i + 1, m.time_steps[i])).collect();
+            println!("[{} epoch {} step {}] |dL/dh_t| {}", m.name, m.epoch, m.step, steps.join(" "));
+        }
         flush();
     }
 }
@@ -264,6 +306,13 @@ mod tests {
         assert_eq!(log_bar(1e-12, 14).chars().filter(|&c| c == '█').count(), 0);
         assert_eq!(log_bar(1e-5, 14).chars().filter(|&c| c == '█').count(), 7);
         assert!(log_bar(0.0, 14).starts_with("(zero)"));
+    }
+
+    #[test]
+    fn time_bars_fall_with_the_error() {
+        let line = time_line(&[1e-9, 1e-6, 1e-3, 1.0], 48);
+        assert!(line.contains("t=1 ▁▃▆█ t=4"), "{line}");
+        assert!(line.contains("1.0e-9 .. 1.0e0"), "{line}");
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use crate::error::Error;
 use crate::host::{HostTensor, flat, read_all};
-use crate::measure::{Histogram, LayerMetrics, Measurement, ParamMetrics};
+use crate::measure::{Histogram, LayerMetrics, Measurement, ParamMetrics, TimeStepMetrics};
 use crate::params::{AtParam, Grouping, LayerSpec, Layout, PathVisitor};
 use crate::reduce::{activation_sums, dead_share, gradient_sums, sum_of_row_norms, weight_sums};
-use crate::taps::{Activation, TapState, Taps};
+use crate::taps::{Activation, TapState, Taps, TimePoint};
 use burn::module::{Module, Param};
 use burn::prelude::*;
 use burn::tensor::Gradients;
@@ -151,11 +151,13 @@ impl Watch {
     ///
     /// Errors when a tap name was used twice in the pass.
     pub fn read<M: Module>(&mut self, model: &M, grads: &Gradients, taps: &Taps) -> Result<Measured, Error> {
-        let state = taps.take().unwrap_or_default();
-        if let Some(e) = state.error {
+        let mut state = taps.take().unwrap_or_default();
+        if let Some(e) = state.error.take() {
             return Err(e);
         }
+        let times = std::mem::take(&mut state.times);
         let mut points = self.place_taps(state, grads);
+        let time_steps = self.time_steps(times, grads);
         let mut reader = ReadParams { grads: Some(grads), weights: Vec::new(), grads_out: Vec::new() };
         model.visit(&mut PathVisitor::new(&mut reader));
         let n = self.layout.params.len();
@@ -240,6 +242,7 @@ impl Watch {
             histograms,
             grad_norm: sum_sq.sqrt(),
             non_finite,
+            time_steps,
         };
         Ok(Measured { measurement, before: weights })
     }
@@ -265,18 +268,23 @@ impl Watch {
         measurement
     }
 
+    /// The layer named `name`, made (without parameters) when no parameter's layer has it.
+    fn layer_named(&mut self, name: &str) -> usize {
+        self.layout.layer(name).unwrap_or_else(|| {
+            self.layout.layers.push(LayerSpec { name: name.to_string(), params: Vec::new() });
+            self.activations.push(None);
+            self.initial_norms.push(0.0);
+            self.layout.layers.len() - 1
+        })
+    }
+
     /// Places each tap at its layer, making a layer for a name that no parameter's layer has.
     fn place_taps(&mut self, state: TapState, grads: &Gradients) -> Vec<PlacedTap> {
         state
             .points
             .into_iter()
             .map(|p| {
-                let layer = self.layout.layer(&p.name).unwrap_or_else(|| {
-                    self.layout.layers.push(LayerSpec { name: p.name.clone(), params: Vec::new() });
-                    self.activations.push(None);
-                    self.initial_norms.push(0.0);
-                    self.layout.layers.len() - 1
-                });
+                let layer = self.layer_named(&p.name);
                 PlacedTap {
                     layer,
                     delta: p.grad.and_then(|g| g(grads)),
@@ -285,6 +293,76 @@ impl Watch {
                 }
             })
             .collect()
+    }
+
+    /// The per-time-step metrics of the recurrent layers' taps, ordered by layer and step.
+    ///
+    /// dL/dh_t and the gates are read to the host and reduced in f64, as every error is (a
+    /// vanilla RNN's dL/dh_1 falls far below f32's range of squares). Step t's share of
+    /// dL/dU, `h_{t-1}ᵀ dL/dp_t`, is a matrix per step, made on the device by one batched
+    /// product per layer: each step's dL/dp_t is first divided by its largest entry, so that
+    /// the float32 sum of squares neither underflows nor overflows, and the norm is scaled
+    /// back in f64.
+    fn time_steps(&mut self, times: Vec<TimePoint>, grads: &Gradients) -> Vec<TimeStepMetrics> {
+        if times.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<TimeStepMetrics> = Vec::with_capacity(times.len());
+        let mut hidden: Vec<(usize, Tensor<2>)> = Vec::new();
+        let mut gates: Vec<(usize, Tensor<2>)> = Vec::new();
+        // Per layer: (entry, h_{t-1}, dL/dp_t).
+        let mut recurrent: Vec<(usize, Vec<(usize, Tensor<2>, Tensor<2>)>)> = Vec::new();
+        for p in times {
+            let layer = self.layer_named(&p.name);
+            let i = out.len();
+            out.push(TimeStepMetrics { layer, t: p.t, ..TimeStepMetrics::default() });
+            if let Some(d) = p.hidden.and_then(|g| g(grads)) {
+                hidden.push((i, d));
+            }
+            if let Some(g) = p.gate {
+                gates.push((i, g));
+            }
+            if let Some((h_prev, g)) = p.recurrent {
+                if let Some(d) = g(grads) {
+                    match recurrent.iter_mut().find(|(l, _)| *l == layer) {
+                        Some((_, v)) => v.push((i, h_prev, d)),
+                        None => recurrent.push((layer, vec![(i, h_prev, d)])),
+                    }
+                }
+            }
+        }
+        let shapes: Vec<(usize, usize)> = hidden.iter().chain(&gates).map(|(_, t)| (t.dims()[0], t.dims()[1])).collect();
+        let host = read_all(hidden.iter().chain(&gates).map(|(_, t)| flat(t.clone())).collect());
+        let values: Vec<f64> = host
+            .par_iter()
+            .zip(&shapes)
+            .enumerate()
+            .map(|(k, (h, &(_, units)))| {
+                if k < hidden.len() {
+                    // The mean over examples of each example's error norm, each example's own
+                    // loss (see `delta_norm`): the batch mean's 1/n undone.
+                    sum_of_row_norms(h.as_ref(), units)
+                } else {
+                    let (sum, _, _) = activation_sums(h.as_ref(), f32::NEG_INFINITY, f32::INFINITY);
+                    sum / h.as_ref().len().max(1) as f64
+                }
+            })
+            .collect();
+        for (k, &(i, _)) in hidden.iter().enumerate() {
+            out[i].hidden_delta_norm = Some(values[k]);
+        }
+        for (k, &(i, _)) in gates.iter().enumerate() {
+            out[i].gate_mean = Some(values[hidden.len() + k]);
+        }
+        for (_, steps) in recurrent {
+            let entries: Vec<usize> = steps.iter().map(|(i, _, _)| *i).collect();
+            let (h_prev, d): (Vec<Tensor<2>>, Vec<Tensor<2>>) = steps.into_iter().map(|(_, h, d)| (h, d)).unzip();
+            for (i, norm) in entries.into_iter().zip(contribution_norms(h_prev, d)) {
+                out[i].recurrent_grad_norm = Some(norm);
+            }
+        }
+        out.sort_by_key(|m| (m.layer, m.t));
+        out
     }
 
     fn layer_metrics(&self, k: usize, l: &LayerSpec, params: &[ParamSums]) -> LayerMetrics {
@@ -307,6 +385,21 @@ impl Watch {
             ..LayerMetrics::default()
         }
     }
+}
+
+/// ‖h_{t-1}ᵀ D_t‖ for every step: `h_prev[k]` is `[examples, hidden]`, `d[k]` is
+/// `[examples, width]`.
+fn contribution_norms(h_prev: Vec<Tensor<2>>, d: Vec<Tensor<2>>) -> Vec<f64> {
+    let steps = d.len();
+    let h = Tensor::stack::<3>(h_prev, 0).swap_dims(1, 2);
+    let d = Tensor::stack::<3>(d, 0);
+    let scale = d.clone().abs().max_dim(2).max_dim(1);
+    // A step whose error is exactly 0 keeps its 0 (0 / the smallest normal float).
+    let scaled = d / scale.clone().clamp_min(f32::MIN_POSITIVE);
+    let sum_sq = h.matmul(scaled).square().sum_dim(2).sum_dim(1).reshape([steps]);
+    let read = |t: Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().expect("float32 values read back");
+    let (sum_sq, scale) = (read(sum_sq), read(scale.reshape([steps])));
+    sum_sq.iter().zip(&scale).map(|(&s, &m)| f64::from(s).sqrt() * f64::from(m)).collect()
 }
 
 /// `part / whole`, or `part` itself when `whole` is 0 (a tensor that starts at 0).
