@@ -8,6 +8,7 @@ mod fuzz;
 mod guards;
 mod models;
 mod prng;
+mod recurrent;
 mod remedies;
 mod report;
 mod runfolder;

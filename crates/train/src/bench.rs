@@ -1,9 +1,10 @@
-//! `train bench`: steady-state training throughput of deep MLPs, plain and with the
-//! project's telemetry at its default cadence, in the JSON-lines format of the PyTorch
-//! reference script (`pytorch_mlp.py`), so that the two can be compared side by side.
+//! `train bench`: steady-state training throughput of deep MLPs and of recurrent networks on
+//! the adding problem, plain and with the project's telemetry at its default cadence, in the
+//! JSON-lines format of the PyTorch reference scripts (`pytorch_mlp.py`, `pytorch_rnn.py`), so
+//! that the two can be compared side by side.
 
 use crate::backend::Backend;
-use crate::config::{LossKind, OptimizerSpec, TelemetrySpec};
+use crate::config::{LossKind, NetConfig, OptimizerSpec, TelemetrySpec};
 use crate::batches::Batch;
 use crate::step::{Trainee, train_step};
 use gradflow::Cadence;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use chain::Activation;
 use clap::Args;
-use models::{Norm, presets};
+use models::{Cell, Norm, RecurrentConfig, presets};
 use prng::Rng;
 use serde_json::json;
 use std::process::ExitCode;
@@ -31,27 +32,45 @@ pub struct BenchConfig {
     pub activation: Activation,
     pub norm: Norm,
     pub residual: bool,
+    /// A recurrent network instead: `depth` is then the sequence length T and `width` the
+    /// hidden size.
+    pub cell: Option<Cell>,
 }
 
 const fn plain(name: &'static str, depth: usize, width: usize, activation: Activation) -> BenchConfig {
-    BenchConfig { name, depth, width, activation, norm: Norm::None, residual: false }
+    BenchConfig { name, depth, width, activation, norm: Norm::None, residual: false, cell: None }
 }
 
-/// The benchmark's MLPs.
-pub const CONFIGS: [BenchConfig; 5] = [
+/// The adding problem's setup of the recurrent benchmarks, as `bench/pytorch_rnn.py` has it.
+const fn recurrent(name: &'static str, cell: Cell) -> BenchConfig {
+    BenchConfig { name, depth: 100, width: 128, activation: Activation::Tanh, norm: Norm::None, residual: false, cell: Some(cell) }
+}
+
+/// The recurrent benchmarks' optimizer (Adam, lr 1e-3, PyTorch's betas and epsilon) and
+/// global clipping norm.
+const RECURRENT_LR: f64 = 1e-3;
+const RECURRENT_CLIP: f64 = 1.0;
+
+/// The benchmark's models.
+pub const CONFIGS: [BenchConfig; 7] = [
     plain("a", 10, 256, Activation::Sigmoid),
     plain("b", 10, 256, Activation::Relu),
     plain("c", 50, 64, Activation::Sigmoid),
     plain("d", 4, 1024, Activation::Relu),
     // a with the remedies: LayerNorm before each activation, and a residual skip around every
     // 256 -> 256 layer.
-    BenchConfig { name: "e", depth: 10, width: 256, activation: Activation::Sigmoid, norm: Norm::Layer, residual: true },
+    BenchConfig { name: "e", depth: 10, width: 256, activation: Activation::Sigmoid, norm: Norm::Layer, residual: true, cell: None },
+    // The adding problem at T = 100, hidden 128, batch 128: Adam 1e-3, global clipping at 1,
+    // a read-out from the last state.
+    recurrent("rnn", Cell::Rnn),
+    recurrent("lstm", Cell::Lstm),
 ];
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Comma-separated configurations: a (10x256 sigmoid), b (10x256 ReLU), c (50x64 sigmoid),
-    /// d (4x1024 ReLU), e (a with LayerNorm and residual skips), or `all`.
+    /// d (4x1024 ReLU), e (a with LayerNorm and residual skips), rnn and lstm (the adding
+    /// problem, T = 100, hidden 128, Adam), or `all`.
     #[arg(long, default_value = "all")]
     pub config: String,
     /// Comma-separated modes: `plain` and `telemetry` (the default cadence).
@@ -96,7 +115,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         for name in args.config.split(',').filter(|s| !s.is_empty()) {
             match CONFIGS.iter().find(|c| c.name == name) {
                 Some(c) => v.push(*c),
-                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d, e or all"),
+                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d, e, rnn, lstm or all"),
             }
         }
         v
@@ -131,25 +150,37 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
     let BenchConfig { name, depth, width, activation: act, .. } = *c;
     let device = args.backend.autodiff_device();
     let plain_device = args.backend.plain_device();
-    // PyTorch's default initialization, as in the reference script.
-    let preset = match act {
-        Activation::Relu => presets::deep_relu(IN_DIM, depth, width, CLASSES),
-        _ => presets::deep_sigmoid(IN_DIM, depth, width, CLASSES),
-    };
-    let config = preset
-        .with_init(models::Init::Legacy)
-        .with_bias_init(models::BiasInit::SameAsWeight)
-        .with_norm(c.norm)
-        .with_residual(c.residual, false)
-        .with_seed(args.seed);
-    let dims = config.sizes();
-    let macs: usize = dims.windows(2).map(|w| w[0] * w[1]).sum();
-    let flops_per_step = 3 * 2 * args.batch * macs;
-    let sgd = OptimizerSpec::Sgd { lr: args.lr, momentum: 0.0, weight_decay: 0.0 };
     let defaults = TelemetrySpec::default();
     let cadence = Cadence { every: defaults.every, early: defaults.early };
-    let mut trainee = Trainee::new(name.to_string(), config.clone(), &sgd, None, cadence.clone(), &device);
-    let batches = synthetic_batches(args, &plain_device);
+    let (net, optimizer, clip, loss, lr, batches, flops_per_step) = match c.cell {
+        None => {
+            // PyTorch's default initialization, as in the reference script.
+            let preset = match act {
+                Activation::Relu => presets::deep_relu(IN_DIM, depth, width, CLASSES),
+                _ => presets::deep_sigmoid(IN_DIM, depth, width, CLASSES),
+            };
+            let config = preset
+                .with_init(models::Init::Legacy)
+                .with_bias_init(models::BiasInit::SameAsWeight)
+                .with_norm(c.norm)
+                .with_residual(c.residual, false)
+                .with_seed(args.seed);
+            let macs: usize = config.sizes().windows(2).map(|w| w[0] * w[1]).sum();
+            let sgd = OptimizerSpec::Sgd { lr: args.lr, momentum: 0.0, weight_decay: 0.0 };
+            (NetConfig::Mlp(config), sgd, None, LossKind::CrossEntropy, args.lr, synthetic_batches(args, &plain_device), 3 * 2 * args.batch * macs)
+        }
+        Some(cell) => {
+            // PyTorch's initialization of its recurrent modules, as in the reference script.
+            let config = RecurrentConfig::new(cell, 2, depth, width, 1).with_seed(args.seed);
+            let adam = OptimizerSpec::Adam { lr: RECURRENT_LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+            // Per step: the input and recurrent products of every gate, forward and backward.
+            let g = cell.gates();
+            let macs = depth * (2 * g * width + g * width * width) + width;
+            (NetConfig::Recurrent(config), adam, Some(RECURRENT_CLIP), LossKind::Mse, RECURRENT_LR, adding_batches(args, depth, &plain_device), 3 * 2 * args.batch * macs)
+        }
+    };
+    let n_params = net.num_params();
+    let mut trainee = Trainee::new(name.to_string(), net, &optimizer, clip, cadence.clone(), &device);
 
     let mut k = 0usize;
     // Returns whether the step was logged.
@@ -158,7 +189,7 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
         *k += 1;
         let logged = mode == "telemetry" && cadence.is_logged(*k, false);
         // A diverging benchmark still measures time; its numbers are not used.
-        let _ = train_step(trainee, batch, args.batch, LossKind::CrossEntropy, args.lr, logged);
+        let _ = train_step(trainee, batch, args.batch, loss, lr, logged);
         logged
     };
     // Each step of the telemetry rounds, timed on its own: (logged?, seconds).
@@ -200,8 +231,8 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
         let mut summary = json!({
             "kind": "mlp_summary", "impl": format!("burn-{}", args.backend.name()), "config": name,
             "depth": depth, "width": width, "act": act.name(), "norm": c.norm.name(), "residual": c.residual,
-            "mode": mode, "batch": args.batch, "lr": args.lr,
-            "threads": threads.threads(), "flush_denormal": threads.flushing(), "n_linear": dims.len() - 1, "n_params": config.num_params(),
+            "mode": mode, "batch": args.batch, "lr": lr, "cell": c.cell.map(Cell::name),
+            "threads": threads.threads(), "flush_denormal": threads.flushing(), "n_params": n_params,
             "flops_per_step": flops_per_step, "steps_per_repeat": steps, "repeats": args.repeats,
             "steps_per_s_median": round(med, 3),
             "steps_per_s_min": round(rates[mi].iter().cloned().fold(f64::INFINITY, f64::min), 3),
@@ -234,6 +265,21 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
         }
         println!("{summary}");
     }
+}
+
+/// A pool of 16 batches of the adding problem at `steps` time steps.
+fn adding_batches(args: &BenchArgs, steps: usize, device: &Device) -> Vec<Batch> {
+    let mut rng = Rng::derive(args.seed, &[2]);
+    (0..16)
+        .map(|_| {
+            let (x, y) = data::adding::generate(args.batch, steps, &mut rng);
+            Batch {
+                x: Tensor::<2>::from_data(TensorData::new(x, [args.batch, steps * data::adding::FEATURES_PER_STEP]), device),
+                classes: None,
+                values: Some(Tensor::<2>::from_data(TensorData::new(y, [args.batch, 1]), device)),
+            }
+        })
+        .collect()
 }
 
 /// A pool of 16 batches of standard-normal inputs with uniform labels, as the reference does.

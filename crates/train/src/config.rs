@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use chain::Activation;
 use data::{DataSpec, Task};
-use models::{BiasInit, Init, MlpConfig, Norm};
+use models::{BiasInit, Cell, Init, MlpConfig, Norm, RecurrentConfig};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -202,10 +202,70 @@ impl<'de> Deserialize<'de> for Models {
     }
 }
 
-/// One model. Either `depth` and `width`, or an explicit list of hidden `layers`.
+/// What kind of network a model is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// The deep MLP (`depth` and `width`, or `layers`).
+    #[default]
+    Mlp,
+    /// A vanilla tanh RNN over the data's time steps (`hidden`, `depth` stacked layers).
+    Rnn,
+    /// burn's LSTM.
+    Lstm,
+    /// burn's GRU.
+    Gru,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Mlp => "mlp",
+            ModelKind::Rnn => "rnn",
+            ModelKind::Lstm => "lstm",
+            ModelKind::Gru => "gru",
+        }
+    }
+
+    /// The recurrent cell, for a recurrent kind.
+    pub fn cell(self) -> Option<Cell> {
+        match self {
+            ModelKind::Mlp => None,
+            ModelKind::Rnn => Some(Cell::Rnn),
+            ModelKind::Lstm => Some(Cell::Lstm),
+            ModelKind::Gru => Some(Cell::Gru),
+        }
+    }
+}
+
+/// A model's configuration as `train` builds it: the MLP or a recurrent network.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NetConfig {
+    Mlp(MlpConfig),
+    Recurrent(RecurrentConfig),
+}
+
+/// One model. An MLP has either `depth` and `width`, or an explicit list of hidden `layers`; a
+/// recurrent model (`kind = "rnn" | "lstm" | "gru"`) has `hidden` units in each of `depth`
+/// stacked layers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
+    /// `mlp` (the default), or a recurrent `rnn`, `lstm` or `gru` over the data's time steps
+    /// (`data.sequence_length`).
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// A recurrent model's hidden size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<usize>,
+    /// A recurrent model's initialization of its recurrent weights U (by default the same as
+    /// `init`).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "deserialize_init")]
+    pub recurrent_init: Option<InitSpec>,
+    /// An LSTM's forget-gate bias at initialization (0 by default, as PyTorch's; 1 opens the
+    /// gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget_bias: Option<f64>,
     /// `deep-sigmoid` or `deep-relu`: supplies the activation and the initialization
     /// that the model does not set itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -599,7 +659,20 @@ impl Experiment {
             // The stand-in input is, so that only the data can rule it out
             // (`validate_with_data`).
             let input = spec.layers.as_ref().and_then(|l| l.first().copied()).or(spec.width).unwrap_or(1);
-            spec.to_mlp(&key, input, 1, 0)?;
+            if spec.kind == ModelKind::Mlp {
+                spec.to_mlp(&key, input, 1, 0)?;
+            } else {
+                if self.data.source == "tutorial" {
+                    return Err(err(format!("{key}.kind"), "a recurrent model needs sequences; the tutorial is one number (data.source = \"tutorial\")"));
+                }
+                if self.data.sequence_length.is_none() {
+                    return Err(err(
+                        "data.sequence_length",
+                        format!("missing: {key}.kind = \"{}\" reads each example as a sequence of T time steps; give T", spec.kind.name()),
+                    ));
+                }
+                spec.to_recurrent(&key, 1, 1, 1, 0)?;
+            }
             clip(format!("{key}.clip_grad_norm"), spec.clip_grad_norm)?;
             if self.data.source == "tutorial" {
                 for (field, set) in [("norm", spec.norm != Norm::None), ("residual", spec.residual), ("projection", spec.projection)] {
@@ -631,7 +704,7 @@ impl Experiment {
         let train_len = dataset.train.len;
         for (name, spec) in &self.models.0 {
             let key = format!("models.{name}");
-            spec.to_mlp(&key, dataset.features, crate::manifest::outputs(&dataset.task), 0)?;
+            self.net(&key, spec, dataset.features, crate::manifest::outputs(&dataset.task), 0)?;
             let last = train_len % self.train.batch_size;
             if spec.norm == Norm::Batch && last == 1 {
                 return Err(err(
@@ -670,8 +743,20 @@ impl Experiment {
         })
     }
 
-    /// The models' configs for a dataset with `input` features and `output` outputs.
+    /// The MLPs' configs for a dataset with `input` features and `output` outputs (an error
+    /// names the first model that is not an MLP).
     pub fn mlps(&self, input: usize, output: usize) -> Result<Vec<(String, MlpConfig)>, ConfigError> {
+        self.nets(input, output)?
+            .into_iter()
+            .map(|(name, net)| match net {
+                NetConfig::Mlp(m) => Ok((name, m)),
+                NetConfig::Recurrent(_) => Err(err(format!("models.{name}.kind"), "is a recurrent model, not an MLP")),
+            })
+            .collect()
+    }
+
+    /// The models' configs for a dataset with `input` features and `output` outputs.
+    pub fn nets(&self, input: usize, output: usize) -> Result<Vec<(String, NetConfig)>, ConfigError> {
         self.models
             .0
             .iter()
@@ -680,9 +765,25 @@ impl Experiment {
                 // Each model draws from its own stream of the experiment's seed, so adding a
                 // model never changes the weights of another.
                 let seed = prng::Rng::derive(self.seed, &[0x6d6f_6465_6c, i as u64]).next_u64();
-                Ok((name.clone(), spec.to_mlp(&format!("models.{name}"), input, output, seed)?))
+                Ok((name.clone(), self.net(&format!("models.{name}"), spec, input, output, seed)?))
             })
             .collect()
+    }
+
+    /// One model's config: an MLP, or a recurrent network over `data.sequence_length` steps of
+    /// `input / T` features each.
+    fn net(&self, key: &str, spec: &ModelSpec, input: usize, output: usize, seed: u64) -> Result<NetConfig, ConfigError> {
+        if spec.kind == ModelKind::Mlp {
+            return spec.to_mlp(key, input, output, seed).map(NetConfig::Mlp);
+        }
+        let steps = self.data.sequence_length.ok_or_else(|| err("data.sequence_length", "missing: a recurrent model needs T"))?;
+        if input % steps != 0 {
+            return Err(err(
+                "data.sequence_length",
+                format!("{steps} time steps do not divide the data's {input} features evenly (each step reads features / T of them)"),
+            ));
+        }
+        spec.to_recurrent(key, input / steps, steps, output, seed).map(NetConfig::Recurrent)
     }
 
     /// The experiment with every default written out, so that the saved copy reruns
@@ -691,6 +792,17 @@ impl Experiment {
         let mut e = self.clone();
         e.train.loss = Some(self.loss(task));
         for (_, spec) in &mut e.models.0 {
+            if spec.kind != ModelKind::Mlp {
+                if let Ok(r) = spec.to_recurrent("", 1, 1, 1, 0) {
+                    spec.init = Some(InitSpec::from_init(&r.init));
+                    spec.recurrent_init = Some(InitSpec::from_init(&r.recurrent_init));
+                    spec.depth = Some(r.layers);
+                    if r.cell == Cell::Lstm {
+                        spec.forget_bias = Some(r.forget_bias);
+                    }
+                }
+                continue;
+            }
             if let Ok(mlp) = spec.to_mlp("", 1, 1, 0) {
                 spec.activation = Some(mlp.activation);
                 spec.init = Some(InitSpec::from_init(&mlp.init));
@@ -710,8 +822,86 @@ impl Experiment {
 }
 
 impl ModelSpec {
+    /// A recurrent model's config over `steps` steps of `input` features; `key` names it in
+    /// messages (`models.lstm`). The keys of the MLP alone are refused by name.
+    pub fn to_recurrent(&self, key: &str, input: usize, steps: usize, output: usize, seed: u64) -> Result<RecurrentConfig, ConfigError> {
+        let cell = self.kind.cell().expect("called for a recurrent kind");
+        let kind = self.kind.name();
+        let mlp_only = [
+            ("width", self.width.is_some()),
+            ("layers", self.layers.is_some()),
+            ("preset", self.preset.is_some()),
+            ("activation", self.activation.is_some()),
+            ("output_activation", self.output_activation.0.is_some()),
+            ("norm", self.norm != Norm::None),
+            ("residual", self.residual),
+            ("projection", self.projection),
+            ("bias", !self.bias),
+        ];
+        if let Some((field, _)) = mlp_only.iter().find(|(_, set)| *set) {
+            let why = match *field {
+                "width" | "layers" => "a recurrent model's size is `hidden` (units) and `depth` (stacked layers)",
+                "activation" => "the cells' activations are fixed (tanh, and the gates' sigmoids)",
+                "output_activation" => "the read-out is linear",
+                "bias" => "the cells always have biases",
+                _ => "it is a feed-forward remedy; the recurrent models here have none",
+            };
+            return Err(err(format!("{key}.{field}"), format!("does not apply to kind = \"{kind}\": {why}")));
+        }
+        let hidden = self.hidden.ok_or_else(|| err(format!("{key}.hidden"), format!("missing: kind = \"{kind}\" needs a hidden size")))?;
+        if hidden == 0 {
+            return Err(err(format!("{key}.hidden"), "must be at least 1"));
+        }
+        let layers = self.depth.unwrap_or(1);
+        if layers == 0 {
+            return Err(err(format!("{key}.depth"), "must be at least 1 (the number of stacked recurrent layers)"));
+        }
+        if layers > 1000 {
+            return Err(err(format!("{key}.depth"), format!("must be at most 1000 stacked layers, got {layers}")));
+        }
+        if self.forget_bias.is_some() && cell != Cell::Lstm {
+            return Err(err(format!("{key}.forget_bias"), format!("applies to the LSTM's forget gate only, not to kind = \"{kind}\"")));
+        }
+        let default = models::pytorch_init(hidden);
+        let init = match &self.init {
+            Some(spec) => spec.to_init(&format!("{key}.init"))?,
+            None => default.clone(),
+        };
+        let recurrent_init = match &self.recurrent_init {
+            Some(spec) => spec.to_init(&format!("{key}.recurrent_init"))?,
+            None => init.clone(),
+        };
+        let bias_init = match self.bias_init {
+            BiasInitSpec::Zero => BiasInit::Zero,
+            BiasInitSpec::SameAsWeight => BiasInit::SameAsWeight,
+            BiasInitSpec::Constant(value) => BiasInit::Constant { value },
+        };
+        let config = RecurrentConfig {
+            cell,
+            input,
+            steps,
+            hidden,
+            layers,
+            output,
+            init,
+            recurrent_init,
+            bias_init,
+            forget_bias: self.forget_bias.unwrap_or(0.0),
+            seed,
+        };
+        config.validate().map_err(|e| match e {
+            models::ModelError::Invalid { field, message } => err(format!("{key}.{field}"), message),
+        })?;
+        Ok(config)
+    }
+
     /// The model's config; `key` names it in messages (`models.sigmoid`).
     pub fn to_mlp(&self, key: &str, input: usize, output: usize, seed: u64) -> Result<MlpConfig, ConfigError> {
+        for (field, set) in [("hidden", self.hidden.is_some()), ("recurrent_init", self.recurrent_init.is_some()), ("forget_bias", self.forget_bias.is_some())] {
+            if set {
+                return Err(err(format!("{key}.{field}"), "applies to recurrent models only (kind = \"rnn\", \"lstm\" or \"gru\")"));
+            }
+        }
         let preset = match self.preset.as_deref() {
             None => None,
             Some(p) => Some(models::presets::by_name(p, input, 1, 1, output).ok_or_else(|| {

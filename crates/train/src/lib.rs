@@ -10,6 +10,7 @@ pub mod compute;
 pub mod config;
 mod loss;
 mod manifest;
+mod net;
 pub mod memory;
 mod optim;
 mod step;

@@ -2,11 +2,10 @@
 
 use crate::batches::{Batch, SplitTensors};
 use crate::config::LossKind;
-use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Transaction;
 use burn::tensor::activation::log_softmax;
-use models::Mlp;
+use crate::net::Net;
 
 /// The loss of a batch (mean over examples) and, for classes, the number of correct
 /// predictions.
@@ -42,7 +41,7 @@ pub(crate) fn read_loss(loss: &Tensor<1>, correct: Option<&Tensor<1, Int>>) -> (
 }
 
 /// Loss and accuracy over a whole split, in chunks, without autodiff.
-pub(crate) fn evaluate(model: &Mlp, split: &SplitTensors, loss_kind: LossKind) -> (f64, Option<f64>) {
+pub(crate) fn evaluate(model: &Net, split: &SplitTensors, loss_kind: LossKind) -> (f64, Option<f64>) {
     let model = model.valid();
     let chunk = 2000;
     let (mut loss_sum, mut correct) = (0.0, 0i64);

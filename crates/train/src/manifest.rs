@@ -38,6 +38,7 @@ pub(crate) fn manifest(
             valid: Some(dataset.valid.len),
             test: Some(dataset.test.len),
             probe: Some(probe),
+            sequence_length: exp.data.sequence_length,
         }),
         task: Some(
             match dataset.task {
@@ -58,22 +59,9 @@ pub(crate) fn manifest(
     }
 }
 
-/// What the manifest says of one MLP beyond its layers.
+/// What the manifest says of one model beyond its layers.
 pub(crate) fn model_info(t: &Trainee) -> ModelInfo {
-    ModelInfo {
-        name: t.name.clone(),
-        activation: Some(t.config.activation.name().to_string()),
-        output_activation: Some(t.config.output_activation.map_or("none", |a| a.name()).to_string()),
-        init: Some(t.config.init.to_string()),
-        bias_init: Some(t.config.bias_init.to_string()),
-        widths: t.config.sizes(),
-        parameters: Some(t.config.num_params()),
-        weights: Some(format!("{}.bpk", t.name)),
-        norm: Some(t.config.norm.name().to_string()),
-        residual: Some(t.config.residual),
-        clip_grad_norm: t.clip,
-        ..ModelInfo::default()
-    }
+    ModelInfo { clip_grad_norm: t.clip, ..t.config.info(&t.name) }
 }
 
 /// The width of the model's output layer.

@@ -21,7 +21,7 @@
 //! tensors and the probe batch the run uploads; the host arrays are loaded already, and so
 //! are no longer in the memory the system reports available.
 
-use crate::config::{Experiment, OptimizerSpec};
+use crate::config::{Experiment, NetConfig, OptimizerSpec};
 use data::{Dataset, Task};
 use gradflow::runfolder::MemoryInfo;
 use models::MlpConfig;
@@ -149,27 +149,40 @@ pub fn estimate(exp: &Experiment, dataset: &Dataset) -> Estimate {
     let eval = EVAL_CHUNK.min(dataset.train.len.max(dataset.test.len).max(dataset.valid.len) as f64);
     let data = F32 * (rows * (features + target) + probe * features);
     // Configs that do not validate have no models to estimate; `validate` reports them.
-    let mlps = exp.mlps(dataset.features, outputs).unwrap_or_default();
-    let models = mlps
+    let nets = exp.nets(dataset.features, outputs).unwrap_or_default();
+    let optimizer = match exp.optimizer {
+        OptimizerSpec::Sgd { momentum, weight_decay, .. } if momentum == 0.0 && weight_decay == 0.0 => 0.0,
+        OptimizerSpec::Sgd { momentum, .. } => if momentum > 0.0 { 2.0 } else { 1.0 },
+        OptimizerSpec::Adam { .. } => 3.0,
+    };
+    let models = nets
         .iter()
-        .map(|(name, cfg)| {
-            let p = parameters(cfg);
-            let units: f64 = cfg.sizes().iter().skip(1).map(|&w| w as f64).sum();
-            let widest = cfg.sizes().iter().copied().max().unwrap_or(0) as f64;
-            let per_example = features + 4.0 * units + 3.0 * outputs as f64;
-            let taps = if exp.telemetry.enabled { 2.0 * units } else { 0.0 };
-            let optimizer = match exp.optimizer {
-                OptimizerSpec::Sgd { momentum, weight_decay, .. } if momentum == 0.0 && weight_decay == 0.0 => 0.0,
-                OptimizerSpec::Sgd { momentum, .. } => if momentum > 0.0 { 2.0 } else { 1.0 },
-                OptimizerSpec::Adam { .. } => 3.0,
+        .map(|(name, net)| {
+            let (p, per_example, taps, eval_per_example) = match net {
+                NetConfig::Mlp(cfg) => {
+                    let units: f64 = cfg.sizes().iter().skip(1).map(|&w| w as f64).sum();
+                    let widest = cfg.sizes().iter().copied().max().unwrap_or(0) as f64;
+                    (parameters(cfg), features + 4.0 * units + 3.0 * outputs as f64, 2.0 * units, features + 2.0 * widest)
+                }
+                NetConfig::Recurrent(cfg) => {
+                    // Per layer and step the graph keeps the gates' pre-activations, their
+                    // activations and products (about three tensors of the gates' width) and
+                    // the hidden and cell states; the inputs' products are made for all steps
+                    // at once. The taps add dL/dh_t, dL/dp_t and h_{t-1} per step.
+                    let (g, h, t, l) = (cfg.cell.gates() as f64, cfg.hidden as f64, cfg.steps as f64, cfg.layers as f64);
+                    let units = l * t * (4.0 * g * h + 3.0 * h);
+                    let taps = l * t * (2.0 * h + g * h) + l * t * h * g * h / probe.max(1.0);
+                    (cfg.num_params() as f64, features + units + 3.0 * outputs as f64, taps, features + 2.0 * g * h * t)
+                }
             };
+            let taps = if exp.telemetry.enabled { taps } else { 0.0 };
             ModelEstimate {
                 name: name.clone(),
                 parameters: F32 * p,
                 gradients: F32 * p,
                 optimizer: F32 * optimizer * p,
                 telemetry: F32 * (p + if exp.telemetry.enabled { p + probe * taps } else { 0.0 }),
-                activations: F32 * (batch * per_example).max(probe * per_example).max(eval * (features + 2.0 * widest)),
+                activations: F32 * (batch * per_example).max(probe * per_example).max(eval * eval_per_example),
             }
         })
         .collect();

@@ -2,20 +2,19 @@
 //! backward, measure, clip, update.
 
 use crate::batches::Batch;
-use crate::config::{LossKind, OptimizerSpec};
+use crate::config::{LossKind, NetConfig, OptimizerSpec};
 use crate::loss::{loss_and_correct, read_loss};
+use crate::net::Net;
 use crate::optim::Updater;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use gradflow::runfolder::Divergence;
 use gradflow::{Cadence, Measurement, Taps, Watch};
-use models::{Mlp, MlpConfig};
 
 /// One model under training and what is kept about it.
 pub(crate) struct Trainee {
     pub(crate) name: String,
-    pub(crate) config: MlpConfig,
-    pub(crate) model: Mlp,
+    pub(crate) config: NetConfig,
+    pub(crate) model: Net,
     optim: Updater,
     pub(crate) watch: Watch,
     /// The global gradient norm this model is clipped to.
@@ -36,14 +35,14 @@ pub(crate) struct Trainee {
 impl Trainee {
     pub(crate) fn new(
         name: String,
-        config: MlpConfig,
+        config: NetConfig,
         optimizer: &OptimizerSpec,
         clip: Option<f64>,
         cadence: Cadence,
         device: &Device,
     ) -> Trainee {
         let model = config.init(device);
-        let watch = Watch::grouped(name.clone(), &model, &config.grouping()).expect("an MLP has parameters").with_cadence(cadence);
+        let watch = config.watch(&name, &model).with_cadence(cadence);
         Trainee {
             name,
             config,
@@ -89,7 +88,7 @@ pub(crate) fn train_step(
     // Measured on logged steps, and on any step whose loss is not finite, to name the first
     // parameter that went bad.
     let measured = (logged || !loss_value.is_finite())
-        .then(|| t.watch.read(&t.model, &grads, &taps))
+        .then(|| t.model.read(&mut t.watch, &grads, &taps))
         .transpose()
         .map_err(|e| e.to_string())?;
     let bad = measured.as_ref().and_then(|m| m.measurement.non_finite.clone());
@@ -102,24 +101,24 @@ pub(crate) fn train_step(
     if let Some(path) = bad {
         return Err(format!("non-finite gradient or value in {path} (loss {loss_value})"));
     }
-    let mut grads = GradientsParams::from_grads(grads, &t.model);
+    let mut grads = t.model.gradients(grads);
     let mut norm_after = measured.as_ref().map(|m| m.measurement.grad_norm);
     if let Some(max_norm) = t.clip {
-        let total = norm_after.unwrap_or_else(|| gradflow::global_norm(&t.model, &grads));
+        let total = norm_after.unwrap_or_else(|| t.model.global_norm(&grads));
         if !total.is_finite() {
             return Err(format!("gradient norm is {total}"));
         }
-        let after = gradflow::clip_global_norm(&t.model, &mut grads, total, max_norm);
+        let after = t.model.clip(&mut grads, total, max_norm);
         norm_after = norm_after.map(|_| after);
     }
     // The optimizer takes the model by value; an empty MLP holds its place meanwhile.
     let model = std::mem::take(&mut t.model);
-    t.model = t.optim.step(lr, model, grads);
+    t.model = model.step(&mut t.optim, lr, grads);
     t.loss_sum += loss_value;
     t.seen += n;
     t.steps += 1;
     let measured = measured.map(|m| {
-        let m = t.watch.updated(m, &t.model);
+        let m = t.model.updated(&t.watch, m);
         let after = norm_after.unwrap_or(m.grad_norm);
         (m, after)
     });
@@ -130,10 +129,10 @@ pub(crate) fn train_step(
 /// it is evaluated: BatchNorm normalizes with its running statistics (and does not update
 /// them), as in the test set's evaluation.
 pub(crate) fn probe(t: &mut Trainee, probe: &Batch, loss_kind: LossKind) -> Result<Measurement, gradflow::Error> {
-    let model = gradflow::with_training(t.model.clone(), false);
+    let model = t.model.clone().with_training(false);
     let taps = Taps::on();
     let out = model.forward_tapped(probe.x.clone(), &taps);
     let (loss, _) = loss_and_correct(loss_kind, out, probe);
     let grads = loss.backward();
-    Ok(t.watch.read(&model, &grads, &taps)?.into_measurement())
+    Ok(model.read(&mut t.watch, &grads, &taps)?.into_measurement())
 }

@@ -10,7 +10,6 @@ use crate::loss::evaluate;
 use crate::manifest::{manifest, model_info, outputs};
 use crate::step::{Trainee, probe, train_step};
 use anyhow::{Context, Result};
-use burn::module::Module;
 use data::Dataset;
 use gradflow::runfolder::{Divergence, EpochRecord, Status};
 use gradflow::view::View;
@@ -76,8 +75,8 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
     let (input, output) = (dataset.features, outputs(&dataset.task));
     let loss_kind = exp.loss(&dataset.task);
     let cadence = Cadence { every: exp.telemetry.every, early: exp.telemetry.early };
-    let mlps = exp.mlps(input, output).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut trainees: Vec<Trainee> = mlps
+    let nets = exp.nets(input, output).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut trainees: Vec<Trainee> = nets
         .into_iter()
         .enumerate()
         .map(|(i, (name, cfg))| Trainee::new(name, cfg, &exp.optimizer, exp.clip_of(i), cadence.clone(), &device))
@@ -110,7 +109,7 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
     if status != Status::Failed {
         for t in &trainees {
             let path = rec.path().join(format!("{}.bpk", t.name));
-            t.model.clone().save_file(&path).with_context(|| format!("cannot save weights to {}", path.display()))?;
+            t.model.save_file(&path)?;
         }
     }
     let finished = rec.finish(status, reason.clone());
