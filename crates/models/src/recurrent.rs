@@ -11,9 +11,9 @@
 //! hidden state but their outputs, so a tap could only see the read-out's direct gradient,
 //! not the error arriving through later steps. The forward pass here runs the same cells one
 //! step at a time on the modules' own parameters (`tests/it/recurrent.rs` checks it against
-//! burn's forward), which also lets it compute what every implementation that is fast does:
-//! the inputs' products of all time steps and gates in one matrix product before the loop,
-//! and one product of the hidden state with every gate's recurrent weights per step.
+//! burn's forward), with every gate's weights side by side: one product of the input and one
+//! of the hidden state per step for all gates together, where burn's modules make two per
+//! gate.
 
 use crate::init::{BiasInit, Init, draw_bias, draw_weight};
 use crate::mlp::{ModelError, apply};
@@ -309,22 +309,21 @@ impl Recurrent {
         let [n, features] = x.dims();
         let steps = self.steps;
         let input = features / steps;
-        // Time-major, so that step t's rows of every product are one contiguous block.
-        let mut seq = x.reshape([n, steps, input]).swap_dims(0, 1).reshape([steps * n, input]);
+        // Time-major, so that step t's inputs are one contiguous block. The inputs need no
+        // gradient, so cutting them into steps adds nothing to the graph; each layer's outputs
+        // are the next layer's inputs, step by step.
+        let x = x.reshape([n, steps, input]).swap_dims(0, 1);
+        let mut seq: Vec<Tensor<2>> = (0..steps).map(|t| x.clone().slice([t..t + 1]).reshape([n, input])).collect();
         let layers = self.rnn.len() + self.lstm.len() + self.gru.len();
         let mut last = None;
         for l in 0..layers {
             let name = taps.is_on().then(|| format!("{}.{l}", self.cell.name()));
             let p = self.stacked(l);
-            let width = p.u.dims()[1];
             let hidden = p.u.dims()[0];
-            // Every step's input product at once: [steps * n, gates * hidden].
-            let xw = kernels::linear(seq.clone(), p.w, Some(p.b), None).reshape([steps, n, width]);
             let mut h: Option<Tensor<2>> = None;
             let mut c: Option<Tensor<2>> = None;
             let mut outputs = Vec::with_capacity(if l + 1 < layers { steps } else { 0 });
-            for t in 0..steps {
-                let a_x = xw.clone().slice([t..t + 1]).reshape([n, width]);
+            for (t, x_t) in std::mem::take(&mut seq).into_iter().enumerate() {
                 // The recurrent product of every gate; h_0 = 0 contributes nothing.
                 let p_t = h.as_ref().map(|h_prev| {
                     let prod = h_prev.clone().matmul(p.u.clone());
@@ -333,10 +332,15 @@ impl Recurrent {
                         None => prod,
                     }
                 });
+                // Each step's input product is its own: one product of every step's inputs at
+                // once, cut into steps, would make the backward pass of every cut add a gradient
+                // the size of the whole sequence (T² work). For the vanilla RNN and the LSTM the
+                // recurrent product rides on the same fused call (`x W + b + p`).
+                let fused = |p_t: Option<Tensor<2>>| kernels::linear(x_t.clone(), p.w.clone(), Some(p.b.clone()), p_t);
                 let next = match self.cell {
-                    Cell::Rnn => apply(Activation::Tanh, add(a_x, p_t)),
+                    Cell::Rnn => apply(Activation::Tanh, fused(p_t)),
                     Cell::Lstm => {
-                        let a = add(a_x, p_t);
+                        let a = fused(p_t);
                         let gate = |k: usize| a.clone().slice([0..n, k * hidden..(k + 1) * hidden]);
                         let i = kernels::sigmoid(gate(0));
                         let f = kernels::sigmoid(gate(1));
@@ -359,6 +363,7 @@ impl Recurrent {
                         // and h_t = (1 - z) n + z h_{t-1}. At t = 1 the recurrent side is its
                         // bias alone (h_0 = 0).
                         let b_h = p.b_h.clone().expect("a GRU keeps its recurrent biases").unsqueeze::<2>();
+                        let a_x = fused(None);
                         let ph = match p_t {
                             Some(p_t) => p_t + b_h,
                             None => b_h.repeat_dim(0, n),
@@ -388,9 +393,7 @@ impl Recurrent {
                 h = Some(next);
             }
             last = h;
-            if l + 1 < layers {
-                seq = Tensor::cat(outputs, 0);
-            }
+            seq = outputs;
         }
         let h_last = last.expect("a recurrent model has at least one layer and one step");
         let tap = taps.leaf("readout", [n, self.readout.weight.dims()[1]], &h_last.device());
@@ -432,13 +435,5 @@ impl Recurrent {
             Cell::Lstm => Stacked { w, b: b_x + b_h, u, b_h: None },
             _ => Stacked { w, b: b_x, u, b_h: Some(b_h) },
         }
-    }
-}
-
-/// `a + b`, or `a` where there is no `b`.
-fn add(a: Tensor<2>, b: Option<Tensor<2>>) -> Tensor<2> {
-    match b {
-        Some(b) => a + b,
-        None => a,
     }
 }
