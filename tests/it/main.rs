@@ -6,6 +6,7 @@ mod config;
 mod datasets;
 mod fuzz;
 mod guards;
+mod literature;
 mod meanfield;
 mod models;
 mod prng;

@@ -221,6 +221,7 @@ fn write_run(dir: &Path, spec: &Spec) {
             valid: Some(0),
             test: Some(200),
             probe: Some(100),
+            sequence_length: None,
         }),
         task: Some(if spec.regression { "regression" } else { "classification" }.into()),
         loss: Some(if spec.regression { "mse" } else { "cross-entropy" }.into()),

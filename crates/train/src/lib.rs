@@ -8,7 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod compute;
 pub mod config;
-mod loss;
+pub mod loss;
 mod manifest;
 pub mod memory;
 mod optim;

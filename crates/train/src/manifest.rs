@@ -38,6 +38,7 @@ pub(crate) fn manifest(
             valid: Some(dataset.valid.len),
             test: Some(dataset.test.len),
             probe: Some(probe),
+            sequence_length: None,
         }),
         task: Some(
             match dataset.task {
