@@ -4,6 +4,7 @@ mod chain;
 mod common;
 mod config;
 mod datasets;
+mod diagnose;
 mod fuzz;
 mod guards;
 mod literature;

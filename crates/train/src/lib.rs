@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod compute;
 pub mod config;
+pub mod diagnose;
 pub mod loss;
 mod manifest;
 pub mod memory;
