@@ -97,3 +97,57 @@ fn bad_flags_are_one_line_errors_naming_the_flag() {
     let e = run_err(&["--depth", "8", "--width", "4", "--probe", "10", "--seeds", "1", "--out", dir.to_str().unwrap()]);
     assert!(e.contains("not empty"), "{e}");
 }
+
+/// The text of every `<text>` element of an SVG file, one per line.
+fn svg_texts(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{} is not well-formed XML: {e}", path.display()));
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_report_of_a_diagnose_folder_draws_the_factor_against_the_theory_and_the_layers() {
+    let dir = scratch("diagnose-report");
+    let run = dir.join("run");
+    let a = args(&[
+        "--activation", "tanh", "--weight-var", "1.0:3.0:6", "--bias-var", "0.05", "--depth", "12", "--width", "32",
+        "--probe", "100", "--seeds", "2", "--quiet", "--out", run.to_str().unwrap(),
+    ])
+    .unwrap();
+    let d = diagnose::run(&a).unwrap();
+    let report = dir.join("report");
+    let s = xtask::write_report(&run, Some(&report), xtask::Format::Svg).unwrap();
+    assert!(s.headline.is_empty(), "a diagnose folder has no models");
+    let slugs: Vec<&str> = s.figures.iter().map(|f| f.slug.as_str()).collect();
+    assert_eq!(slugs, xtask::diagnose::SLUGS);
+    // Figure 1: the theory's curve, the measured medians and the edge of chaos, where the
+    // reading gives the largest gap between them, which the folder's numbers give too.
+    let fig1 = svg_texts(s.figures[0].svg.as_ref().unwrap());
+    assert!(fig1.contains("edge of chaos 1.761") && fig1.contains("theory: χ₁"), "{fig1}");
+    let gap = d
+        .info
+        .weight_vars
+        .iter()
+        .enumerate()
+        .map(|(k, &w)| (diagnose::spread(&d.nets, w).unwrap().0 / d.predictions[k].chi1 - 1.0).abs())
+        .fold(0.0f64, f64::max);
+    assert!(s.figures[0].reading.contains(&format!("within {:.1}%", 100.0 * gap)), "{} vs {gap}", s.figures[0].reading);
+    // Figure 2: five of the six sigma_w^2 (evenly spaced, the one nearest the edge among them),
+    // measured and theory.
+    let fig2 = svg_texts(s.figures[1].svg.as_ref().unwrap());
+    assert_eq!(fig2.matches("σ_w² = ").count(), 5, "{fig2}");
+    assert!(fig2.contains("σ_w² = 1.8") && fig2.contains("σ_w² = 3"), "{fig2}");
+    // The page: no headline, the table of measurement against theory, the settings.
+    let html = std::fs::read_to_string(&s.html).unwrap();
+    assert!(!html.contains("<h2>Headline</h2>") && html.contains("measured against theory") && html.contains("input_second_moment"));
+    let md = std::fs::read_to_string(&s.markdown).unwrap();
+    assert!(md.contains("## Measured against theory") && md.contains("sigma_w^2     chi_1"), "{md}");
+    // A folder with a broken summary is an error naming the file and line.
+    std::fs::write(run.join(gradflow::runfolder::diagnose::SUMMARY), "activation,weight_var,bias_var,depth,width,seed,measured_factor,predicted_chi1\ntanh,x,0,1,1,1,,1\n").unwrap();
+    let e = xtask::write_report(&run, Some(&dir.join("again")), xtask::Format::Svg).unwrap_err().to_string();
+    assert!(e.contains("diagnose.csv:2") && e.contains("weight_var"), "{e}");
+}
