@@ -2,7 +2,7 @@
 //! and its gradient, biases drawn from a distribution, a probe of the first N training
 //! images, and the shipped `configs/papers/*.toml`.
 
-use crate::common::{BACKENDS, experiment, run_in, scratch};
+use crate::common::{BACKENDS, experiment, root, run_in, scratch};
 use burn::prelude::*;
 use models::{BiasInit, Init};
 use train::backend::Backend;
@@ -177,4 +177,38 @@ fn drawn_biases_have_their_distributions_moments() {
         let again = train::config::parse(&exp.to_toml(), &[]).unwrap();
         assert_eq!(again.mlps(64, 10).unwrap()[0].1.bias_init, resolved);
     }
+}
+
+#[test]
+fn every_paper_config_validates_with_its_data_and_says_what_differs() {
+    let dir = root().join("configs/papers");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Each file opens with what the paper did and what differs here.
+        assert!(text.starts_with("# "), "{} opens with its comment", path.display());
+        assert!(text.contains("What they did") || text.contains("What he did"), "{} says what the paper did", path.display());
+        assert!(text.contains("Here") || text.contains("What differs"), "{} says what differs", path.display());
+        let exp = train::config::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        let dataset = data::load(&exp.data, exp.seed).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        exp.validate_with_data(&dataset).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        train::memory::check(&exp, &dataset).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let resolved = exp.resolved(&dataset.task);
+        assert_eq!(train::config::parse(&resolved.to_toml(), &[]).unwrap(), resolved, "{}", path.display());
+        names.push(path.file_stem().unwrap().to_string_lossy().to_string());
+    }
+    names.sort();
+    assert_eq!(names, ["glorot-bengio-gradients", "glorot-bengio-mnist", "glorot-bengio-saturation", "he-2015", "nielsen-ch5"]);
+    // Nielsen's three nets are the three models of one file, with his cost, init and data.
+    let nielsen = train::config::load(&dir.join("nielsen-ch5.toml"), &[]).unwrap();
+    let widths: Vec<Vec<usize>> = nielsen.models.0.iter().map(|(_, m)| m.layers.clone().unwrap()).collect();
+    assert_eq!(widths, [vec![30, 30], vec![30, 30, 30], vec![30, 30, 30, 30]]);
+    assert_eq!(nielsen.train.loss, Some(train::config::LossKind::SigmoidCrossEntropy));
+    assert_eq!(nielsen.telemetry.probe_subset, data::Subset::First);
+    let mlp = nielsen.mlps(784, 10).unwrap().remove(0).1;
+    assert_eq!((mlp.init, mlp.bias_init), (Init::LecunNormal, BiasInit::Drawn(Init::Normal { mean: 0.0, std: 1.0 })));
 }
