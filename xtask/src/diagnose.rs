@@ -47,6 +47,15 @@ pub struct LayerRow {
     pub fitted: bool,
 }
 
+/// One sigma_w^2 of a folder: the median, lowest and highest measured factor over its seeds
+/// (`None` when no net had one) and the theory's chi_1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PerWeightVar {
+    pub weight_var: f64,
+    pub measured: Option<(f64, f64, f64)>,
+    pub chi1: f64,
+}
+
 /// A diagnose folder, read.
 #[derive(Clone, Debug)]
 pub struct Diagnosis {
@@ -117,13 +126,13 @@ impl Diagnosis {
 
     /// Per sigma_w^2, ascending: the median, lowest and highest measured factor over seeds
     /// (nets without one left out) and the prediction.
-    pub fn per_weight_var(&self) -> Vec<(f64, Option<(f64, f64, f64)>, f64)> {
+    pub fn per_weight_var(&self) -> Vec<PerWeightVar> {
         let mut by: BTreeMap<u64, (f64, Vec<f64>, f64)> = BTreeMap::new();
         for n in &self.nets {
             let e = by.entry(n.weight_var.to_bits()).or_insert((n.weight_var, Vec::new(), n.predicted_chi1));
             e.1.extend(n.measured_factor);
         }
-        let mut out: Vec<(f64, Option<(f64, f64, f64)>, f64)> = by
+        let mut out: Vec<PerWeightVar> = by
             .into_values()
             .map(|(w, mut v, chi)| {
                 v.sort_by(f64::total_cmp);
@@ -132,10 +141,10 @@ impl Diagnosis {
                     let median = if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) };
                     (median, v[0], v[v.len() - 1])
                 });
-                (w, stats, chi)
+                PerWeightVar { weight_var: w, measured: stats, chi1: chi }
             })
             .collect();
-        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out.sort_by(|a, b| a.weight_var.total_cmp(&b.weight_var));
         out
     }
 }
@@ -144,8 +153,8 @@ impl Diagnosis {
 pub fn table(d: &Diagnosis) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "{:>9} {:>9} {:>9} {:>19} {:>7}", "sigma_w^2", "chi_1", "measured", "seeds: min..max", "ratio");
-    for (w, stats, chi) in d.per_weight_var() {
-        match stats {
+    for PerWeightVar { weight_var: w, measured, chi1: chi } in d.per_weight_var() {
+        match measured {
             Some((m, lo, hi)) => {
                 let _ = writeln!(t, "{w:>9.4} {chi:>9.4} {m:>9.4} {:>19} {:>7.3}", format!("{lo:.4}..{hi:.4}"), m / chi);
             }
@@ -160,18 +169,19 @@ pub fn table(d: &Diagnosis) -> String {
 /// Figure 1: measured factor against sigma_w^2, the theory as a curve.
 fn factor_figure(d: &Diagnosis) -> (Figure, String) {
     let rows = d.per_weight_var();
-    let (lo, hi) = (rows.first().map_or(1.0, |r| r.0), rows.last().map_or(1.0, |r| r.0));
+    let (lo, hi) = (rows.first().map_or(1.0, |r| r.weight_var), rows.last().map_or(1.0, |r| r.weight_var));
     let theory = meanfield::Theory::default();
     let curve: Vec<(f64, f64)> = match d.activation() {
         Some(phi) if hi > lo => (0..=200)
             .map(|i| lo + (hi - lo) * i as f64 / 200.0)
             .filter_map(|w| theory.predict(phi, w, d.info.bias_var).ok().map(|p| (w, p.chi1)))
             .collect(),
-        _ => rows.iter().map(|r| (r.0, r.2)).collect(),
+        _ => rows.iter().map(|r| (r.weight_var, r.chi1)).collect(),
     };
-    let median: Vec<(f64, f64)> = rows.iter().filter_map(|r| r.1.map(|s| (r.0, s.0))).collect();
-    let low: Vec<(f64, f64)> = rows.iter().filter_map(|r| r.1.map(|s| (r.0, s.1))).collect();
-    let high: Vec<(f64, f64)> = rows.iter().filter_map(|r| r.1.map(|s| (r.0, s.2))).collect();
+    let pick = |f: fn((f64, f64, f64)) -> f64| -> Vec<(f64, f64)> {
+        rows.iter().filter_map(|r| r.measured.map(|m| (r.weight_var, f(m)))).collect()
+    };
+    let (median, low, high) = (pick(|m| m.0), pick(|m| m.1), pick(|m| m.2));
     let seeds = d.info.seeds.len();
     let theory_color = colormap::REFERENCE;
     let measured_color = categorical(0);
@@ -195,7 +205,7 @@ fn factor_figure(d: &Diagnosis) -> (Figure, String) {
     };
     let worst = rows
         .iter()
-        .filter_map(|r| r.1.map(|s| (r.0, (s.0 / r.2 - 1.0).abs())))
+        .filter_map(|r| r.measured.map(|m| (r.weight_var, (m.0 / r.chi1 - 1.0).abs())))
         .max_by(|a, b| a.1.total_cmp(&b.1));
     let mut reading = format!(
         "{} at {} hidden layers of {}, sigma_b^2 = {}: ",
