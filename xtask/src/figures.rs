@@ -197,7 +197,7 @@ fn no_rows(metric: &str, file: &str) -> String {
 }
 
 /// "a", "a and b", "a, b and c".
-fn join(mut parts: Vec<String>) -> String {
+pub(crate) fn join(mut parts: Vec<String>) -> String {
     match parts.len() {
         0 => String::new(),
         1 => parts.remove(0),

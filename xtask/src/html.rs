@@ -56,15 +56,18 @@ pub fn render(page: &Page<'_>) -> String {
         let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(note));
     }
 
-    h.push_str("<h2>Headline</h2>\n");
-    h.push_str(&headline_table(page.headline, page.with_run));
-    let _ = writeln!(
-        h,
-        "<p class=\"rule\"><b>Stalled.</b> {} <b>Exploding.</b> {} <b>Grad ratio.</b> {}</p>",
-        escape(STALL_RULE),
-        escape(EXPLODE_RULE),
-        escape(headline::RATIO_RULE)
-    );
+    // A page without models (a diagnose folder's) has no headline to show.
+    if !page.headline.is_empty() {
+        h.push_str("<h2>Headline</h2>\n");
+        h.push_str(&headline_table(page.headline, page.with_run));
+        let _ = writeln!(
+            h,
+            "<p class=\"rule\"><b>Stalled.</b> {} <b>Exploding.</b> {} <b>Grad ratio.</b> {}</p>",
+            escape(STALL_RULE),
+            escape(EXPLODE_RULE),
+            escape(headline::RATIO_RULE)
+        );
+    }
 
     h.push_str("<h2>Figures</h2>\n");
     for f in page.figures {

@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod colormap;
 pub mod compare;
+pub mod diagnose;
 pub mod divergence;
 pub mod error;
 pub mod figures;

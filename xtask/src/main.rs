@@ -114,7 +114,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Report { run_dir, out, format } => {
             let s = xtask::write_report(&run_dir, out.as_deref(), format).context("cannot make the report")?;
-            println!("{}", xtask::markdown::table(&s.headline, false));
+            // A diagnose folder has no models, and no headline.
+            if !s.headline.is_empty() {
+                println!("{}", xtask::markdown::table(&s.headline, false));
+            }
             for note in &s.notes {
                 println!("note: {note}");
             }

@@ -18,9 +18,12 @@ pub fn render(s: &Page<'_>) -> String {
     for note in &s.notes {
         let _ = writeln!(m, "> **Note.** {note}\n");
     }
-    m.push_str("## Headline\n\n");
-    m.push_str(&table(s.headline, s.with_run));
-    let _ = writeln!(m, "\n*Stalled.* {STALL_RULE} *Exploding.* {EXPLODE_RULE} *Grad ratio.* {RATIO_RULE}\n");
+    // A page without models (a diagnose folder's) has no headline to show.
+    if !s.headline.is_empty() {
+        m.push_str("## Headline\n\n");
+        m.push_str(&table(s.headline, s.with_run));
+        let _ = writeln!(m, "\n*Stalled.* {STALL_RULE} *Exploding.* {EXPLODE_RULE} *Grad ratio.* {RATIO_RULE}\n");
+    }
     m.push_str("## Figures\n\n");
     for f in s.figures {
         let _ = writeln!(m, "### {}\n\n{}\n", f.title, f.reading);

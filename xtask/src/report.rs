@@ -1,5 +1,5 @@
 //! `cargo xtask report`: one run folder to seven figures (nine when it has gradient
-//! histograms), `index.html` and `report.md`.
+//! histograms), `index.html` and `report.md`; a `train diagnose` folder to its two.
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +25,11 @@ pub struct ReportSummary {
 }
 
 /// Writes the report of the run at `run_dir` into `out` (default `<run_dir>/report`).
+/// A `train diagnose` folder gets its own two figures (`diagnose.rs`).
 pub fn write_report(run_dir: &Path, out: Option<&Path>, format: Format) -> Result<ReportSummary, Error> {
+    if crate::diagnose::is_diagnose(run_dir) {
+        return crate::diagnose::write_report(run_dir, out, format);
+    }
     let run = Run::load(run_dir)?;
     let out_dir = out.map_or_else(|| run_dir.join("report"), Path::to_path_buf);
     create_dir(&out_dir)?;

@@ -5,6 +5,27 @@ use prng::Rng;
 
 use crate::split::{self, stream};
 
+/// How a subset of the training data is chosen (`data.limit_subset`, `telemetry.probe_subset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Subset {
+    /// Every class gets its share, the members drawn with the seed.
+    #[default]
+    Stratified,
+    /// The first examples, in order: what a script that slices `data[:n]` measures.
+    First,
+}
+
+impl Subset {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Subset::Stratified => "stratified",
+            Subset::First => "first",
+        }
+    }
+}
+
 /// What the model is asked to predict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
@@ -134,6 +155,15 @@ impl Dataset {
     /// stratified subset for a classification task (a plain random one for regression),
     /// sorted.
     pub fn probe_indices(&self, n: usize, seed: u64) -> Vec<usize> {
+        self.probe_subset(Subset::Stratified, n, seed)
+    }
+
+    /// The probe set chosen by `subset`: [`Dataset::probe_indices`], or the first
+    /// `min(n, train.len)` training examples (Nielsen measures on `training_data[:1000]`).
+    pub fn probe_subset(&self, subset: Subset, n: usize, seed: u64) -> Vec<usize> {
+        if subset == Subset::First {
+            return (0..n.min(self.train.len)).collect();
+        }
         let mut rng = Rng::derive(seed, &[stream::PROBE]);
         match self.train.labels() {
             Some(labels) => split::subset(labels, n, &mut rng),

@@ -31,7 +31,7 @@ use std::path::Path;
 
 use prng::Rng;
 
-pub use dataset::{Dataset, Split, Targets, Task};
+pub use dataset::{Dataset, Split, Subset, Targets, Task};
 pub use error::DataError;
 pub use spec::{AddingSpec, DataSpec, SpiralSpec};
 pub use split::stratified_subset;

@@ -82,7 +82,10 @@ pub(crate) fn prepare(raw: Raw, spec: &DataSpec, seed: u64) -> Result<Dataset, D
     };
     let pool = match spec.limit {
         Some(limit) if limit < pool.len() => {
-            let keep = split::subset(&pool.labels, limit, &mut Rng::derive(seed, &[stream::LIMIT]));
+            let keep = match spec.limit_subset {
+                crate::Subset::Stratified => split::subset(&pool.labels, limit, &mut Rng::derive(seed, &[stream::LIMIT])),
+                crate::Subset::First => (0..limit).collect(),
+            };
             pool.select(&keep)
         }
         _ => pool,

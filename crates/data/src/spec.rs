@@ -26,6 +26,11 @@ pub struct DataSpec {
     /// validation split is held out), for quick runs. The test split is never subset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// How `limit` picks its examples: `stratified` (the default, seeded) or `first` (the
+    /// first `limit` in the source's order, as Nielsen's `training_data[:1000]`; for a
+    /// source without a test set of its own, the order of what the test split leaves).
+    #[serde(default)]
+    pub limit_subset: crate::Subset,
     /// Fraction of the training data held out for validation (0 means no validation split).
     #[serde(default)]
     pub valid_fraction: f64,
@@ -77,6 +82,7 @@ impl Default for DataSpec {
         DataSpec {
             source: "mnist-10k".to_owned(),
             limit: None,
+            limit_subset: crate::Subset::Stratified,
             valid_fraction: 0.0,
             test_fraction: default_test_fraction(),
             label: None,

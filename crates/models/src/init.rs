@@ -140,6 +140,10 @@ pub enum BiasInit {
     /// The weight's scheme, with the layer's fan-in and fan-out (as burn's `LinearConfig`
     /// does by default). Not defined for orthogonal weights.
     SameAsWeight,
+    /// Independent draws of a scheme of its own, with the layer's fans where it uses them:
+    /// `Normal { mean: 0, std: 1 }` is Nielsen's N(0, 1) biases, `Legacy` PyTorch's default
+    /// bias U(+-1/sqrt(fan_in)). Not orthogonal: a vector's entries have no such structure.
+    Drawn(Init),
 }
 
 impl fmt::Display for BiasInit {
@@ -148,6 +152,7 @@ impl fmt::Display for BiasInit {
             BiasInit::Zero => f.write_str("zero"),
             BiasInit::Constant { value } => write!(f, "constant({value})"),
             BiasInit::SameAsWeight => f.write_str("same-as-weight"),
+            BiasInit::Drawn(init) => init.fmt(f),
         }
     }
 }
@@ -167,6 +172,7 @@ pub fn draw_bias(bias: &BiasInit, weight: &Init, fan_in: usize, fan_out: usize, 
         BiasInit::Zero => vec![0.0; fan_out],
         BiasInit::Constant { value } => vec![value as f32; fan_out],
         BiasInit::SameAsWeight => draw_iid(weight, fan_in, fan_out, fan_out, rng),
+        BiasInit::Drawn(ref init) => draw_iid(init, fan_in, fan_out, fan_out, rng),
     }
 }
 

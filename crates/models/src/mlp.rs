@@ -190,6 +190,10 @@ impl MlpConfig {
             BiasInit::SameAsWeight if matches!(self.init, Init::Orthogonal { .. }) => {
                 return Err(invalid("bias_init", "same-as-weight is not defined for orthogonal weights"));
             }
+            BiasInit::Drawn(Init::Orthogonal { .. }) => {
+                return Err(invalid("bias_init", "orthogonal is not defined for a bias vector"));
+            }
+            BiasInit::Drawn(ref init) => init.validate().map_err(|m| invalid("bias_init", m))?,
             _ => {}
         }
         if self.norm != Norm::None && self.hidden.is_empty() {

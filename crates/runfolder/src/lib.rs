@@ -6,12 +6,14 @@
 //! The crate does not depend on burn, so that the report tooling can read run folders without
 //! linking it.
 
+mod diagnose_info;
 mod histogram;
 mod manifest;
 mod names;
 mod process;
 mod write;
 
+pub use diagnose_info::DiagnoseInfo;
 pub use histogram::{Bin, COUNT as BIN_COUNT, DECADES, bin_of, bins, count as count_bins};
 pub use manifest::{DatasetInfo, Divergence, LayerInfo, Manifest, MemoryInfo, ModelInfo, ParamInfo, Status, TelemetryInfo};
 pub use process::{Liveness, ProcessInfo};

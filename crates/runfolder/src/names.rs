@@ -111,3 +111,35 @@ pub mod metric {
 pub fn header(columns: &[&str]) -> String {
     columns.join(",")
 }
+
+/// The folder `train diagnose` writes (`runs/<stamp>-diagnose`): the mean-field theory's
+/// prediction beside the measured decay of the back-propagated error, per net at
+/// initialization. `cargo xtask report` tells it from a training run by [`diagnose::SUMMARY`].
+pub mod diagnose {
+    /// `diagnose.json`: the settings and the theory's numbers that do not vary per net
+    /// ([`crate::DiagnoseInfo`]).
+    pub const INFO: &str = "diagnose.json";
+    /// `diagnose.csv`: one row per net (activation, sigma_w^2, seed, ...): the fitted
+    /// per-layer factor of ||delta||^2 toward the input, beside chi_1 at q*.
+    pub const SUMMARY: &str = "diagnose.csv";
+    pub const SUMMARY_COLUMNS: [&str; 8] =
+        ["activation", "weight_var", "bias_var", "depth", "width", "seed", "measured_factor", "predicted_chi1"];
+    /// `diagnose_layers.csv`: one row per net and hidden layer (1 = the first): the mean over
+    /// the probe examples of ||dL/dz||, the theory's q^l from the data's q^1 and its
+    /// chi(q^l) = sigma_w^2 E[phi'(sqrt(q^l) z)^2], and whether the layer entered the fit (1)
+    /// or not (0).
+    pub const LAYERS: &str = "diagnose_layers.csv";
+    pub const LAYERS_COLUMNS: [&str; 11] = [
+        "activation",
+        "weight_var",
+        "bias_var",
+        "depth",
+        "width",
+        "seed",
+        "layer",
+        "delta_norm",
+        "predicted_q",
+        "predicted_chi",
+        "fitted",
+    ];
+}

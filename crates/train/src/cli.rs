@@ -1,5 +1,5 @@
 //! The command line: `train` (the default experiment), `train run`, `train check`,
-//! `train tutorial` and `train bench`.
+//! `train tutorial`, `train bench` and `train diagnose`.
 
 use crate::backend::Backend;
 use crate::config;
@@ -34,6 +34,9 @@ pub enum Command {
     Tutorial(TutorialArgs),
     /// Measure training throughput (steps per second) with and without telemetry.
     Bench(crate::bench::BenchArgs),
+    /// Set the measured per-layer decay of the back-propagated error at initialization beside
+    /// the mean-field theory's chi_1, for a grid of sigma_w^2.
+    Diagnose(crate::diagnose::DiagnoseArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -162,6 +165,7 @@ pub fn run(cli: Cli, stop: &AtomicBool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Bench(args)) => crate::bench::run(&args),
+        Some(Command::Diagnose(args)) => crate::diagnose::run_cli(&args),
     }
 }
 

@@ -50,8 +50,8 @@ fn default_seed() -> u64 {
 pub struct TrainSpec {
     pub epochs: usize,
     pub batch_size: usize,
-    /// `cross-entropy` for classes, `mse` or `half-mse` for regression; by default the one
-    /// that fits the dataset's task (cross-entropy or mse).
+    /// `cross-entropy` or `sigmoid-cross-entropy` for classes, `mse` or `half-mse` for
+    /// regression; by default the one that fits the dataset's task (cross-entropy or mse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<LossKind>,
     /// Clip the global gradient norm (all parameters together, as PyTorch's
@@ -83,6 +83,11 @@ pub enum LossKind {
     Mse,
     /// Half the mean squared error: the tutorial's loss, 0.5 (out - target)^2.
     HalfMse,
+    /// Nielsen's `network2.CrossEntropyCost`: a sigmoid on every output and the binary
+    /// cross-entropy against one-hot targets, summed over the outputs and averaged over the
+    /// batch, -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]. The model's outputs
+    /// are the logits z (the sigmoid is the loss's), so that dC/dz = (a - y) / n.
+    SigmoidCrossEntropy,
 }
 
 impl LossKind {
@@ -91,7 +96,13 @@ impl LossKind {
             LossKind::CrossEntropy => "cross-entropy",
             LossKind::Mse => "mse",
             LossKind::HalfMse => "half-mse",
+            LossKind::SigmoidCrossEntropy => "sigmoid-cross-entropy",
         }
+    }
+
+    /// Whether the loss takes class labels (and accuracy is measured).
+    pub fn classifies(self) -> bool {
+        matches!(self, LossKind::CrossEntropy | LossKind::SigmoidCrossEntropy)
     }
 }
 
@@ -151,6 +162,10 @@ pub struct TelemetrySpec {
     /// Size of the fixed probe set measured at initialization and after every epoch.
     #[serde(default = "default_probe")]
     pub probe: usize,
+    /// `stratified` (the default: a seeded subset with every class's share) or `first` (the
+    /// first `probe` training examples, as Nielsen's `training_data[:1000]`).
+    #[serde(default)]
+    pub probe_subset: data::Subset,
     /// Turn the per-layer telemetry off (loss and accuracy are still logged).
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -168,7 +183,7 @@ fn default_true() -> bool {
 
 impl Default for TelemetrySpec {
     fn default() -> Self {
-        TelemetrySpec { every: default_every(), early: true, probe: default_probe(), enabled: true }
+        TelemetrySpec { every: default_every(), early: true, probe: default_probe(), probe_subset: data::Subset::Stratified, enabled: true }
     }
 }
 
@@ -467,21 +482,25 @@ fn deserialize_init<'de, D: Deserializer<'de>>(d: D) -> Result<Option<InitSpec>,
     InitSpecOrName::deserialize(d).map(|s| Some(s.0))
 }
 
-/// How biases start: `"zero"`, `"same-as-weight"`, or a number (every bias equal to it).
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+/// How biases start: `"zero"`, `"same-as-weight"`, a number (every bias equal to it), or a
+/// distribution written like `init`: a name (`"legacy"`) or a table
+/// (`{ kind = "normal", std = 1.0 }`, Nielsen's N(0, 1)).
+#[derive(Clone, Debug, PartialEq, Default)]
 pub enum BiasInitSpec {
     #[default]
     Zero,
     SameAsWeight,
     Constant(f64),
+    Drawn(InitSpec),
 }
 
 impl Serialize for BiasInitSpec {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match *self {
+        match self {
             BiasInitSpec::Zero => s.serialize_str("zero"),
             BiasInitSpec::SameAsWeight => s.serialize_str("same-as-weight"),
-            BiasInitSpec::Constant(v) => s.serialize_f64(v),
+            BiasInitSpec::Constant(v) => s.serialize_f64(*v),
+            BiasInitSpec::Drawn(spec) => spec.serialize(s),
         }
     }
 }
@@ -489,17 +508,24 @@ impl Serialize for BiasInitSpec {
 impl<'de> Deserialize<'de> for BiasInitSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
+        impl<'de> Visitor<'de> for V {
             type Value = BiasInitSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("`zero`, `same-as-weight` or a number")
+                f.write_str("`zero`, `same-as-weight`, a number, or an initializer's name or table")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<BiasInitSpec, E> {
                 match v {
                     "zero" => Ok(BiasInitSpec::Zero),
                     "same-as-weight" => Ok(BiasInitSpec::SameAsWeight),
-                    _ => Err(E::custom(format!("unknown bias init `{v}`, expected `zero`, `same-as-weight` or a number"))),
+                    _ if INIT_KINDS.contains(&v) => Ok(BiasInitSpec::Drawn(InitSpec::named(v))),
+                    _ => Err(E::custom(format!(
+                        "unknown bias init `{v}`, expected `zero`, `same-as-weight`, a number, or one of {}",
+                        INIT_KINDS.join(", ")
+                    ))),
                 }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BiasInitSpec, A::Error> {
+                InitSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(BiasInitSpec::Drawn)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<BiasInitSpec, E> {
                 Ok(BiasInitSpec::Constant(v))
@@ -684,6 +710,12 @@ impl Experiment {
                     }
                 }
             }
+            if t.loss == Some(LossKind::SigmoidCrossEntropy) && spec.output_activation.0.is_some() {
+                return Err(err(
+                    format!("{key}.output_activation"),
+                    "must be \"none\" with train.loss = \"sigmoid-cross-entropy\", which applies the sigmoid to the outputs itself",
+                ));
+            }
             if spec.norm == Norm::Batch && t.batch_size < 2 {
                 return Err(err(
                     format!("{key}.norm"),
@@ -724,7 +756,7 @@ impl Experiment {
             ));
         }
         match (self.loss(&dataset.task), &dataset.task) {
-            (LossKind::CrossEntropy, Task::Regression { .. }) => {
+            (LossKind::CrossEntropy | LossKind::SigmoidCrossEntropy, Task::Regression { .. }) => {
                 Err(err("train.loss", "cross-entropy needs class labels, but this dataset is a regression"))
             }
             (LossKind::Mse | LossKind::HalfMse, Task::Classification { .. }) => Err(err(
@@ -822,6 +854,22 @@ impl Experiment {
 }
 
 impl ModelSpec {
+    /// The models crate's bias initializer; `key` names the model in messages.
+    fn bias_init(&self, key: &str) -> Result<BiasInit, ConfigError> {
+        Ok(match &self.bias_init {
+            BiasInitSpec::Zero => BiasInit::Zero,
+            BiasInitSpec::SameAsWeight => BiasInit::SameAsWeight,
+            BiasInitSpec::Constant(value) => BiasInit::Constant { value: *value },
+            BiasInitSpec::Drawn(spec) => {
+                let drawn = spec.to_init(&format!("{key}.bias_init"))?;
+                if matches!(drawn, Init::Orthogonal { .. }) {
+                    return Err(err(format!("{key}.bias_init.kind"), "orthogonal is not defined for a bias vector"));
+                }
+                BiasInit::Drawn(drawn)
+            }
+        })
+    }
+
     /// A recurrent model's config over `steps` steps of `input` features; `key` names it in
     /// messages (`models.lstm`). The keys of the MLP alone are refused by name.
     pub fn to_recurrent(&self, key: &str, input: usize, steps: usize, output: usize, seed: u64) -> Result<RecurrentConfig, ConfigError> {
@@ -871,11 +919,7 @@ impl ModelSpec {
             Some(spec) => spec.to_init(&format!("{key}.recurrent_init"))?,
             None => init.clone(),
         };
-        let bias_init = match self.bias_init {
-            BiasInitSpec::Zero => BiasInit::Zero,
-            BiasInitSpec::SameAsWeight => BiasInit::SameAsWeight,
-            BiasInitSpec::Constant(value) => BiasInit::Constant { value },
-        };
+        let bias_init = self.bias_init(key)?;
         let config = RecurrentConfig {
             cell,
             input,
@@ -944,11 +988,7 @@ impl ModelSpec {
             (None, Some(p)) => p.init.clone(),
             (None, None) => default_init(activation),
         };
-        let bias_init = match self.bias_init {
-            BiasInitSpec::Zero => BiasInit::Zero,
-            BiasInitSpec::SameAsWeight => BiasInit::SameAsWeight,
-            BiasInitSpec::Constant(value) => BiasInit::Constant { value },
-        };
+        let bias_init = self.bias_init(key)?;
         let mlp = MlpConfig {
             input,
             hidden,

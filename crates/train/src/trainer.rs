@@ -83,7 +83,7 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
         .collect();
 
     let train = SplitTensors::new(&dataset.train, input, &plain);
-    let probe_idx = dataset.probe_indices(exp.telemetry.probe, exp.seed);
+    let probe_idx = dataset.probe_subset(exp.telemetry.probe_subset, exp.telemetry.probe, exp.seed);
     let splits = Splits {
         probe: train.batch(&probe_idx),
         test: SplitTensors::new(&dataset.test, input, &plain),
@@ -194,7 +194,7 @@ fn train_epochs(
                 continue;
             }
             let train_loss = t.loss_sum / t.steps.max(1) as f64;
-            let train_acc = matches!(loss_kind, LossKind::CrossEntropy).then(|| t.correct as f64 / t.seen.max(1) as f64);
+            let train_acc = loss_kind.classifies().then(|| t.correct as f64 / t.seen.max(1) as f64);
             let spent = t.seconds;
             end_epoch(t, rec, splits, loss_kind, epoch, (train_loss, train_acc), spent, start)?;
         }
