@@ -38,6 +38,8 @@ pub(crate) fn manifest(
             valid: Some(dataset.valid.len),
             test: Some(dataset.test.len),
             probe: Some(probe),
+            // The datasets `train` reads so far are feed-forward ones.
+            sequence_length: None,
         }),
         task: Some(
             match dataset.task {

@@ -258,20 +258,13 @@ pub(super) fn profile(subjects: &[Subject<'_>]) -> Option<Made> {
             let shown = if r1.is_some() { end.as_ref() } else { init.as_ref() };
             let when = shown.map_or("", |(_, w)| w.as_str());
             let profile = shown.map_or(&[][..], |(p, _)| p.as_slice());
-            let factor =
-                per_step(profile, r).map(|f| format!(", a factor of {} per step back", sig(f))).unwrap_or_default();
-            let before = match (r1, r0) {
-                (Some(_), Some(r0)) => {
-                    format!("; {} at {}", sig(r0), init.as_ref().map_or("initialization", |(_, w)| w.as_str()))
-                }
-                _ => String::new(),
-            };
-            clauses.push(format!(
-                "at {when}, the error reaching t = 1 of {} is {} that at t = {t} ({}{factor}{before})",
-                s.name(),
-                fraction_of(r),
-                sig(r)
-            ));
+            let mut details: Vec<String> =
+                per_step(profile, r).map(|f| format!("a factor of {} per step back", sig(f))).into_iter().collect();
+            if let (Some(_), Some(r0), Some((_, w))) = (r1, r0, init.as_ref()) {
+                details.push(format!("{} at {w}", sig(r0)));
+            }
+            let details = if details.is_empty() { String::new() } else { format!(" ({})", details.join("; ")) };
+            clauses.push((when.to_string(), format!("{} that at t = {t} for {}{details}", fraction_of(r), s.name())));
         }
         for (end_of, dash, suffix) in [(&init, Dash::Dashed, "initialization"), (&end, Dash::Solid, "end")] {
             if let Some((p, _)) = end_of {
@@ -286,10 +279,22 @@ pub(super) fn profile(subjects: &[Subject<'_>]) -> Option<Made> {
             }
         }
     }
-    let mut reading = if clauses.is_empty() {
-        format!("There are no per-time-step errors in {}, so there is nothing to read here.", runfolder::TIME_STEPS)
-    } else {
-        format!("{}.", super::capitalize(&join_subjects(clauses)))
+    // "At the end (epoch 3), the error reaching t = 1 is 6.1e-5 of that at t = 20 for rnn
+    // (…) and 0.68 of that at t = 20 for lstm (…)", each model's moment named where they differ.
+    let same = clauses.windows(2).all(|w| w[0].0 == w[1].0);
+    let mut reading = match clauses.first() {
+        None => format!(
+            "There are no per-time-step errors in {}, so there is nothing to read here.",
+            runfolder::TIME_STEPS
+        ),
+        Some((when, _)) if same => format!(
+            "At {when}, the error reaching t = 1 is {}.",
+            join_subjects(clauses.iter().map(|c| c.1.clone()).collect())
+        ),
+        Some(_) => format!(
+            "The error reaching t = 1 is {}.",
+            join_subjects(clauses.into_iter().map(|(when, c)| format!("{c}, at {when}")).collect())
+        ),
     };
     let mut notes = vec![
         "The mean over the probe set's examples of ‖dL/dh_t‖, the total derivative of each example's own loss with respect to the hidden state at time step t, through the read-out and every later step. Where a model has no probe rows, its first and last logged training steps are shown.".to_string(),
@@ -504,25 +509,28 @@ mod tests {
         let Body::Heat(heat) = &made[0].figure.body else { panic!("figure 12 is a heatmap") };
         assert_eq!(heat.panels.len(), 2);
         let rnn = &heat.panels[0];
+        assert_eq!((rnn.title.as_str(), heat.panels[1].title.as_str()), ("rnn · tanh, 3 layers, hidden 8", "lstm · 2 layers, hidden 8"));
         assert_eq!(rnn.rows.len(), 10);
         assert_eq!(rnn.columns, [1.0, 2.0, 4.0]);
         let bottom = rnn.cells[0][2].expect("t = 1");
         let top = rnn.cells[9][2].expect("t = 10");
         assert!((bottom / top - 0.5f64.powi(9)).abs() < 1e-12, "{bottom} {top}");
         assert!(made[0].reading.contains("layer 1 of rnn (2 recurrent layers)"), "{}", made[0].reading);
-        assert!(made[0].reading.starts_with("At the last logged step (4), the error reaching t = 1 of rnn is 2e-3 of that at t = 10"), "{}", made[0].reading);
+        let start = "At the last logged step (4), the error reaching t = 1 of rnn is 2e-3 of that at t = 10";
+        assert!(made[0].reading.starts_with(start), "{}", made[0].reading);
         // Figure 13: init dashed and end solid per model, with the ratio and its per-step factor.
         let Body::Lines(lines) = &made[1].figure.body else { panic!("figure 13 has lines") };
         let dashes: Vec<Dash> = lines.panels[0].series.iter().map(|s| s.dash).collect();
         assert_eq!(dashes, [Dash::Dashed, Dash::Solid, Dash::Dashed, Dash::Solid]);
         assert!(
-            made[1].reading.contains("the error reaching t = 1 of rnn is 2e-3 of that at t = 10 (2e-3, a factor of 0.50 per step back; 2e-3 at initialization (epoch 0))"),
+            made[1].reading.contains("At the end (epoch 1), the error reaching t = 1 is 2e-3 of that at t = 10 for rnn (a factor of 0.50 per step back; 2e-3 at initialization (epoch 0))"),
             "{}",
             made[1].reading
         );
-        assert!(made[1].reading.contains("of lstm is 0.39 of that at t = 10"), "{}", made[1].reading);
+        assert!(made[1].reading.contains("0.39 of that at t = 10 for lstm"), "{}", made[1].reading);
         // Figure 14: the LSTM's forget gate only.
-        assert!(made[2].reading.starts_with("The mean forget gate of lstm averages 0.90 over t at the end (epoch 1), from 0.50 at initialization (epoch 0)."), "{}", made[2].reading);
+        let gate = "The mean forget gate of lstm averages 0.90 over t at the end (epoch 1), from 0.50 at initialization (epoch 0).";
+        assert!(made[2].reading.starts_with(gate), "{}", made[2].reading);
     }
 
     #[test]
