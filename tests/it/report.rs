@@ -32,6 +32,10 @@ const REMEDIES_FIGURE: &str = "fig10-remedies";
 /// The gradient norm and its clipping: last, when a model was clipped or diverged.
 const CLIPPING_FIGURE: &str = "fig11-exploding-clipping";
 
+/// The recurrent models' figures through time: last, when `time_steps.csv` has rows (the
+/// gates' only when a gated model logged them).
+const TIME_FIGURES: [&str; 3] = ["fig12-time-heatmap", "fig13-time-profile", "fig14-gates"];
+
 /// The figures of a healthy run of two models without histograms, in page order.
 fn report_figures() -> Vec<&'static str> {
     FIGURES.iter().copied().chain([REMEDIES_FIGURE]).collect()
@@ -56,6 +60,10 @@ struct Spec {
     /// The step at which "sigmoid" diverged (its manifest entry says so, and its rows stop
     /// before it) while "relu" trained on.
     diverge_at: Option<u64>,
+    /// Whether the models are recurrent, with rows in `time_steps.csv` (else it holds its
+    /// header only, as for any feed-forward run): "sigmoid" a stacked vanilla RNN (layers 1
+    /// and 2 recurrent), "relu" an LSTM (layer 1), over [`T`] time steps (see [`error`]).
+    recurrent: bool,
 }
 
 impl Default for Spec {
@@ -70,6 +78,7 @@ impl Default for Spec {
             histograms: false,
             remedies: false,
             diverge_at: None,
+            recurrent: false,
         }
     }
 }
@@ -126,6 +135,29 @@ fn metrics(model: &str, layer: u32, t: f64, train: bool) -> Vec<(&'static str, f
         m.push((metric::DEAD_FRACTION, 0.02 * f64::from(layer)));
     }
     m
+}
+
+/// The sequence length of the recurrent runs.
+const T: u32 = 20;
+
+/// The mean ‖dL/dh_t‖ of a recurrent model at time step t on the probe set after `epoch`
+/// (and on the training batches of that epoch): the vanilla RNN's first layer decays by 0.7
+/// a step back from t = T at initialization and by 0.6 after training (so that ‖dL/dh₁‖ /
+/// ‖dL/dh_T‖ is 0.7^19 = 1.1e-3, then 0.6^19 = 6.1e-5), its second layer by 0.9; the LSTM's
+/// by 0.98 (0.98^19 = 0.68) throughout.
+fn error(model: &str, layer: u32, epoch: u32, t: u32) -> f64 {
+    let base = match (model, layer) {
+        ("sigmoid", 1) if epoch == 0 => 0.7,
+        ("sigmoid", 1) => 0.6,
+        ("sigmoid", _) => 0.9,
+        _ => 0.98,
+    };
+    0.1 * f64::powi(base, (T - t) as i32)
+}
+
+/// The LSTM's mean forget gate: 0.5 at initialization, 0.8 after training.
+fn gate(epoch: u32) -> f64 {
+    if epoch == 0 { 0.5 } else { 0.8 }
 }
 
 /// The clipping threshold of "relu" with the remedies.
@@ -192,6 +224,8 @@ fn model_info(model: &str, spec: &Spec) -> ModelInfo {
         widths: if spec.layer_names.is_none() { WIDTHS.to_vec() } else { Vec::new() },
         parameters: Some(450),
         layers,
+        kind: Some(if !spec.recurrent { "mlp" } else if model == "sigmoid" { "rnn" } else { "lstm" }.into()),
+        hidden: spec.recurrent.then_some(8),
         // No weights file was saved.
         ..ModelInfo::default()
     }
@@ -221,7 +255,7 @@ fn write_run(dir: &Path, spec: &Spec) {
             valid: Some(0),
             test: Some(200),
             probe: Some(100),
-            sequence_length: None,
+            sequence_length: spec.recurrent.then_some(T as usize),
         }),
         task: Some(if spec.regression { "regression" } else { "classification" }.into()),
         loss: Some(if spec.regression { "mse" } else { "cross-entropy" }.into()),
@@ -246,6 +280,7 @@ fn write_run(dir: &Path, spec: &Spec) {
     let mut layer_epochs = file(&runfolder::LAYER_EPOCHS_COLUMNS);
     let mut params = file(&runfolder::PARAMS_COLUMNS);
     let mut histograms = file(&runfolder::HISTOGRAMS_COLUMNS);
+    let mut time_steps = file(&runfolder::TIME_STEPS_COLUMNS);
     // The rows of one moment (a probe measurement or a logged step) of one model.
     let mut moment = |model: &str, e: u32, step: u64, source: &str| {
         let train = source == runfolder::SOURCE_TRAIN;
@@ -266,6 +301,21 @@ fn write_run(dir: &Path, spec: &Spec) {
             if spec.histograms {
                 for (bin, count) in histogram(model, layer) {
                     writeln!(histograms, "{model},{e},{step},{source},{layer},{},{count}", bin.label()).expect("fmt");
+                }
+            }
+            let recurrent_layers = if model == "sigmoid" { 2 } else { 1 };
+            if spec.recurrent && layer <= recurrent_layers {
+                for t in 1..=T {
+                    let (m, v) = (metric::HIDDEN_DELTA_NORM, error(model, layer, e, t));
+                    writeln!(time_steps, "{model},{e},{step},{source},{layer},{t},{m},{v:e}").expect("fmt");
+                    if model == "relu" {
+                        let (m, v) = (metric::GATE_MEAN, gate(e));
+                        writeln!(time_steps, "{model},{e},{step},{source},{layer},{t},{m},{v:e}").expect("fmt");
+                    }
+                    if t > 1 {
+                        let (m, v) = (metric::RECURRENT_GRAD_NORM, error(model, layer, e, t) * 0.5);
+                        writeln!(time_steps, "{model},{e},{step},{source},{layer},{t},{m},{v:e}").expect("fmt");
+                    }
                 }
             }
         }
@@ -326,15 +376,17 @@ fn write_run(dir: &Path, spec: &Spec) {
         (runfolder::LAYER_EPOCHS, layer_epochs),
         (runfolder::PARAMS, params),
         (runfolder::HISTOGRAMS, histograms),
+        (runfolder::TIME_STEPS, time_steps),
     ] {
         std::fs::write(dir.join(name), text).expect("write");
     }
 }
 
-/// Turns a run folder into one that a version before `params.csv`, `grad_histograms.csv`
-/// and layer names wrote: those files removed, each model's widths under `layers`.
+/// Turns a run folder into one that a version before `params.csv`, `grad_histograms.csv`,
+/// `time_steps.csv` and layer names wrote: those files removed, each model's widths under
+/// `layers`.
 fn make_old(dir: &Path) {
-    for file in [runfolder::PARAMS, runfolder::HISTOGRAMS] {
+    for file in [runfolder::PARAMS, runfolder::HISTOGRAMS, runfolder::TIME_STEPS] {
         std::fs::remove_file(dir.join(file)).expect("rm");
     }
     let path = dir.join(runfolder::MANIFEST);
@@ -840,4 +892,90 @@ fn tutorial_figures_come_from_the_chain_solver() {
     for v in ["4.24e−4", "3.87e−3", "3.20e−2", "9.22e−2"] {
         assert!(svg.contains(v), "{v} missing");
     }
+}
+
+#[test]
+fn recurrent_runs_show_the_error_through_time_and_its_ratio() {
+    let tmp = temp();
+    let run = run_in(&tmp, "through-time", &Spec { recurrent: true, ..Spec::default() });
+    let s = xtask::write_report(&run, None, Format::Svg).expect("report of a recurrent run");
+    let expected: Vec<&str> = report_figures().into_iter().chain(TIME_FIGURES).collect();
+    assert_eq!(s.figures.iter().map(|f| f.slug.as_str()).collect::<Vec<_>>(), expected);
+    let html = std::fs::read_to_string(&s.html).expect("index.html");
+    let md = std::fs::read_to_string(&s.markdown).expect("report.md");
+    // A row per time step in each model's heatmap (2 × T), init and end per model (2 × 2),
+    // and the LSTM's gate at init and end.
+    for (stem, want) in TIME_FIGURES.into_iter().zip([2 * T as usize, 4, 2]) {
+        assert_eq!(series_in(&s.out_dir.join(format!("{stem}.svg"))), want, "{stem}");
+        assert!(html.contains(&format!("href=\"{stem}.svg\"")), "index.html does not link {stem}");
+        assert!(md.contains(&format!("({stem}.svg)")), "report.md does not show {stem}");
+    }
+
+    // The headline's time ratio ‖dL/dh₁‖ / ‖dL/dh_T‖ of the first recurrent layer at
+    // initialization and at the end: 0.7^19 and 0.6^19 for the RNN, 0.98^19 for the LSTM.
+    let rnn = s.headline.iter().find(|h| h.model == "sigmoid").expect("the RNN");
+    let (start, end) = (rnn.time_ratio_start.expect("start"), rnn.time_ratio_end.expect("end"));
+    assert!((start / 0.7f64.powi(19) - 1.0).abs() < 1e-9 && (end / 0.6f64.powi(19) - 1.0).abs() < 1e-9, "{start} {end}");
+    assert!(md.contains("| Grad ratio at end | Time ratio at start | Time ratio at end | Stalled |"), "{md}");
+    assert!(row_of(&md, "sigmoid").contains("| 1.1e-3 | 6.1e-5 |"), "{}", row_of(&md, "sigmoid"));
+    assert!(row_of(&md, "relu").contains("| 0.68 | 0.68 |"), "{}", row_of(&md, "relu"));
+    assert!(md.contains("*Time ratio.*") && html.contains("<b>Time ratio.</b>"));
+
+    // The captions read the data, name the stacked model's layer and say what to look for.
+    let caption = |stem: &str| &s.figures.iter().find(|f| f.slug == stem).expect(stem).reading;
+    let heat = caption(TIME_FIGURES[0]);
+    assert!(heat.contains("the error reaching t = 1 of sigmoid is 6.1e-5 of that at t = 20"), "{heat}");
+    assert!(heat.contains("layer 1 of sigmoid (2 recurrent layers)") && heat.contains("Look for"), "{heat}");
+    let profile = caption(TIME_FIGURES[1]);
+    assert!(
+        profile.starts_with("At the end (epoch 3), the error reaching t = 1 is 6.1e-5 of that at t = 20 for sigmoid (a factor of 0.60 per step back; 1.1e-3 at initialization (epoch 0))"),
+        "{profile}"
+    );
+    assert!(profile.contains("0.68 of that at t = 20 for relu"), "{profile}");
+    let gates = caption(TIME_FIGURES[2]);
+    assert!(gates.contains("forget gate of relu averages 0.80 over t at the end (epoch 3), from 0.50"), "{gates}");
+    assert!(html.contains("farthest from the loss"), "the caption on the page says which layer is shown");
+    // Panel titles name a recurrent model's kind where its name does not, and its hidden size.
+    let heat_text = texts_in(&s.out_dir.join(format!("{}.svg", TIME_FIGURES[0])));
+    assert!(heat_text.contains("sigmoid · RNN, 4 layers, hidden 8"), "{heat_text}");
+
+    // Without the file (a run from before it, or a lost one), the report still works: no
+    // figures through time, and the ratio is not known.
+    std::fs::remove_file(run.join(runfolder::TIME_STEPS)).expect("rm");
+    let s = xtask::write_report(&run, Some(&tmp.path().join("without")), Format::Svg).expect("report without the file");
+    assert_eq!(s.figures.iter().map(|f| f.slug.as_str()).collect::<Vec<_>>(), report_figures());
+    let md = std::fs::read_to_string(&s.markdown).expect("report.md");
+    assert!(row_of(&md, "sigmoid").contains("| — | — |"), "{md}");
+}
+
+#[test]
+fn feed_forward_runs_keep_their_table_and_read_as_a_dash_beside_recurrent_ones() {
+    let tmp = temp();
+    // A feed-forward run of this version: time_steps.csv holds its header only.
+    let ff = run_in(&tmp, "mlp", &Spec::default());
+    let header = std::fs::read_to_string(ff.join(runfolder::TIME_STEPS)).expect("time_steps.csv");
+    assert_eq!(header.trim_end(), runfolder::header(&runfolder::TIME_STEPS_COLUMNS));
+    let s = xtask::write_report(&ff, None, Format::Svg).expect("report");
+    assert_eq!(s.figures.iter().map(|f| f.slug.as_str()).collect::<Vec<_>>(), report_figures());
+    let md = std::fs::read_to_string(&s.markdown).expect("report.md");
+    assert!(!md.contains("Time ratio"), "{md}");
+    assert!(s.headline.iter().all(|h| !h.recurrent && h.time_ratio_end.is_none()));
+
+    // Beside a recurrent run, the feed-forward models' time ratios are a dash.
+    let rec = run_in(&tmp, "rnn", &Spec { recurrent: true, seed: 7, ..Spec::default() });
+    let out = tmp.path().join("cmp");
+    let c = xtask::write_compare(&[ff, rec], Some(&out), Format::Svg).expect("compare");
+    let md = std::fs::read_to_string(&c.markdown).expect("report.md");
+    let row = |label: &str, model: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {label} | {model} |")))
+            .unwrap_or_else(|| panic!("no row for {label} {model}:\n{md}"))
+            .to_string()
+    };
+    assert!(row("default (seed 42)", "sigmoid").contains("| — | — | yes |"), "{md}");
+    assert!(row("default (seed 7)", "sigmoid").contains("| 1.1e-3 | 6.1e-5 |"), "{md}");
+    // The heatmap has a panel for each recurrent model only.
+    let slugs: Vec<&str> = c.figures.iter().map(|f| f.slug.as_str()).collect();
+    assert!(TIME_FIGURES.iter().all(|f| slugs.contains(f)), "{slugs:?}");
+    assert_eq!(series_in(&out.join(format!("{}.svg", TIME_FIGURES[0]))), 2 * T as usize);
 }

@@ -1,9 +1,11 @@
 //! `cargo xtask bench-compare`: the project's training throughput against PyTorch's on the
 //! same machine, run in alternating rounds so that machine noise hits both alike.
 //!
-//! Each round runs `train bench` and `bench/pytorch_mlp.py` (the reference script, same
-//! configurations and JSON-lines fields) for one configuration, one after the other. The
-//! ratio reported is project steps/s over PyTorch steps/s: above 1, the project is faster.
+//! Each round runs `train bench` and the reference script (same configurations and JSON-lines
+//! fields) for one configuration, one after the other: `bench/pytorch_mlp.py` for the MLPs a
+//! to e, `bench/pytorch_rnn.py` for the recurrent `rnn` and `lstm` (the adding problem at
+//! T = 100). The ratio reported is project steps/s over PyTorch steps/s: above 1, the
+//! project is faster.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -12,7 +14,7 @@ use std::process::Command;
 
 /// What to compare.
 pub struct BenchCompare {
-    /// Configurations a, b, c, d.
+    /// Configurations a to e (MLPs), rnn and lstm (recurrent).
     pub configs: Vec<String>,
     /// Alternating rounds per configuration.
     pub rounds: usize,
@@ -60,14 +62,38 @@ impl Medians {
     }
 }
 
+/// The MLP configurations of `train bench` and `bench/pytorch_mlp.py`.
+pub const MLP_CONFIGS: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+/// The recurrent configurations of `train bench` and `bench/pytorch_rnn.py`.
+pub const RNN_CONFIGS: [&str; 2] = ["rnn", "lstm"];
+
+/// The reference script of a configuration, relative to the workspace root.
+pub fn reference_script(config: &str) -> Result<&'static str> {
+    if MLP_CONFIGS.contains(&config) {
+        Ok("bench/pytorch_mlp.py")
+    } else if RNN_CONFIGS.contains(&config) {
+        Ok("bench/pytorch_rnn.py")
+    } else {
+        let known: Vec<&str> = MLP_CONFIGS.iter().chain(&RNN_CONFIGS).copied().collect();
+        bail!("--config: unknown configuration `{config}` (expected one of {})", known.join(", "))
+    }
+}
+
 /// Runs the comparison and returns a Markdown table of the results.
 pub fn run(b: &BenchCompare) -> Result<String> {
-    let script = b.root.join("bench/pytorch_mlp.py");
-    if !script.is_file() {
-        bail!("the reference script {} is missing", script.display());
+    // Every configuration is checked before the first, long, round starts.
+    let mut scripts = Vec::new();
+    for config in &b.configs {
+        let script = b.root.join(reference_script(config)?);
+        if !script.is_file() {
+            bail!("the reference script {} is missing", script.display());
+        }
+        scripts.push(script);
     }
     let mut medians = Medians::default();
-    for config in &b.configs {
+    for (config, script) in b.configs.iter().zip(&scripts) {
+        let script_name = script.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         for round in 0..b.rounds {
             eprintln!("{config}: round {} of {}", round + 1, b.rounds);
             let ours = Command::new("cargo")
@@ -80,14 +106,14 @@ pub fn run(b: &BenchCompare) -> Result<String> {
                 .context("cannot run `cargo run -p train -- bench`")?;
             collect(&mut medians, "project", &ours, "train bench")?;
             let theirs = Command::new(&b.python)
-                .arg(&script)
+                .arg(script)
                 .args(["--config", config, "--modes", "plain,gradnorm", "--threads"])
                 .arg(b.threads.to_string())
                 .args(["--repeats", &b.repeats.to_string()])
                 .args(b.flush_denormals.then_some("--flush-denormal"))
                 .output()
                 .with_context(|| format!("cannot run {} {}", b.python.display(), script.display()))?;
-            collect(&mut medians, "pytorch", &theirs, "pytorch_mlp.py")?;
+            collect(&mut medians, "pytorch", &theirs, &script_name)?;
         }
     }
     let mut table = String::from(
@@ -107,7 +133,10 @@ pub fn run(b: &BenchCompare) -> Result<String> {
     Ok(table)
 }
 
-/// Takes the `mlp_summary` lines of one program's output.
+/// The `kind` of the summary lines: the MLPs' and the recurrent nets'.
+const SUMMARY_KINDS: [&str; 2] = ["mlp_summary", "rnn_summary"];
+
+/// Takes the summary lines of one program's output.
 fn collect(m: &mut Medians, implementation: &str, out: &std::process::Output, what: &str) -> Result<()> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -115,7 +144,7 @@ fn collect(m: &mut Medians, implementation: &str, out: &std::process::Output, wh
     }
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         if let Ok(v) = serde_json::from_str::<Value>(line)
-            && v["kind"] == "mlp_summary"
+            && v["kind"].as_str().is_some_and(|k| SUMMARY_KINDS.contains(&k))
         {
             m.add(implementation, &v);
         }
@@ -126,4 +155,40 @@ fn collect(m: &mut Medians, implementation: &str, out: &std::process::Output, wh
 /// The workspace root: the folder above xtask's manifest.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_configuration_has_its_reference_script() {
+        assert_eq!(reference_script("a").expect("a"), "bench/pytorch_mlp.py");
+        assert_eq!(reference_script("e").expect("e"), "bench/pytorch_mlp.py");
+        assert_eq!(reference_script("rnn").expect("rnn"), "bench/pytorch_rnn.py");
+        assert_eq!(reference_script("lstm").expect("lstm"), "bench/pytorch_rnn.py");
+        let err = reference_script("gru").expect_err("no gru benchmark").to_string();
+        assert!(err.contains("`gru`") && err.contains("one of a, b, c, d, e, rnn, lstm"), "{err}");
+        for script in ["bench/pytorch_mlp.py", "bench/pytorch_rnn.py"] {
+            assert!(workspace_root().join(script).is_file(), "{script} is missing");
+        }
+    }
+
+    #[test]
+    fn summaries_of_both_scripts_are_collected() {
+        let mut m = Medians::default();
+        for line in [
+            r#"{"kind":"rnn_summary","config":"lstm","mode":"gradnorm","steps_per_s_median":25.0}"#,
+            r#"{"kind":"mlp_summary","config":"a","mode":"plain","steps_per_s_median":100.0}"#,
+            r#"{"kind":"rnn_repeat","config":"lstm","mode":"plain","steps_per_s_median":1.0}"#,
+        ] {
+            let v: Value = serde_json::from_str(line).expect("json");
+            if v["kind"].as_str().is_some_and(|k| SUMMARY_KINDS.contains(&k)) {
+                m.add("pytorch", &v);
+            }
+        }
+        assert_eq!(m.median("pytorch", "lstm", "telemetry"), Some(25.0));
+        assert_eq!(m.median("pytorch", "a", "plain"), Some(100.0));
+        assert_eq!(m.median("pytorch", "lstm", "plain"), None);
+    }
 }

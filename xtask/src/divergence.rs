@@ -133,6 +133,7 @@ mod tests {
             layer_epochs: Vec::new(),
             params: Vec::new(),
             histograms: Default::default(),
+            time_steps: Default::default(),
             notes: Vec::new(),
         };
         for (epoch, step) in [(1, 4), (1, 8), (2, 12), (2, 16)] {

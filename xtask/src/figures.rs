@@ -1,7 +1,8 @@
 //! The figures of a report, built from subjects (the models of one run, or of several in a
 //! comparison), each with a one-sentence reading computed from the data: seven always, two
-//! more from `grad_histograms.csv` when the run has one, and the remedies' two (in
-//! `remedies.rs`) where their data is.
+//! more from `grad_histograms.csv` when the run has one, the remedies' two (in
+//! `remedies.rs`) where their data is, and the recurrent models' three through time (in
+//! `through_time.rs`) where `time_steps.csv` has rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +21,7 @@ use crate::scene::Dash;
 use crate::subject::Subject;
 
 mod remedies;
+mod through_time;
 
 /// A figure spec and its reading.
 pub struct Made {
@@ -42,7 +44,8 @@ pub const VANISHED_BELOW: i32 = -8;
 /// figures when any subject has rows in `grad_histograms.csv` (runs from before it existed
 /// have none, and their page is as it was), then the remedies side by side when two or more
 /// subjects have the first-to-last ratio over training, and the gradient norm with clipping
-/// when some subject was clipped or diverged. A figure without data is not drawn; the
+/// when some subject was clipped or diverged, then the recurrent models' error through time
+/// (and their gates) when some subject has rows in `time_steps.csv`. A figure without data is not drawn; the
 /// numbers in titles and file names stay those of the list, so that "figure 10" is the same
 /// figure on every page. `columns` sets the panels per row of the figures that have a panel
 /// per subject (a comparison passes the number of models per run).
@@ -62,20 +65,24 @@ pub fn all(subjects: &[Subject<'_>], columns: Option<usize>) -> Vec<Made> {
     }
     made.extend(remedies::side_by_side(subjects));
     made.extend(remedies::exploding(subjects));
+    made.extend(through_time::heatmap(subjects));
+    made.extend(through_time::profile(subjects));
+    made.extend(through_time::gates(subjects));
     for m in &mut made {
         // The loss and the remedies figures have one panel per quantity, not per subject;
         // the histogram has a row per subject (initialization beside the end), which it sets
-        // itself.
-        if ![SLUGS[3], SLUGS[7], SLUGS[9]].contains(&m.figure.slug.as_str()) {
+        // itself; the figures through time have a panel per recurrent subject (which need
+        // not be every model of a run) or one for all.
+        if ![SLUGS[3], SLUGS[7], SLUGS[9], SLUGS[11], SLUGS[12], SLUGS[13]].contains(&m.figure.slug.as_str()) {
             m.figure.columns = columns;
         }
     }
     made
 }
 
-/// The file stems of the figures, in page order (8 and 9 only with histograms, 10 and 11
+/// The file stems of the figures, in page order (8 and 9 only with histograms, 10 to 14
 /// only with their data).
-pub const SLUGS: [&str; 11] = [
+pub const SLUGS: [&str; 14] = [
     "fig1-grad-norms",
     "fig2-grad-heatmap",
     "fig3-grad-bars",
@@ -87,6 +94,9 @@ pub const SLUGS: [&str; 11] = [
     "fig9-grad-below-1e-8",
     "fig10-remedies",
     "fig11-exploding-clipping",
+    "fig12-time-heatmap",
+    "fig13-time-profile",
+    "fig14-gates",
 ];
 
 /// Lines of one metric per layer, with the x values and the layer number.
@@ -317,44 +327,51 @@ fn grad_norms(subjects: &[Subject<'_>]) -> Made {
     }
 }
 
+/// The cells of a heatmap from each row's values against x (row index from 0, the bottom
+/// row): one column per distinct x, in order, and where there are more than
+/// [`MAX_HEAT_COLUMNS`], consecutive ones binned into one (see [`geometric_mean`]). Returns
+/// the x of each column (the last of its bin) and `cells[row][column]`.
+fn heat_grid(rows: usize, lines: &[(usize, Vec<(f64, f64)>)]) -> (Vec<f64>, Vec<Vec<Option<f64>>>) {
+    let xs: BTreeSet<u64> = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0 as u64)).collect();
+    let xs: Vec<u64> = xs.into_iter().collect();
+    let index: BTreeMap<u64, usize> = xs.iter().enumerate().map(|(i, &x)| (x, i)).collect();
+    let mut raw = vec![vec![None; xs.len()]; rows];
+    for (row, pts) in lines {
+        for &(x, v) in pts {
+            if let (Some(&c), Some(cells)) = (index.get(&(x as u64)), raw.get_mut(*row)) {
+                cells[c] = Some(v);
+            }
+        }
+    }
+    // Binning keeps the file small for long runs.
+    let bin = xs.len().div_ceil(MAX_HEAT_COLUMNS).max(1);
+    let columns: Vec<f64> = xs.chunks(bin).map(|c| c.last().copied().unwrap_or(0) as f64).collect();
+    let cells = raw.iter().map(|row| row.chunks(bin).map(geometric_mean).collect()).collect();
+    (columns, cells)
+}
+
+/// The value of a bin of heatmap cells: the geometric mean of its positive values, 0 when
+/// all its values are 0 (an underflow stays visible), `None` when nothing was measured.
+fn geometric_mean(cells: &[Option<f64>]) -> Option<f64> {
+    let vals: Vec<f64> = cells.iter().flatten().copied().collect();
+    if vals.is_empty() {
+        return None;
+    }
+    let pos: Vec<f64> = vals.iter().copied().filter(|v| *v > 0.0).collect();
+    if pos.is_empty() {
+        Some(0.0)
+    } else {
+        Some(10f64.powf(pos.iter().map(|v| v.log10()).sum::<f64>() / pos.len() as f64))
+    }
+}
+
 /// Columns of a heatmap: one per logged step (binned when there are too many).
 fn heat_panel(s: &Subject<'_>, source: Source) -> (HeatPanel, Vec<(u32, f64, f64)>) {
     let lines = layer_lines(s, source, metric::GRAD_NORM_WEIGHT);
     let l = s.layers().max(lines.iter().map(|x| x.0).max().unwrap_or(0));
-    let xs: BTreeSet<u64> = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0 as u64)).collect();
-    let xs: Vec<u64> = xs.into_iter().collect();
-    let index: BTreeMap<u64, usize> = xs.iter().enumerate().map(|(i, &x)| (x, i)).collect();
-    let mut raw = vec![vec![None; xs.len()]; l as usize];
-    for (layer, pts) in &lines {
-        for &(x, v) in pts {
-            if let (Some(&c), Some(row)) = (index.get(&(x as u64)), raw.get_mut(*layer as usize - 1)) {
-                row[c] = Some(v);
-            }
-        }
-    }
-    // Binning keeps the file small for long runs: a bin's value is the geometric mean of
-    // its positive values, or 0 when all of them are 0.
-    let bin = xs.len().div_ceil(MAX_HEAT_COLUMNS).max(1);
-    let columns: Vec<f64> = xs.chunks(bin).map(|c| c.last().copied().unwrap_or(0) as f64).collect();
-    let cells: Vec<Vec<Option<f64>>> = raw
-        .iter()
-        .map(|row| {
-            row.chunks(bin)
-                .map(|c| {
-                    let vals: Vec<f64> = c.iter().flatten().copied().collect();
-                    if vals.is_empty() {
-                        return None;
-                    }
-                    let pos: Vec<f64> = vals.iter().copied().filter(|v| *v > 0.0).collect();
-                    if pos.is_empty() {
-                        Some(0.0)
-                    } else {
-                        Some(10f64.powf(pos.iter().map(|v| v.log10()).sum::<f64>() / pos.len() as f64))
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let rows: Vec<(usize, Vec<(f64, f64)>)> =
+        lines.into_iter().map(|(layer, pts)| (layer as usize - 1, pts)).collect();
+    let (columns, cells) = heat_grid(l as usize, &rows);
     // For the reading: the weakest layer of each column.
     let mut minima = Vec::new();
     for (c, &x) in columns.iter().enumerate() {
@@ -1193,6 +1210,7 @@ mod tests {
             layer_epochs: Vec::new(),
             params: Vec::new(),
             histograms: Default::default(),
+            time_steps: Default::default(),
             notes: Vec::new(),
         };
         for model in ["sigmoid", "relu"] {

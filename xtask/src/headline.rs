@@ -1,6 +1,6 @@
 //! The headline numbers of each model: final test accuracy and loss, the first-to-last
-//! layer gradient ratio at initialization and at the end, and whether it stalled or
-//! exploded.
+//! layer gradient ratio at initialization and at the end, for a recurrent model the
+//! first-to-last time step ratio of the error ‖dL/dh_t‖, and whether it stalled or exploded.
 
 use runfolder::metric;
 
@@ -24,6 +24,14 @@ pub const EXPLODE_RULE: &str = "A model is exploding when its training diverged 
 /// What the ratio columns mean, as the page states it.
 pub const RATIO_RULE: &str = "The first layer's weight-gradient norm over the last layer's, ‖dL/dW₁‖ / ‖dL/dW_L‖, on the probe set, at initialization (start) and after the last epoch (end): 1 means the first layer gets as much gradient as the last, 1e-3 a thousandth.";
 
+/// What the time ratio columns mean, as the page states it (only on pages with a recurrent
+/// model).
+pub const TIME_RATIO_RULE: &str = "The error reaching the first time step over the error at the last, ‖dL/dh₁‖ / ‖dL/dh_T‖ of the first recurrent layer (the one farthest from the loss), on the probe set at initialization (start) and after the last epoch (end): the time twin of the grad ratio. With a read-out from the last state, a vanilla RNN's falls geometrically with the sequence length T, while an LSTM's or GRU's stays much nearer 1; — for a feed-forward model.";
+
+/// The headers of the time ratio columns, shown only when some model is recurrent.
+pub const TIME_RATIO_START: &str = "Time ratio at start";
+pub const TIME_RATIO_END: &str = "Time ratio at end";
+
 /// One row of the headline table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Headline {
@@ -46,6 +54,13 @@ pub struct Headline {
     pub ratio_end: Option<f64>,
     /// The epoch `ratio_end` was measured at.
     pub ratio_end_epoch: Option<u32>,
+    /// Whether the model is recurrent (see [`Run::is_recurrent`]): its row has time ratios.
+    pub recurrent: bool,
+    /// ‖dL/dh₁‖ / ‖dL/dh_T‖ of the first recurrent layer on the probe set at initialization
+    /// (`None`: feed-forward, not measured, or the last step's error is 0).
+    pub time_ratio_start: Option<f64>,
+    /// The same after the last epoch with per-time-step probe rows.
+    pub time_ratio_end: Option<f64>,
     /// Whether `ratio_end` is below [`STALL_RATIO`] (`None` when it is not known).
     pub stalled: Option<bool>,
     /// Where the model's training went non-finite, when it did.
@@ -68,6 +83,7 @@ impl Headline {
         let ratio_end = end_epoch.and_then(|e| first_to_last(run, &s.model, e));
         let diverged = run.diverged(&s.model);
         let exploding = if diverged.is_some() { Some(true) } else { ratio_end.map(|r| r > EXPLODE_RATIO) };
+        let (time_ratio_start, time_ratio_end) = time_ratios(run, &s.model);
         Headline {
             run: s.run_label.clone(),
             model: s.model.clone(),
@@ -80,6 +96,9 @@ impl Headline {
             ratio_start,
             ratio_end,
             ratio_end_epoch: end_epoch,
+            recurrent: run.is_recurrent(&s.model),
+            time_ratio_start,
+            time_ratio_end,
             stalled: ratio_end.map(|r| r < STALL_RATIO),
             diverged,
             exploding,
@@ -123,6 +142,28 @@ pub fn first_to_last(run: &Run, model: &str, epoch: u32) -> Option<f64> {
     (last > 0.0).then(|| first / last)
 }
 
+/// ‖dL/dh₁‖ / ‖dL/dh_T‖ of the model's first recurrent layer on the probe set at
+/// initialization (epoch 0) and at the last probe epoch after it (`None` where not measured).
+pub fn time_ratios(run: &Run, model: &str) -> (Option<f64>, Option<f64>) {
+    let Some(&layer) = run.recurrent_layers(model, metric::HIDDEN_DELTA_NORM).first() else { return (None, None) };
+    let at = |epoch: u32| first_to_last_step(&run.time_profile(model, metric::HIDDEN_DELTA_NORM, layer, epoch));
+    let end = run.last_time_probe_epoch(model, metric::HIDDEN_DELTA_NORM, layer).filter(|&e| e > 0);
+    (at(0), end.and_then(at))
+}
+
+/// The value at the first time step over the value at the last, of a profile sorted by t
+/// (`None` when it has fewer than two steps or its last value is 0).
+pub fn first_to_last_step(profile: &[(u32, f64)]) -> Option<f64> {
+    let (&(t1, first), &(tn, last)) = (profile.first()?, profile.last()?);
+    (tn > t1 && last > 0.0).then(|| first / last)
+}
+
+/// Whether the table has the time ratio columns: when some row's model is recurrent
+/// (feed-forward runs keep their table as it was).
+pub fn has_time_ratio(rows: &[Headline]) -> bool {
+    rows.iter().any(|h| h.recurrent)
+}
+
 /// A ratio for a table cell (`—` when unknown).
 pub fn ratio_text(r: Option<f64>) -> String {
     r.map_or_else(|| "—".to_string(), numfmt::sig)
@@ -156,13 +197,17 @@ pub fn columns(rows: &[Headline], with_run: bool) -> Vec<&'static str> {
     if has_setup(rows) {
         c.push(SETUP);
     }
-    c.extend(["Epochs", "Test accuracy", "Test loss", "Grad ratio at start", "Grad ratio at end", STALLED, EXPLODING]);
+    c.extend(["Epochs", "Test accuracy", "Test loss", "Grad ratio at start", "Grad ratio at end"]);
+    if has_time_ratio(rows) {
+        c.extend([TIME_RATIO_START, TIME_RATIO_END]);
+    }
+    c.extend([STALLED, EXPLODING]);
     c
 }
 
-/// The cells of one row, matching [`columns`] (`setup`: whether the table has the setup
-/// column).
-pub fn cells(h: &Headline, with_run: bool, setup: bool) -> Vec<String> {
+/// The cells of one row, matching [`columns`] (`setup`, `time`: whether the table has the
+/// setup column and the time ratio columns).
+pub fn cells(h: &Headline, with_run: bool, setup: bool, time: bool) -> Vec<String> {
     let mut c = vec![];
     if with_run {
         c.push(h.run.clone().unwrap_or_default());
@@ -177,8 +222,10 @@ pub fn cells(h: &Headline, with_run: bool, setup: bool) -> Vec<String> {
         h.test_loss.map_or_else(|| "—".to_string(), |l| numfmt::sig_n(l, 3)),
         ratio_text(h.ratio_start),
         ratio_text(h.ratio_end),
-        h.stalled_text().to_string(),
-        h.exploding_text(),
     ]);
+    if time {
+        c.extend([ratio_text(h.time_ratio_start), ratio_text(h.time_ratio_end)]);
+    }
+    c.extend([h.stalled_text().to_string(), h.exploding_text()]);
     c
 }

@@ -67,6 +67,9 @@ pub fn render(page: &Page<'_>) -> String {
             escape(EXPLODE_RULE),
             escape(headline::RATIO_RULE)
         );
+        if headline::has_time_ratio(page.headline) {
+            let _ = writeln!(h, "<p class=\"rule\"><b>Time ratio.</b> {}</p>", escape(headline::TIME_RATIO_RULE));
+        }
     }
 
     h.push_str("<h2>Figures</h2>\n");
@@ -120,11 +123,12 @@ pub fn headline_table(rows: &[Headline], with_run: bool) -> String {
     h.push_str("</tr></thead>\n<tbody>\n");
     let text_columns = if with_run { 3 } else { 2 };
     let setup = headline::has_setup(rows);
+    let time = headline::has_time_ratio(rows);
     let flag = |name: &str| columns.iter().position(|c| *c == name);
     let (stalled, exploding) = (flag(headline::STALLED), flag(headline::EXPLODING));
     for row in rows {
         h.push_str("<tr>");
-        let cells = headline::cells(row, with_run, setup);
+        let cells = headline::cells(row, with_run, setup, time);
         for (i, c) in cells.iter().enumerate() {
             let class = if Some(i) == stalled && row.stalled == Some(true) {
                 " class=\"stalled\""

@@ -45,7 +45,7 @@ enum Command {
     },
     /// Compare training throughput with PyTorch on this machine, in alternating rounds.
     BenchCompare {
-        /// Comma-separated configurations (a, b, c, d, e).
+        /// Comma-separated configurations: the MLPs a, b, c, d, e, the recurrent rnn, lstm.
         #[arg(long, default_value = "a,b,c,d,e")]
         config: String,
         /// Alternating rounds per configuration (project, PyTorch, project, ...).

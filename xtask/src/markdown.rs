@@ -23,6 +23,9 @@ pub fn render(s: &Page<'_>) -> String {
         m.push_str("## Headline\n\n");
         m.push_str(&table(s.headline, s.with_run));
         let _ = writeln!(m, "\n*Stalled.* {STALL_RULE} *Exploding.* {EXPLODE_RULE} *Grad ratio.* {RATIO_RULE}\n");
+        if headline::has_time_ratio(s.headline) {
+            let _ = writeln!(m, "*Time ratio.* {}\n", headline::TIME_RATIO_RULE);
+        }
     }
     m.push_str("## Figures\n\n");
     for f in s.figures {
@@ -38,6 +41,7 @@ pub fn render(s: &Page<'_>) -> String {
 pub fn table(rows: &[Headline], with_run: bool) -> String {
     let cols = headline::columns(rows, with_run);
     let setup = headline::has_setup(rows);
+    let time = headline::has_time_ratio(rows);
     let mut m = format!("| {} |\n", cols.join(" | "));
     let text_columns = if with_run { 3 } else { 2 };
     let aligns: Vec<&str> = cols
@@ -47,7 +51,7 @@ pub fn table(rows: &[Headline], with_run: bool) -> String {
         .collect();
     let _ = writeln!(m, "|{}|", aligns.join("|"));
     for r in rows {
-        let cells: Vec<String> = headline::cells(r, with_run, setup).iter().map(|c| cell(c)).collect();
+        let cells: Vec<String> = headline::cells(r, with_run, setup, time).iter().map(|c| cell(c)).collect();
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
     m

@@ -17,7 +17,7 @@ use crate::table::{Row, Table};
 pub const REQUIRED_CSV: [&str; 4] = [runfolder::EPOCHS, runfolder::STEPS, runfolder::LAYERS, runfolder::LAYER_EPOCHS];
 
 /// The CSV files that runs written by older versions lack: read when present.
-pub const OPTIONAL_CSV: [&str; 2] = [runfolder::PARAMS, runfolder::HISTOGRAMS];
+pub const OPTIONAL_CSV: [&str; 3] = [runfolder::PARAMS, runfolder::HISTOGRAMS, runfolder::TIME_STEPS];
 
 /// The files a run folder holds, named in errors so that a reader knows what is expected:
 /// "manifest.json, config.toml, epochs.csv, … and layer_epochs.csv (newer runs also hold …)".
@@ -25,7 +25,8 @@ pub fn run_files() -> String {
     let mut files = vec![runfolder::MANIFEST, runfolder::CONFIG];
     files.extend(REQUIRED_CSV);
     let last = files.pop().unwrap_or_default();
-    format!("{} and {last} (newer runs also hold {})", files.join(", "), OPTIONAL_CSV.join(" and "))
+    let (newer, newest) = OPTIONAL_CSV.split_at(OPTIONAL_CSV.len() - 1);
+    format!("{} and {last} (newer runs also hold {} and {})", files.join(", "), newer.join(", "), newest.join(""))
 }
 
 /// Why a run folder could not be read. Each message is one line naming the file at fault.
@@ -116,6 +117,19 @@ pub struct ParamRow {
     pub point: Point,
 }
 
+/// One measurement of a per-time-step metric (`time_steps.csv`): when, at which time step
+/// t (1-based), and its value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimePoint {
+    pub epoch: u32,
+    pub step: u64,
+    pub t: u32,
+    pub value: f64,
+}
+
+/// The key of [`Run::time_steps`]: (model, source, metric, layer).
+pub type TimeKey = (String, Source, String, u32);
+
 /// A layer's |dL/dW| entries per bin, indexed by [`Bin::index`].
 pub type Counts = [u64; runfolder::BIN_COUNT];
 
@@ -165,6 +179,9 @@ pub struct Run {
     /// `grad_histograms.csv`, indexed by (model, source), each in time order (empty for a
     /// run written before it existed).
     pub histograms: BTreeMap<(String, Source), Vec<Snapshot>>,
+    /// `time_steps.csv`, indexed by (model, source, metric, layer), each in file order
+    /// (empty for a feed-forward run and for a run written before the file existed).
+    pub time_steps: BTreeMap<TimeKey, Vec<TimePoint>>,
     /// Things a reader should know: the run's status, skipped lines, left-out values.
     pub notes: Vec<String>,
 }
@@ -288,6 +305,15 @@ impl Run {
                 "The last line of {file} (line {line}) is incomplete, as when a run is stopped while writing it, and was skipped."
             ));
         }
+        let time_rows = optional(read_rows(
+            &dir.join(runfolder::TIME_STEPS),
+            &runfolder::TIME_STEPS_COLUMNS,
+            &mut skipped,
+            |r| {
+                let key = (r.text("model")?, source(r)?, r.text("metric")?, layer(r)?);
+                Ok((key, TimePoint { epoch: epoch(r)?, step: r.u64("step")?, t: time_step(r)?, value: r.f64("value")? }))
+            },
+        ))?;
 
         // Non-finite values cannot be drawn; the contract says they never appear, so one
         // that does is noted and left out rather than allowed to poison an axis range.
@@ -304,6 +330,13 @@ impl Run {
         let before = param_rows.len();
         let params: Vec<ParamRow> = param_rows.into_iter().filter(|r| r.point.value.is_finite()).collect();
         notes.extend(non_finite_note(runfolder::PARAMS, before - params.len()));
+        let mut time_steps: BTreeMap<TimeKey, Vec<TimePoint>> = BTreeMap::new();
+        let before = time_rows.len();
+        for (key, point) in time_rows.into_iter().filter(|r| r.1.value.is_finite()) {
+            time_steps.entry(key).or_default().push(point);
+        }
+        let kept: usize = time_steps.values().map(Vec::len).sum();
+        notes.extend(non_finite_note(runfolder::TIME_STEPS, before - kept));
 
         // A layer's bins at one moment are one row each; should a writer split a layer's
         // entries over several rows of a bin, they add up.
@@ -333,6 +366,7 @@ impl Run {
             layer_epochs,
             params,
             histograms,
+            time_steps,
             notes,
         };
         run.note_strangers();
@@ -432,6 +466,61 @@ impl Run {
         [Source::Train, Source::Probe].into_iter().any(|s| !self.histograms(model, s).is_empty())
     }
 
+    /// The recurrent kinds of [`ModelInfo::kind`], whose runs write `time_steps.csv` rows.
+    pub const RECURRENT_KINDS: [&'static str; 3] = ["rnn", "lstm", "gru"];
+
+    /// Whether the model is recurrent: its manifest says `rnn`, `lstm` or `gru`, or it has
+    /// rows in `time_steps.csv` (a library user's model need not say its kind).
+    pub fn is_recurrent(&self, model: &str) -> bool {
+        let said = self.model(model).and_then(|m| m.kind.as_deref());
+        said.is_some_and(|k| Self::RECURRENT_KINDS.contains(&k)) || self.time_steps.keys().any(|k| k.0 == model)
+    }
+
+    /// The model's kind as the manifest says it (`lstm`), in upper case for a page (`LSTM`).
+    pub fn kind_shown(&self, model: &str) -> Option<String> {
+        let kind = self.model(model)?.kind.as_deref()?;
+        Some(if Self::RECURRENT_KINDS.contains(&kind) { kind.to_uppercase() } else { kind.to_string() })
+    }
+
+    /// The layers of a model that have rows of `metric` in `time_steps.csv` (from any
+    /// source), in order: its recurrent layers, the first the farthest from the loss.
+    pub fn recurrent_layers(&self, model: &str, metric: &str) -> Vec<u32> {
+        let layers: BTreeSet<u32> =
+            self.time_steps.keys().filter(|k| k.0 == model && k.2 == metric).map(|k| k.3).collect();
+        layers.into_iter().collect()
+    }
+
+    /// The rows of one per-time-step metric of one layer, in file order (empty when none).
+    pub fn time_metric(&self, model: &str, source: Source, metric: &str, layer: u32) -> &[TimePoint] {
+        self.time_steps.get(&(model.to_string(), source, metric.to_string(), layer)).map_or(&[], Vec::as_slice)
+    }
+
+    /// A metric against t on the probe set at one epoch, sorted by t (the last row of each
+    /// t when a writer repeated one): the profile through time at that moment.
+    pub fn time_profile(&self, model: &str, metric: &str, layer: u32, epoch: u32) -> Vec<(u32, f64)> {
+        let by_t: BTreeMap<u32, f64> = self
+            .time_metric(model, Source::Probe, metric, layer)
+            .iter()
+            .filter(|p| p.epoch == epoch)
+            .map(|p| (p.t, p.value))
+            .collect();
+        by_t.into_iter().collect()
+    }
+
+    /// The last probe epoch with rows of `metric` for the layer.
+    pub fn last_time_probe_epoch(&self, model: &str, metric: &str, layer: u32) -> Option<u32> {
+        self.time_metric(model, Source::Probe, metric, layer).iter().map(|p| p.epoch).max()
+    }
+
+    /// The number of time steps T: the manifest's `dataset.sequence_length`, else the
+    /// highest t with rows for the model.
+    pub fn sequence_length(&self, model: &str) -> Option<u32> {
+        let said = self.manifest.dataset.as_ref().and_then(|d| d.sequence_length);
+        said.and_then(|t| u32::try_from(t).ok()).filter(|&t| t > 0).or_else(|| {
+            self.time_steps.iter().filter(|(k, _)| k.0 == model).flat_map(|(_, pts)| pts.iter().map(|p| p.t)).max()
+        })
+    }
+
     /// The model's `epochs.csv` rows, by epoch.
     pub fn epochs_of(&self, model: &str) -> Vec<&EpochRow> {
         let mut rows: Vec<&EpochRow> = self.epochs.iter().filter(|r| r.model == model).collect();
@@ -493,6 +582,7 @@ impl Run {
         strangers.extend(self.layers.keys().map(|k| k.0.as_str()));
         strangers.extend(self.params.iter().map(|r| r.model.as_str()));
         strangers.extend(self.histograms.keys().map(|k| k.0.as_str()));
+        strangers.extend(self.time_steps.keys().map(|k| k.0.as_str()));
         strangers.retain(|m| !known.contains(m));
         if !strangers.is_empty() {
             let note = format!(
@@ -663,6 +753,15 @@ fn epoch(r: &Row<'_>) -> Result<u32, RunError> {
     u32::try_from(v).map_err(|_| r.error(format!("column `epoch`: {v} is too large")))
 }
 
+/// The `t` column of `time_steps.csv`: time steps are numbered from 1.
+fn time_step(r: &Row<'_>) -> Result<u32, RunError> {
+    let v = r.u64("t")?;
+    if v == 0 {
+        return Err(r.error("column `t`: time steps are numbered from 1 (the first input), found 0"));
+    }
+    u32::try_from(v).map_err(|_| r.error(format!("column `t`: {v} is too large")))
+}
+
 fn layer(r: &Row<'_>) -> Result<u32, RunError> {
     let v = r.u64("layer")?;
     if v == 0 {
@@ -737,6 +836,7 @@ mod tests {
         assert_eq!(run.model("m").map(|m| m.widths.clone()), Some(vec![4, 3, 2]));
         assert!(run.layer_names("m").is_none());
         assert!(run.params.is_empty() && !run.has_histograms("m"));
+        assert!(run.time_steps.is_empty() && !run.is_recurrent("m"));
         assert!(run.notes.is_empty(), "{:?}", run.notes);
     }
 
@@ -787,6 +887,39 @@ mod tests {
         let folder = Folder::with("bad-bin", &files);
         let err = Run::load(&folder.0).expect_err("a bad bin").to_string();
         assert!(err.contains(&format!("{}:3:", runfolder::HISTOGRAMS)) && err.contains("1e-50"), "{err}");
+    }
+
+    #[test]
+    fn time_steps_are_read_when_present_and_a_bad_t_names_the_line() {
+        let manifest = serde_json::json!({ "name": "t", "status": "completed",
+            "dataset": { "sequence_length": 3 },
+            "models": [{ "name": "m", "kind": "rnn", "hidden": 4, "layers": [{ "name": "rnn" }, { "name": "readout" }] }] });
+        let mut files = base(manifest);
+        let h = metric::HIDDEN_DELTA_NORM;
+        files.push((
+            runfolder::TIME_STEPS,
+            format!(
+                "{}\nm,0,0,probe,1,1,{h},1e-6\nm,0,0,probe,1,2,{h},1e-3\nm,0,0,probe,1,3,{h},1\nm,1,8,train,1,3,{h},inf\n",
+                runfolder::header(&runfolder::TIME_STEPS_COLUMNS)
+            ),
+        ));
+        let folder = Folder::with("time", &files);
+        let run = Run::load(&folder.0).expect("a recurrent run loads");
+        assert!(run.is_recurrent("m"));
+        assert_eq!(run.recurrent_layers("m", h), [1]);
+        assert_eq!(run.time_profile("m", h, 1, 0), [(1, 1e-6), (2, 1e-3), (3, 1.0)]);
+        assert_eq!(run.sequence_length("m"), Some(3));
+        assert!(run.time_metric("m", Source::Train, h, 1).is_empty(), "the infinity is left out");
+        assert!(run.notes.iter().any(|n| n.contains("1 value in time_steps.csv is not finite")), "{:?}", run.notes);
+
+        files.pop();
+        files.push((
+            runfolder::TIME_STEPS,
+            format!("{}\nm,0,0,probe,1,0,{h},1e-6\n", runfolder::header(&runfolder::TIME_STEPS_COLUMNS)),
+        ));
+        let folder = Folder::with("time-0", &files);
+        let err = Run::load(&folder.0).expect_err("t = 0").to_string();
+        assert!(err.contains(&format!("{}:2:", runfolder::TIME_STEPS)) && err.contains("column `t`"), "{err}");
     }
 
     #[test]

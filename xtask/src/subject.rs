@@ -97,15 +97,33 @@ impl<'a> Subject<'a> {
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 
-    /// The panel title: the name with the activation (when the name does not say it), the
-    /// depth and the setup, e.g. `sigmoid · 4 layers`, `deep · relu, 8 layers` or
-    /// `bn · sigmoid, 20 layers, BatchNorm`.
+    /// The panel title: the name with a recurrent model's kind and the activation (each when
+    /// the name does not say it), the depth, a recurrent model's hidden size and the setup,
+    /// e.g. `sigmoid · 4 layers`, `deep · relu, 8 layers`, `bn · sigmoid, 20 layers,
+    /// BatchNorm` or `vanilla · RNN tanh, 2 layers, hidden 128`.
     pub fn title(&self) -> String {
         let depth = format!("{} layer{}", self.layers(), crate::run::plural(self.layers() as usize));
         let setup = self.setup().map(|s| format!(", {s}")).unwrap_or_default();
-        match self.activation() {
-            Some(a) if a != self.model => format!("{} · {a}, {depth}{setup}", self.name()),
-            _ => format!("{} · {depth}{setup}", self.name()),
+        let recurrent = self.run.is_recurrent(&self.model);
+        let mut what = Vec::new();
+        let named = |k: &String| self.model.to_lowercase().contains(&k.to_lowercase());
+        if let Some(kind) = self.run.kind_shown(&self.model).filter(|k| recurrent && !named(k)) {
+            what.push(kind);
+        }
+        if let Some(a) = self.activation().filter(|a| *a != self.model) {
+            what.push(a);
+        }
+        let hidden = self
+            .run
+            .model(&self.model)
+            .and_then(|m| m.hidden)
+            .filter(|_| recurrent)
+            .map(|h| format!(", hidden {h}"))
+            .unwrap_or_default();
+        if what.is_empty() {
+            format!("{} · {depth}{hidden}{setup}", self.name())
+        } else {
+            format!("{} · {}, {depth}{hidden}{setup}", self.name(), what.join(" "))
         }
     }
 }
