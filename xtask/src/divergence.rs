@@ -122,20 +122,7 @@ mod tests {
 
     fn run(manifest: serde_json::Value) -> Run {
         let manifest: Manifest = serde_json::from_value(manifest).expect("manifest");
-        let mut run = Run {
-            dir: "t".into(),
-            manifest,
-            manifest_json: serde_json::Value::Null,
-            config_toml: None,
-            epochs: Vec::new(),
-            steps: Vec::new(),
-            layers: Default::default(),
-            layer_epochs: Vec::new(),
-            params: Vec::new(),
-            histograms: Default::default(),
-            time_steps: Default::default(),
-            notes: Vec::new(),
-        };
+        let mut run = Run::of_manifest(manifest);
         for (epoch, step) in [(1, 4), (1, 8), (2, 12), (2, 16)] {
             for model in ["relu", "relu2"] {
                 run.steps.push(StepRow {

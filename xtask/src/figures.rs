@@ -1199,20 +1199,7 @@ mod tests {
             ]
         }))
         .expect("manifest");
-        let mut run = Run {
-            dir: "t".into(),
-            manifest,
-            manifest_json: serde_json::Value::Null,
-            config_toml: None,
-            epochs: Vec::new(),
-            steps: Vec::new(),
-            layers: Default::default(),
-            layer_epochs: Vec::new(),
-            params: Vec::new(),
-            histograms: Default::default(),
-            time_steps: Default::default(),
-            notes: Vec::new(),
-        };
+        let mut run = Run::of_manifest(manifest);
         for model in ["sigmoid", "relu"] {
             for epoch in 0..=2u32 {
                 run.epochs.push(crate::run::EpochRow {

@@ -190,6 +190,25 @@ pub struct Run {
 const EPOCHS_LATER_COLUMNS: [&str; 2] = ["valid_loss", "valid_accuracy"];
 
 impl Run {
+    /// A run of `manifest` alone, with no rows, for tests that add the rows they need.
+    #[cfg(test)]
+    pub(crate) fn of_manifest(manifest: Manifest) -> Run {
+        Run {
+            dir: "t".into(),
+            manifest,
+            manifest_json: serde_json::Value::Null,
+            config_toml: None,
+            epochs: Vec::new(),
+            steps: Vec::new(),
+            layers: BTreeMap::new(),
+            layer_epochs: Vec::new(),
+            params: Vec::new(),
+            histograms: BTreeMap::new(),
+            time_steps: BTreeMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
     /// Reads the run folder at `dir`.
     pub fn load(dir: &Path) -> Result<Run, RunError> {
         if !dir.is_dir() {

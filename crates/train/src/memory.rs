@@ -158,11 +158,13 @@ pub fn estimate(exp: &Experiment, dataset: &Dataset) -> Estimate {
     let models = nets
         .iter()
         .map(|(name, net)| {
-            let (p, per_example, taps, eval_per_example) = match net {
+            // Per example: what the taps keep; `contributions`: the per-step shares of the
+            // recurrent weights' gradient, one matrix per step whatever the batch.
+            let (p, per_example, taps, contributions, eval_per_example) = match net {
                 NetConfig::Mlp(cfg) => {
                     let units: f64 = cfg.sizes().iter().skip(1).map(|&w| w as f64).sum();
                     let widest = cfg.sizes().iter().copied().max().unwrap_or(0) as f64;
-                    (parameters(cfg), features + 4.0 * units + 3.0 * outputs as f64, 2.0 * units, features + 2.0 * widest)
+                    (parameters(cfg), features + 4.0 * units + 3.0 * outputs as f64, 2.0 * units, 0.0, features + 2.0 * widest)
                 }
                 NetConfig::Recurrent(cfg) => {
                     // Per layer and step the graph keeps the gates' pre-activations, their
@@ -171,17 +173,16 @@ pub fn estimate(exp: &Experiment, dataset: &Dataset) -> Estimate {
                     // at once. The taps add dL/dh_t, dL/dp_t and h_{t-1} per step.
                     let (g, h, t, l) = (cfg.cell.gates() as f64, cfg.hidden as f64, cfg.steps as f64, cfg.layers as f64);
                     let units = l * t * (4.0 * g * h + 3.0 * h);
-                    let taps = l * t * (2.0 * h + g * h) + l * t * h * g * h / probe.max(1.0);
-                    (cfg.num_params() as f64, features + units + 3.0 * outputs as f64, taps, features + 2.0 * g * h * t)
+                    let taps = l * t * (2.0 * h + g * h);
+                    (cfg.num_params() as f64, features + units + 3.0 * outputs as f64, taps, l * t * h * g * h, features + 2.0 * g * h * t)
                 }
             };
-            let taps = if exp.telemetry.enabled { taps } else { 0.0 };
             ModelEstimate {
                 name: name.clone(),
                 parameters: F32 * p,
                 gradients: F32 * p,
                 optimizer: F32 * optimizer * p,
-                telemetry: F32 * (p + if exp.telemetry.enabled { p + probe * taps } else { 0.0 }),
+                telemetry: F32 * (p + if exp.telemetry.enabled { p + probe * taps + contributions } else { 0.0 }),
                 activations: F32 * (batch * per_example).max(probe * per_example).max(eval * eval_per_example),
             }
         })

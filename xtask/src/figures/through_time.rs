@@ -454,20 +454,7 @@ mod tests {
             ]
         }))
         .expect("manifest");
-        let mut run = Run {
-            dir: "t".into(),
-            manifest,
-            manifest_json: serde_json::Value::Null,
-            config_toml: None,
-            epochs: Vec::new(),
-            steps: Vec::new(),
-            layers: Default::default(),
-            layer_epochs: Vec::new(),
-            params: Vec::new(),
-            histograms: Default::default(),
-            time_steps: Default::default(),
-            notes: Vec::new(),
-        };
+        let mut run = Run::of_manifest(manifest);
         type Values<'f> = &'f dyn Fn(u32) -> f64;
         let mut put = |model: &str, source: Source, metric: &str, layer: u32, (epoch, step): (u32, u64), f: Values| {
             let rows = run.time_steps.entry((model.into(), source, metric.into(), layer)).or_default();
