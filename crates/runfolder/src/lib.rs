@@ -3,14 +3,24 @@
 //! manifest's types live here and nowhere else; ARCHITECTURE.md ("The run folder") says what
 //! each file means.
 //!
+//! The reader is here too (`run`, on `table` and `divergence`), so that every program that
+//! reads a run folder does it through one implementation of the contract.
+//!
 //! The crate does not depend on burn, so that the report tooling can read run folders without
 //! linking it.
 
+// The reader's modules (moved here from xtask) name this crate as `runfolder::…`, as every
+// other reader does.
+extern crate self as runfolder;
+
 mod diagnose_info;
+pub mod divergence;
 mod histogram;
 mod manifest;
 mod names;
 mod process;
+pub mod run;
+pub mod table;
 mod write;
 
 pub use diagnose_info::DiagnoseInfo;

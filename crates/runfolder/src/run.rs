@@ -190,9 +190,9 @@ pub struct Run {
 const EPOCHS_LATER_COLUMNS: [&str; 2] = ["valid_loss", "valid_accuracy"];
 
 impl Run {
-    /// A run of `manifest` alone, with no rows, for tests that add the rows they need.
-    #[cfg(test)]
-    pub(crate) fn of_manifest(manifest: Manifest) -> Run {
+    /// A run of `manifest` alone, with no rows, for tests (here, in xtask and in the
+    /// diagnosis) that add the rows they need.
+    pub fn of_manifest(manifest: Manifest) -> Run {
         Run {
             dir: "t".into(),
             manifest,
