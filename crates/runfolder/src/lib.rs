@@ -3,8 +3,9 @@
 //! manifest's types live here and nowhere else; ARCHITECTURE.md ("The run folder") says what
 //! each file means.
 //!
-//! The reader is here too (`run`, on `table` and `divergence`), so that every program that
-//! reads a run folder does it through one implementation of the contract.
+//! The reader is here too (`run`, on `table` and `divergence`): the report tooling and the
+//! diagnosis (`crates/diagnosis`, which `train` runs at the end of a run) read a run folder
+//! through one implementation of the contract.
 //!
 //! The crate does not depend on burn, so that the report tooling can read run folders without
 //! linking it.
@@ -14,6 +15,7 @@
 extern crate self as runfolder;
 
 mod diagnose_info;
+mod diagnosis;
 pub mod divergence;
 mod histogram;
 mod manifest;
@@ -24,6 +26,7 @@ pub mod table;
 mod write;
 
 pub use diagnose_info::DiagnoseInfo;
+pub use diagnosis::{Diagnosis, Evidence, Finding, Kind, ModelDiagnosis, Remedy, Severity};
 pub use histogram::{Bin, COUNT as BIN_COUNT, DECADES, bin_of, bins, count as count_bins};
 pub use manifest::{DatasetInfo, Divergence, LayerInfo, Manifest, MemoryInfo, ModelInfo, ParamInfo, Status, TelemetryInfo};
 pub use process::{Liveness, ProcessInfo};

@@ -18,6 +18,11 @@ pub const PARAMS: &str = "params.csv";
 /// `grad_histograms.csv`: per-layer counts of |dL/dW| entries by decade (long format).
 pub const HISTOGRAMS: &str = "grad_histograms.csv";
 
+/// `diagnosis.json`: what the diagnosis found in the run, per model (written at the end of a
+/// run by `train`, and by `cargo xtask diagnose`; see [`crate::Diagnosis`]). Not a diagnose
+/// folder's `diagnose.json` ([`diagnose::INFO`]).
+pub const DIAGNOSIS: &str = "diagnosis.json";
+
 /// `time_steps.csv`: per-time-step metrics of recurrent layers (long format; only a header
 /// for a model without recurrent layers).
 pub const TIME_STEPS: &str = "time_steps.csv";
