@@ -71,6 +71,7 @@ pub fn write_compare(run_dirs: &[PathBuf], out: Option<&Path>, format: Format) -
         headline: &headline,
         with_run: true,
         figures: &figures,
+        diagnosis: None,
         format,
         appendix: runs.iter().zip(&labels).flat_map(|(run, label)| appendix(run, Some(label))).collect(),
     };

@@ -375,6 +375,7 @@ pub fn write_report(dir: &Path, out: Option<&Path>, format: Format) -> Result<Re
         headline: &[],
         with_run: false,
         figures: &figures,
+        diagnosis: None,
         format,
         appendix: vec![("measured against theory".to_string(), table.clone()), (names::INFO.to_string(), info)],
     };

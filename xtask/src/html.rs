@@ -25,6 +25,9 @@ th { background: #f6f6f6; font-weight: 600; white-space: normal; vertical-align:
 .table { overflow-x: auto; }
 td:first-child, th:first-child, td.text { text-align: left; }
 td.stalled, td.exploding { color: #c62828; font-weight: 600; }
+p.finding b { color: #c62828; }
+p.healthy b { color: #2e7d32; }
+td.wrap { white-space: normal; min-width: 24rem; }
 .rule { color: #555; font-size: 0.92rem; max-width: 60rem; }
 figure { margin: 28px 0 8px; }
 figure svg, figure img { max-width: 100%; height: auto; display: block; border: 1px solid #eee; }
@@ -54,6 +57,10 @@ pub fn render(page: &Page<'_>) -> String {
     }
     for note in &page.notes {
         let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(note));
+    }
+
+    if let Some(d) = page.diagnosis {
+        h.push_str(&crate::diagnosis::html_section(d, page.figures));
     }
 
     // A page without models (a diagnose folder's) has no headline to show.

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod colormap;
 pub mod compare;
 pub mod diagnose;
+pub mod diagnosis;
 pub mod error;
 pub mod figures;
 pub mod font;

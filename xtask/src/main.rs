@@ -31,6 +31,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Svg)]
         format: Format,
     },
+    /// Say what is wrong with each model of a run folder, in which layers, since when, and
+    /// what to try; write it to the folder's diagnosis.json (not `train diagnose`, which fits
+    /// nets at initialization against mean-field theory).
+    Diagnose {
+        /// The run folder (runs/<stamp>-<name>), as `train` or a program on the gradflow library wrote it.
+        run_dir: PathBuf,
+        /// Print the diagnosis as JSON instead of sentences.
+        #[arg(long)]
+        json: bool,
+        /// Leave the folder as it is: do not write diagnosis.json.
+        #[arg(long)]
+        no_write: bool,
+    },
     /// Put two or more runs side by side: the same figures, one table of headline numbers.
     Compare {
         /// The run folders to compare (two or more).
@@ -122,6 +135,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("note: {note}");
             }
             println!("wrote {} figures, {} and {}", s.figures.len(), s.markdown.display(), s.html.display());
+        }
+        Command::Diagnose { run_dir, json, no_write } => {
+            let s = xtask::diagnosis::run(&run_dir, !no_write).context("cannot diagnose the run")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s.diagnosis).context("cannot show the diagnosis")?);
+            } else {
+                for m in &s.diagnosis.models {
+                    for line in diagnosis::model_lines(m) {
+                        println!("{line}");
+                    }
+                }
+            }
+            if let Some(path) = &s.written {
+                eprintln!("wrote {}", path.display());
+            }
         }
         Command::BenchCompare { config, rounds, repeats, python, threads, flush_denormals } => {
             let configs: Vec<String> = config.split(',').filter(|s| !s.is_empty()).map(String::from).collect();

@@ -18,6 +18,9 @@ pub fn render(s: &Page<'_>) -> String {
     for note in &s.notes {
         let _ = writeln!(m, "> **Note.** {note}\n");
     }
+    if let Some(d) = s.diagnosis {
+        m.push_str(&crate::diagnosis::markdown_section(d, s.figures));
+    }
     // A page without models (a diagnose folder's) has no headline to show.
     if !s.headline.is_empty() {
         m.push_str("## Headline\n\n");

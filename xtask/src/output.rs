@@ -101,6 +101,8 @@ pub struct Page<'a> {
     /// Whether the headline table has a Run column (comparisons).
     pub with_run: bool,
     pub figures: &'a [FigureFile],
+    /// The diagnosis of a report's run, shown first (none for comparisons and diagnose folders).
+    pub diagnosis: Option<&'a runfolder::Diagnosis>,
     pub format: Format,
     /// Text shown at the end, each in a collapsible block: the config, the manifest.
     pub appendix: Vec<(String, String)>,

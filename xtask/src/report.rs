@@ -39,6 +39,8 @@ pub fn write_report(run_dir: &Path, out: Option<&Path>, format: Format) -> Resul
         .map(|m| write_figure(&m.figure, m.reading, &out_dir, format))
         .collect::<Result<Vec<_>, _>>()?;
     let headline: Vec<Headline> = subjects.iter().map(Headline::of).collect();
+    // Diagnosed afresh, so that a folder written before `diagnosis.json` existed gets one too.
+    let diagnosis = diagnosis::diagnose(&run);
     let title = format!("Run report: {}", run.name());
     let facts = facts(&run);
     let page = Page {
@@ -48,6 +50,7 @@ pub fn write_report(run_dir: &Path, out: Option<&Path>, format: Format) -> Resul
         headline: &headline,
         with_run: false,
         figures: &figures,
+        diagnosis: Some(&diagnosis),
         format,
         appendix: appendix(&run, None),
     };

@@ -174,6 +174,12 @@ impl Recorder {
         self.view.step(epoch, batch);
     }
 
+    /// A line for the view, shown above the live bars (or among the plain lines): the
+    /// diagnosis's finding as it first appears, for one.
+    pub fn note(&mut self, line: &str) {
+        self.view.note(line);
+    }
+
     /// Makes every row written so far durable.
     pub fn flush(&mut self) -> Result<(), Error> {
         Ok(self.writer.flush()?)

@@ -241,6 +241,15 @@ pub fn render_summary(s: &RunSummary) -> String {
             let _ = writeln!(out, "{} diverged at step {} (epoch {}) and stopped there: {}", m.name, d.step, d.epoch, d.reason);
         }
     }
+    // The diagnosis, a few lines per model (all of it is in diagnosis.json).
+    if let Some(d) = &s.diagnosis {
+        let _ = writeln!(out, "\ndiagnosis:");
+        for m in &d.models {
+            for line in diagnosis::model_lines(m) {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
     let status = format!("{:?}", s.status).to_lowercase();
     match &s.reason {
         Some(r) => {
@@ -252,5 +261,8 @@ pub fn render_summary(s: &RunSummary) -> String {
     }
     let _ = writeln!(out, "run folder: {}", s.path.display());
     let _ = writeln!(out, "report:     cargo xtask report {}", s.path.display());
+    if s.diagnosis.is_some() {
+        let _ = writeln!(out, "diagnosis:  {}", s.path.join(gradflow::runfolder::DIAGNOSIS).display());
+    }
     out
 }

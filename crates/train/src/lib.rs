@@ -4,6 +4,7 @@
 
 pub mod backend;
 mod batches;
+mod flags;
 pub mod bench;
 pub mod cli;
 pub mod compute;

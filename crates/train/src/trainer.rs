@@ -6,6 +6,7 @@ use crate::backend::Backend;
 use crate::batches::{Batch, SplitTensors};
 use crate::compute::ComputeThreads;
 use crate::config::{Experiment, LossKind};
+use crate::flags::Flags;
 use crate::loss::evaluate;
 use crate::manifest::{manifest, model_info, outputs};
 use crate::step::{Trainee, probe, train_step};
@@ -25,6 +26,9 @@ pub struct RunSummary {
     pub status: Status,
     pub reason: Option<String>,
     pub models: Vec<ModelSummary>,
+    /// What the diagnosis found in the run folder (`None` when the folder could not be read
+    /// back; the warning says why).
+    pub diagnosis: Option<diagnosis::Diagnosis>,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +117,9 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
         }
     }
     let finished = rec.finish(status, reason.clone());
+    // The diagnosis reads the folder just closed, as `cargo xtask diagnose` would, and is
+    // written whatever the status: a run that failed or diverged has data to judge too.
+    let diagnosis = diagnose(rec.path());
     outcome?;
     finished?;
     Ok(RunSummary {
@@ -130,7 +137,24 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
                 diverged: t.diverged.clone(),
             })
             .collect(),
+        diagnosis,
     })
+}
+
+/// Diagnoses the run folder and writes its `diagnosis.json`. A folder that cannot be read
+/// back or written is a warning, not the run's failure: its files are all there.
+fn diagnose(dir: &Path) -> Option<diagnosis::Diagnosis> {
+    let d = match diagnosis::diagnose_folder(dir) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("cannot diagnose the run: {e}");
+            return None;
+        }
+    };
+    if let Err(e) = diagnosis::write(dir, &d) {
+        tracing::warn!("cannot write {}: {e}", gradflow::runfolder::DIAGNOSIS);
+    }
+    Some(d)
 }
 
 fn train_epochs(
@@ -157,6 +181,7 @@ fn train_epochs(
     }
 
     let mut step = 0usize;
+    let mut flags = Flags::default();
     for epoch in 1..=exp.train.epochs {
         let order = dataset.batch_order(exp.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(exp.train.batch_size).collect();
@@ -203,6 +228,9 @@ fn train_epochs(
         }
         let watches: Vec<&gradflow::Watch> = trainees.iter().map(|t| &t.watch).collect();
         rec.checkpoint(&watches)?;
+        if exp.telemetry.enabled {
+            flags.check(rec);
+        }
     }
     Ok(None)
 }
