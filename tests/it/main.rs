@@ -5,6 +5,7 @@ mod common;
 mod config;
 mod datasets;
 mod diagnose;
+mod diagnosis;
 mod fuzz;
 mod guards;
 mod literature;

@@ -112,8 +112,8 @@ pub fn vanishing(m: &Model<'_>, not_judged: &mut Vec<String>) -> Option<Finding>
         m.count,
         if layers.len() == 1 { "s" } else { "" },
         number(VANISHING_RATIO),
-        m.layer_name(judged_at.last),
-        m.layer_name(judged_at.first),
+        m.layer_word(judged_at.last),
+        m.layer_word(judged_at.first),
         number(judged_at.first_ratio),
         since_phrase(seen.first),
         persist_phrase(&seen),
@@ -152,9 +152,9 @@ pub fn exploding(m: &Model<'_>, notes: &mut Vec<String>, _not_judged: &mut [Stri
         if let Some(s) = &seen {
             notes.push(format!(
                 "The gradient grows toward the input ({} gets {} of {}'s, {}), which clipping the global norm at {} holds: no finding.",
-                m.layer_name(s.first_detail.first),
+                m.layer_word(s.first_detail.first),
                 number(s.first_detail.first_ratio),
-                m.layer_name(s.first_detail.last),
+                m.layer_word(s.first_detail.last),
                 place_phrase(s.first),
                 number(clip)
             ));
@@ -171,7 +171,7 @@ pub fn exploding(m: &Model<'_>, notes: &mut Vec<String>, _not_judged: &mut [Stri
         let worst = judged_at.by_layer.values().copied().fold(0.0, f64::max);
         let of_metric = if of.contains('δ') { "‖δ‖" } else { "‖dL/dW‖" };
         let evidence_of = |r: &Ratios| Evidence {
-            quantity: format!("{of_metric} of {} over {}'s", m.layer_name(r.first), m.layer_name(r.last)),
+            quantity: format!("{of_metric} of {} over {}'s", m.layer_word(r.first), m.layer_word(r.last)),
             ..ratio_evidence(m, r, "EXPLODING_RATIO", EXPLODING_RATIO)
         };
         let mut evidence = vec![evidence_of(&seen.first_detail)];
@@ -183,8 +183,8 @@ pub fn exploding(m: &Model<'_>, notes: &mut Vec<String>, _not_judged: &mut [Stri
             m.layers_phrase(&layers),
             if layers.len() == 1 { "s" } else { "" },
             number(EXPLODING_RATIO),
-            m.layer_name(judged_at.last),
-            m.layer_name(judged_at.first),
+            m.layer_word(judged_at.last),
+            m.layer_word(judged_at.first),
             number(judged_at.first_ratio),
             since_phrase(seen.first),
             persist_phrase(&seen)
@@ -345,7 +345,7 @@ pub fn through_time(m: &Model<'_>, not_judged: &mut Vec<String>) -> Option<Findi
     let judged = seen.last_detail.unwrap_or(seen.first_detail);
     let t_last = m.run.sequence_length(m.name).map(|t| t.to_string()).unwrap_or_else(|| "T".to_string());
     let mut evidence = vec![Evidence {
-        quantity: format!("‖dL/dh₁‖ / ‖dL/dh_{t_last}‖ of {}", m.layer_name(layer)),
+        quantity: format!("‖dL/dh₁‖ / ‖dL/dh_{t_last}‖ of {}", m.layer_word(layer)),
         value: seen.first_detail,
         threshold_name: Some("TIME_RATIO".to_string()),
         threshold: Some(TIME_RATIO),
@@ -364,7 +364,7 @@ pub fn through_time(m: &Model<'_>, not_judged: &mut Vec<String>) -> Option<Findi
     }
     let summary = format!(
         "vanishing through time: in {}, the error reaching the first time step is {} of the error at the last (t = {t_last}), below {}, {}{}.",
-        m.layer_name(layer),
+        m.layer_word(layer),
         number(judged),
         number(TIME_RATIO),
         since_phrase(seen.first),
@@ -524,7 +524,7 @@ pub fn vitals(m: &Model<'_>) -> Vec<Evidence> {
         let Some(last) = moments(m.run, m.name, Source::Probe, name).pop() else { continue };
         if let Some((&layer, &v)) = last.values.iter().max_by(|a, b| a.1.total_cmp(b.1)) {
             out.push(Evidence {
-                quantity: format!("share of {share} in {}, the most", m.layer_name(layer)),
+                quantity: format!("share of {share} in {}, the most", m.layer_word(layer)),
                 value: v,
                 ..moment_evidence_of(&last)
             });
@@ -536,7 +536,7 @@ pub fn vitals(m: &Model<'_>) -> Vec<Evidence> {
 /// A ratio as evidence.
 fn ratio_evidence(m: &Model<'_>, r: &Ratios, name: &str, threshold: f64) -> Evidence {
     Evidence {
-        quantity: format!("‖dL/dW‖ of {} over {}'s", m.layer_name(r.first), m.layer_name(r.last)),
+        quantity: format!("‖dL/dW‖ of {} over {}'s", m.layer_word(r.first), m.layer_word(r.last)),
         value: r.first_ratio,
         threshold_name: Some(name.to_string()),
         threshold: Some(threshold),

@@ -29,6 +29,15 @@ impl<'a> Model<'a> {
             .unwrap_or_else(|| format!("layer {layer}"))
     }
 
+    /// A layer as a sentence names it: by number where the model's names are only positions
+    /// (`layer 9` rather than `layers.8`, see [`Run::layer_names`]), else by name.
+    pub fn layer_word(&self, layer: u32) -> String {
+        match self.run.layer_names(self.name) {
+            Some(_) => self.layer_name(layer),
+            None => format!("layer {layer}"),
+        }
+    }
+
     /// The layers' names, in order.
     pub fn layer_names(&self, layers: &[u32]) -> Vec<String> {
         layers.iter().map(|&l| self.layer_name(l)).collect()

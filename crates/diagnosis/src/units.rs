@@ -40,7 +40,7 @@ fn share_finding(
 ) -> Finding {
     let judged = seen.last_detail.clone().unwrap_or_else(|| seen.first_detail.clone());
     let evidence = |o: &Over| Evidence {
-        quantity: format!("share of {what} in {}", m.layer_name(o.worst.0)),
+        quantity: format!("share of {what} in {}", m.layer_word(o.worst.0)),
         value: o.worst.1,
         threshold_name: Some(threshold_name.to_string()),
         threshold: Some(threshold),
@@ -59,7 +59,7 @@ fn share_finding(
         if judged.layers.len() == 1 { "has" } else { "have" },
         percent(threshold),
         percent(judged.worst.1),
-        m.layer_name(judged.worst.0),
+        m.layer_word(judged.worst.0),
         since_phrase(seen.first),
         persist_phrase(&seen)
     );
@@ -151,7 +151,7 @@ pub fn updates(m: &Model<'_>, explained: &[u32]) -> Vec<Finding> {
         };
         let judged = seen.last_detail.clone().unwrap_or_else(|| seen.first_detail.clone());
         let evidence = |o: &Over| Evidence {
-            quantity: format!("update-to-weight ratio of {}", m.layer_name(o.worst.0)),
+            quantity: format!("update-to-weight ratio of {}", m.layer_word(o.worst.0)),
             value: o.worst.1,
             threshold_name: Some(name.to_string()),
             threshold: Some(threshold),
@@ -172,7 +172,7 @@ pub fn updates(m: &Model<'_>, explained: &[u32]) -> Vec<Finding> {
             number(threshold),
             if judged.layers.len() == 1 { "its" } else { "their" },
             number(judged.worst.1),
-            m.layer_name(judged.worst.0),
+            m.layer_word(judged.worst.0),
             since_phrase(seen.first),
             persist_phrase(&seen)
         );
@@ -291,7 +291,7 @@ fn float16_note(m: &Model<'_>, notes: &mut Vec<String>) {
         notes.push(format!(
             "In float16, {} of {}'s gradient entries (epoch {}) would be 0: they are nonzero but below 1e-8, under float16's smallest subnormal (6.0e-8). Mixed-precision training scales the loss up to keep them.",
             percent(share),
-            m.layer_name(layer),
+            m.layer_word(layer),
             snap.epoch
         ));
     }
