@@ -440,10 +440,8 @@ pub fn poor_init(m: &Model<'_>, not_judged: &mut Vec<String>) -> Option<Finding>
     // at finite width the variance drifts down with depth even at the edge (He's scale on 50
     // layers of 64 ReLU units: ×0.9 a layer, where χ₁ = 1), which no initialization removes.
     let theory = remedy::mean_field(m);
-    if let Some(t) = &theory {
-        if !off((t.chi1, fits[0].1)) {
-            return None;
-        }
+    if theory.as_ref().is_some_and(|t| !off((t.chi1, fits[0].1))) {
+        return None;
     }
     let (factor, fitted) = fits[0];
     let total = spread(fits[0]);

@@ -120,16 +120,18 @@ pub fn underflow(m: &Model<'_>) -> Remedy {
 }
 
 pub fn through_time(m: &Model<'_>) -> Remedy {
-    let apply = if m.info.kind.as_deref() == Some("lstm") {
-        vec![key(m, "forget_bias = 1.0")]
-    } else {
-        vec![key(m, "kind = \"lstm\""), key(m, "kind = \"gru\""), key(m, "forget_bias = 1.0 (with kind = \"lstm\")")]
+    let (action, apply) = match m.info.kind.as_deref() {
+        Some("lstm") => ("Open the forget gate with a bias, so that the cell keeps its past from the start", vec![key(m, "forget_bias = 1.0")]),
+        Some("gru") => (
+            "An LSTM with its forget gate opened by a bias, or fewer time steps",
+            vec![format!("{} with {}", key(m, "kind = \"lstm\""), key(m, "forget_bias = 1.0")), "data.sequence_length".to_string()],
+        ),
+        _ => (
+            "A gated cell (LSTM or GRU), whose forget or update gate carries the error across time steps, with its forget gate opened by a bias",
+            vec![key(m, "kind = \"lstm\""), key(m, "kind = \"gru\""), key(m, "forget_bias = 1.0 (with kind = \"lstm\")")],
+        ),
     };
-    remedy(
-        "A gated cell (LSTM or GRU), whose forget or update gate carries the error across time steps, with its forget gate opened by a bias",
-        apply,
-        &["configs/through-time.toml", "configs/sequential-mnist.toml"],
-    )
+    remedy(action, apply, &["configs/through-time.toml", "configs/sequential-mnist.toml"])
 }
 
 /// The mean-field theory beside a measured initialization.

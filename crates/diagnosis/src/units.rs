@@ -274,7 +274,7 @@ pub fn underflow(m: &Model<'_>, notes: &mut Vec<String>, not_judged: &mut Vec<St
 fn float16_note(m: &Model<'_>, notes: &mut Vec<String>) {
     let snap = m.run.histograms(m.name, Source::Probe).last().or_else(|| m.run.histograms(m.name, Source::Train).last());
     let Some(snap) = snap else { return };
-    let worst = snap
+    let shares: Vec<(u32, f64)> = snap
         .layers
         .keys()
         .filter_map(|&l| {
@@ -286,10 +286,14 @@ fn float16_note(m: &Model<'_>, notes: &mut Vec<String>) {
                 .sum();
             Some((l, below))
         })
-        .max_by(|a, b| a.1.total_cmp(&b.1));
+        .collect();
+    // The largest share, the layer nearest the input on a tie.
+    let worst = shares.iter().copied().reduce(|a, b| if b.1 > a.1 { b } else { a });
+    let many = shares.iter().filter(|s| s.1 >= UNDERFLOW_SHARE).count();
     if let Some((layer, share)) = worst.filter(|w| w.1 >= UNDERFLOW_SHARE) {
+        let others = if many > 1 { format!(" ({many} layers have {} or more there)", percent(UNDERFLOW_SHARE)) } else { String::new() };
         notes.push(format!(
-            "In float16, {} of {}'s gradient entries (epoch {}) would be 0: they are nonzero but below 1e-8, under float16's smallest subnormal (6.0e-8). Mixed-precision training scales the loss up to keep them.",
+            "In float16, {} of {}'s gradient entries (epoch {}) would be 0{others}: they are nonzero but below 1e-8, under float16's smallest subnormal (6.0e-8). Mixed-precision training scales the loss up to keep them.",
             percent(share),
             m.layer_word(layer),
             snap.epoch
