@@ -142,7 +142,7 @@ pub fn exploding(m: &Model<'_>, notes: &mut Vec<String>, _not_judged: &mut [Stri
     let (by_grad, _) = seen_in(m, metric::GRAD_NORM_WEIGHT, |r| r.first_ratio > EXPLODING_RATIO);
     let (by_delta, _) = seen_in(m, metric::DELTA_NORM, |r| r.first_ratio > EXPLODING_RATIO);
     let (seen, of) = match (by_grad, by_delta) {
-        (Some(g), Some(d)) if d.first.2 < g.first.2 && !g.persists() => (Some(d), "‖δ‖ = ‖dL/dz‖"),
+        (Some(g), Some(d)) if d.first.2 < g.first.2 && !g.persists() => (Some(d), "error signal ‖δ‖ = ‖dL/dz‖"),
         (Some(g), _) => (Some(g), "weight gradient"),
         (None, Some(d)) => (Some(d), "error signal ‖δ‖ = ‖dL/dz‖"),
         (None, None) => (None, ""),
@@ -151,7 +151,7 @@ pub fn exploding(m: &Model<'_>, notes: &mut Vec<String>, _not_judged: &mut [Stri
     if let Some(clip) = m.clip() {
         if let Some(s) = &seen {
             notes.push(format!(
-                "The gradient grows toward the input ({} gets {} of {}'s, {}), which clipping the global norm at {} holds: no finding.",
+                "The gradient grows toward the input ({}'s {of} is {} times {}'s, {}), which clipping the global norm at {} holds: no finding.",
                 m.layer_word(s.first_detail.first),
                 number(s.first_detail.first_ratio),
                 m.layer_word(s.first_detail.last),
