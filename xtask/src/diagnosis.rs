@@ -53,7 +53,11 @@ pub fn html_section(d: &Diagnosis, figures: &[FigureFile]) -> String {
         let lines = diagnosis::model_lines(m);
         let head = lines.first().cloned().unwrap_or_default();
         let class = if m.healthy { "healthy" } else { "finding" };
-        let _ = writeln!(h, "<p class=\"{class}\"><b>{}</b></p>\n<ul>", escape(&head));
+        let _ = writeln!(h, "<p class=\"{class}\"><b>{}</b></p>", escape(&head));
+        if m.findings.is_empty() && m.notes.is_empty() && m.not_judged.is_empty() {
+            continue;
+        }
+        h.push_str("<ul>\n");
         for f in &m.findings {
             let link = figure_for(f, figures)
                 .map(|fig| format!(" <a href=\"#{}\">({})</a>", escape(&fig.slug), escape(&figure_label(fig))))

@@ -122,3 +122,33 @@ impl<'a> Model<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runfolder::{LayerInfo, Manifest};
+
+    fn run_of(names: &[&str]) -> Run {
+        let layers = names.iter().map(|n| LayerInfo { name: n.to_string(), ..LayerInfo::default() }).collect();
+        let model = ModelInfo { name: "m".to_string(), layers, ..ModelInfo::default() };
+        Run::of_manifest(Manifest { models: vec![model], ..Manifest::default() })
+    }
+
+    #[test]
+    fn layers_are_named_as_the_model_names_them() {
+        let run = run_of(&["conv1", "conv2", "fc1", "fc2", "head"]);
+        let m = Model::new(&run, &run.manifest.models[0]);
+        assert_eq!(m.layers_phrase(&[2, 1]), "layers 1-2 (conv1, conv2)");
+        assert_eq!(m.layers_phrase(&[1, 2, 3, 5, 4]), "layers 1-5 (conv1 … head)");
+        assert_eq!(m.layers_phrase(&[1, 3]), "layers 1 and 3 (conv1, fc1)");
+        assert_eq!(m.layer_word(5), "head");
+        // An MLP's names are only positions: sentences say the number, the file keeps the name.
+        let run = run_of(&["layers.0", "layers.1", "layers.2"]);
+        let m = Model::new(&run, &run.manifest.models[0]);
+        assert_eq!(m.layers_phrase(&[1, 2]), "layers 1-2");
+        assert_eq!(m.layer_word(3), "layer 3");
+        assert_eq!(m.layer_names(&[3]), ["layers.2"]);
+        // A layer the manifest does not list is named by number.
+        assert_eq!(m.layer_name(9), "layer 9");
+    }
+}
