@@ -414,6 +414,7 @@ fn bad_input_says_what_could_not_be_judged_and_never_panics() {
     std::fs::write(dir.join(runfolder::LAYERS), &layers[..layers.len() - 9]).unwrap();
     let m = model(&diagnose(&dir), "relu").clone();
     assert_eq!(kinds(&m), [Kind::UpdateTooSmall]);
+    assert!(m.notes.iter().any(|n| n.starts_with("The run's status is “") && n.contains("up to step 100")), "{:?}", m.notes);
 
     // A missing file is one line naming it; a folder that is no run says so.
     std::fs::remove_file(dir.join(runfolder::STEPS)).unwrap();
@@ -512,4 +513,28 @@ fn a_trained_run_ends_with_its_diagnosis_sigmoid_vanishing_and_relu_healthy() {
     assert!(relu.healthy, "{relu:#?}");
     let text = train::cli::render_summary(&summary);
     assert!(text.contains("diagnosis:") && text.contains("sigmoid: vanishing") && text.contains("relu: healthy"), "{text}");
+}
+
+/// A view that keeps the lines it is given.
+struct Notes(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl gradflow::view::View for Notes {
+    fn note(&mut self, line: &str) {
+        self.0.lock().unwrap().push(line.to_string());
+    }
+}
+
+#[test]
+fn the_live_view_flags_a_finding_once_when_it_first_appears() {
+    let exp = experiment(DIGITS, &["train.epochs=3"]);
+    let dataset = data::load(&exp.data, exp.seed).unwrap();
+    let out = scratch("live").join("run");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = train::trainer::RunOptions { backend: Backend::Flex, out, stop: &stop };
+    train::trainer::run(&exp, &dataset, opts, Box::new(Notes(lines.clone()))).unwrap();
+    let lines = lines.lock().unwrap().clone();
+    let flagged: Vec<&String> = lines.iter().filter(|l| l.starts_with("diagnosis: sigmoid: vanishing:")).collect();
+    assert_eq!(flagged.len(), 1, "flagged once, not every epoch: {lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("diagnosis: relu:")), "the healthy net is not flagged: {lines:?}");
 }

@@ -61,6 +61,15 @@ fn diagnose_model(m: &Model<'_>) -> ModelDiagnosis {
         d.healthy = false;
         return d;
     }
+    // A run that did not complete is judged on what it wrote: "at the end" is its last row.
+    if m.run.manifest.status != runfolder::Status::Completed {
+        let last = m.run.steps.iter().filter(|r| r.model == m.name).map(|r| r.step).max();
+        d.notes.push(format!(
+            "The run's status is “{}”: this diagnosis judges what it wrote{}, and “at the end” means there.",
+            m.run.status_shown(),
+            last.map(|s| format!(", up to step {s}")).unwrap_or_default()
+        ));
+    }
     if m.telemetry_off() {
         d.not_judged.push("telemetry was off for this run: there are no per-layer measurements to judge".to_string());
     }
