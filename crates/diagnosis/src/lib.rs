@@ -82,16 +82,27 @@ fn diagnose_model(m: &Model<'_>) -> ModelDiagnosis {
     findings.extend(vanishing.clone());
     findings.extend(gradients::through_time(m, &mut d.not_judged));
     findings.extend(gradients::poor_init(m, &mut d.not_judged));
-    findings.extend(units::saturation(m));
+    let saturation = units::saturation(m);
+    findings.extend(saturation.clone());
     let dead = units::dead_units(m);
     findings.extend(dead.clone());
     let underflow = units::underflow(m, &mut d.notes, &mut d.not_judged);
     findings.extend(underflow.clone());
-    // A layer whose gradient vanished, whose units are dead or whose gradient underflowed
-    // moves little for that reason: its small update is that finding's, not one of its own.
-    let explained: Vec<u32> =
-        [&vanishing, &dead, &underflow].into_iter().flatten().flat_map(|f| f.layer_numbers.iter().copied()).collect();
+    // A layer whose gradient vanished, whose units are dead or saturated or whose gradient
+    // underflowed moves little for that reason: its small update is that finding's, not one
+    // of its own.
+    let explained: Vec<u32> = [&vanishing, &saturation, &dead, &underflow]
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f.layer_numbers.iter().copied())
+        .collect();
     findings.extend(units::updates(m, &explained));
+    if !findings.is_empty() && m.run.config_toml.is_none() {
+        d.notes.push(format!(
+            "This run has no {} (a program of its own recorded it through gradflow): the remedies name train's config keys; in your own model, make the same change in its code.",
+            runfolder::CONFIG
+        ));
+    }
     findings.sort_by_key(|f| Kind::ALL.iter().position(|k| *k == f.kind));
 
     d.healthy = !findings.iter().any(|f| f.persists) && m.has_measurements();
