@@ -7,6 +7,7 @@ mod datasets;
 mod diagnose;
 mod fuzz;
 mod guards;
+mod learner;
 mod literature;
 mod meanfield;
 mod models;

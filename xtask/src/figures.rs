@@ -1443,6 +1443,7 @@ mod tests {
                     loss: 1.0,
                     grad_norm: g,
                     grad_norm_clipped: Some(g),
+                    lr: None,
                 });
             }
             let g = 4.0 / step as f64;
@@ -1453,6 +1454,7 @@ mod tests {
                 loss: 1.0,
                 grad_norm: g,
                 grad_norm_clipped: Some(g.min(1.0)),
+                lr: None,
             });
         }
         run.manifest.models[0].diverged =

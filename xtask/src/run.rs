@@ -69,6 +69,9 @@ pub struct StepRow {
     pub loss: f64,
     pub grad_norm: f64,
     pub grad_norm_clipped: Option<f64>,
+    /// The step's learning rate (empty in runs written before the column, or by a writer that
+    /// did not know it).
+    pub lr: Option<f64>,
 }
 
 /// Where a row of `layers.csv`, `params.csv` or `grad_histograms.csv` was measured.
@@ -188,6 +191,8 @@ pub struct Run {
 
 /// The columns of `epochs.csv` that runs written before validation splits existed lack.
 const EPOCHS_LATER_COLUMNS: [&str; 2] = ["valid_loss", "valid_accuracy"];
+/// The columns of `steps.csv` that runs written before them lack.
+const STEPS_LATER_COLUMNS: [&str; 1] = ["lr"];
 
 impl Run {
     /// A run of `manifest` alone, with no rows, for tests that add the rows they need.
@@ -268,7 +273,9 @@ impl Run {
                 valid_accuracy: r.opt_f64("valid_accuracy")?,
             })
         })?;
-        let steps = read_rows(&dir.join(runfolder::STEPS), &runfolder::STEPS_COLUMNS, &mut skipped, |r| {
+        let step_columns: Vec<&str> =
+            runfolder::STEPS_COLUMNS.into_iter().filter(|c| !STEPS_LATER_COLUMNS.contains(c)).collect();
+        let steps = read_rows(&dir.join(runfolder::STEPS), &step_columns, &mut skipped, |r| {
             Ok(StepRow {
                 model: r.text("model")?,
                 epoch: epoch(r)?,
@@ -276,6 +283,7 @@ impl Run {
                 loss: r.f64("loss")?,
                 grad_norm: r.f64("grad_norm")?,
                 grad_norm_clipped: r.opt_f64("grad_norm_clipped")?,
+                lr: r.opt_f64("lr")?,
             })
         })?;
         let layer_rows = read_rows(&dir.join(runfolder::LAYERS), &runfolder::LAYERS_COLUMNS, &mut skipped, |r| {
@@ -716,7 +724,7 @@ fn read_rows<T>(
 fn row_is_short(row: &Row<'_>, required: &[&str]) -> bool {
     required
         .iter()
-        .any(|c| row.str(c).is_empty() && !matches!(*c, "train_accuracy" | "test_accuracy" | "grad_norm_clipped"))
+        .any(|c| row.str(c).is_empty() && !matches!(*c, "train_accuracy" | "test_accuracy" | "grad_norm_clipped" | "lr"))
 }
 
 /// A file's rows, or none when the file is missing (one that runs written before it
