@@ -264,6 +264,7 @@ fn a_frozen_first_layer_is_read_from_the_first_layer_with_a_gradient_and_named()
     // The legend lists the layers that have a line: not the frozen one.
     assert!(!svg(&s, "fig1-").contains(">embed (input side)<"), "figure 1's legend lists the frozen layer");
     assert!(svg(&s, "fig1-").contains(">out (output)<"));
+    assert!(svg(&s, "fig4-").contains(">test<"), "a run with a test set names its test line");
     // Figure 6: a frozen layer has an update ratio (of 0), and is compared as such.
     let fig6 = reading(&s, "fig6-");
     assert!(fig6.contains(&format!("net's {} moves not at all", phrase(&spec, 1))), "{fig6}");
@@ -344,6 +345,22 @@ fn epochs_from_1_without_a_test_set_are_read_on_the_train_loss() {
         format!("At the end, train loss is {end} for net (epoch 2; it has no test values), from {start} at epoch 1.")
     );
     assert!(!everything(&s).contains("has no rows in epochs.csv"), "{:?}", s.notes);
+    // No test line is drawn, and the legend names none.
+    assert!(!svg(&s, "fig4-").contains(">test<"), "figure 4's legend names a test line");
+}
+
+#[test]
+fn a_model_without_taps_is_said_to_have_none_and_why() {
+    let spec = Spec { untapped: &[1, 2, 3, 4], ..FULL };
+    let (_tmp, s) = report(&spec);
+    let fig5 = reading(&s, "fig5-");
+    assert!(fig5.contains("net has neither metric (no Taps::activation in its forward pass)"), "{fig5}");
+    let fig7 = reading(&s, "fig7-");
+    assert!(fig7.starts_with("There are no delta_norm rows in layers.csv for any model"), "{fig7}");
+    assert!(fig7.contains("Layers 1 (embed), 2 (block1), 3 (block2) and 4 (out) of net have no δ (no tap: "), "{fig7}");
+    // The weight gradients are there all the same.
+    let fig1 = reading(&s, "fig1-");
+    assert!(fig1.contains(&format!("{} of net receives", phrase(&spec, 1))), "{fig1}");
 }
 
 #[test]

@@ -679,6 +679,7 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
     let mut acc = Vec::new();
     let mut legend = Vec::new();
     let mut any_valid = false;
+    let mut any_test = false;
     for (i, s) in subjects.iter().enumerate() {
         let color = categorical(i);
         legend.push(LegendItem { label: s.name(), color, swatch: Swatch::Box });
@@ -695,7 +696,9 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
             markers: true,
         };
         loss.push(mk("train", Dash::Dashed, pick(&|r| r.train_loss, 1.0)));
-        loss.push(mk("test", Dash::Solid, pick(&|r| r.test_loss, 1.0)));
+        let test = pick(&|r| r.test_loss, 1.0);
+        any_test |= !test.is_empty();
+        loss.push(mk("test", Dash::Solid, test));
         let valid = pick(&|r| r.valid_loss, 1.0);
         if !valid.is_empty() {
             any_valid = true;
@@ -711,7 +714,10 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
         }
     }
     legend.push(LegendItem { label: "train".into(), color: colormap::MUTED, swatch: Swatch::Line(Dash::Dashed) });
-    legend.push(LegendItem { label: "test".into(), color: colormap::MUTED, swatch: Swatch::Line(Dash::Solid) });
+    // A loop that evaluates no test set has no test line to name.
+    if any_test {
+        legend.push(LegendItem { label: "test".into(), color: colormap::MUTED, swatch: Swatch::Line(Dash::Solid) });
+    }
     if any_valid {
         legend.push(LegendItem {
             label: "validation".into(),
@@ -851,24 +857,25 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
             present.extend(lines.iter().map(|l| l.0));
             series.extend(layer_series(s, lines, dash, suffix, true));
         }
+        // Why a model has neither: the files tell whether its forward pass taps any
+        // activation (act_mean rows); where it does, its activation has neither rule.
+        let tapped = [metric::ACT_MEAN, metric::ACT_STD]
+            .iter()
+            .any(|m| s.run.metric(&s.model, Source::Train, m).is_some() || s.run.metric(&s.model, Source::Probe, m).is_some());
+        let why = if tapped {
+            format!("{} layers have neither", s.activation().unwrap_or_else(|| "its tapped".to_string()))
+        } else {
+            "no Taps::activation in its forward pass".to_string()
+        };
         if series.is_empty() {
-            missing.push(format!(
-                "{} has neither metric ({} layers)",
-                s.name(),
-                s.activation().unwrap_or_else(|| "its activation's".to_string())
-            ));
+            missing.push(format!("{} has neither metric ({why})", s.name()));
         }
         panels.push(LinePanel {
             title: s.title(),
             y: Axis::new("share of units (%)", AxisKind::Linear { include_zero: true }),
             series,
             annotations: Vec::new(),
-            empty: Some(format!(
-                "no {} or {} rows ({} layers have neither)",
-                metric::SATURATION,
-                metric::DEAD_FRACTION,
-                s.activation().unwrap_or_else(|| "these".to_string())
-            )),
+            empty: Some(format!("no {} or {} rows ({why})", metric::SATURATION, metric::DEAD_FRACTION)),
             x: None,
             references: Vec::new(),
             events: Vec::new(),
