@@ -136,7 +136,7 @@ pub(super) fn side_by_side(subjects: &[Subject<'_>]) -> Option<Made> {
         },
         series: end_series,
         annotations: Vec::new(),
-        empty: Some(format!("no rows in {}", runfolder::EPOCHS)),
+        empty: Some(format!("no {what} in {}", runfolder::EPOCHS)),
         x: Some(Axis::new("epoch (0 = initialization)", AxisKind::Tight).integer()),
         references: Vec::new(),
         events: Vec::new(),
