@@ -14,6 +14,7 @@ mod models;
 mod prng;
 mod recurrent;
 mod remedies;
+mod readings;
 mod report;
 mod runfolder;
 mod telemetry;

@@ -555,10 +555,62 @@ impl Run {
         rows
     }
 
-    /// The model's last epoch with any record (`epochs.csv` or probe rows).
+    /// The model's last epoch with any record: a row of `epochs.csv`, `steps.csv` or
+    /// `layers.csv` (train or probe). A run under burn-train's Learner, or a loop of one's
+    /// own, has steps and layer rows of an epoch before that epoch's row in `epochs.csv`.
     pub fn last_epoch(&self, model: &str) -> Option<u32> {
         let from_epochs = self.epochs.iter().filter(|r| r.model == model).map(|r| r.epoch).max();
-        from_epochs.max(self.last_probe_epoch(model))
+        let from_steps = self.steps.iter().filter(|r| r.model == model).map(|r| r.epoch).max();
+        let from_layers = self
+            .layers
+            .iter()
+            .filter(|(k, _)| k.0 == model)
+            .flat_map(|(_, per)| per.values().flat_map(|pts| pts.iter().map(|p| p.epoch)))
+            .max();
+        from_epochs.max(from_steps).max(from_layers)
+    }
+
+    /// The rows the model has in each file that holds any, with the file's name, in the
+    /// order of [`runfolder::CSV_FILES`] (empty when it has none at all).
+    pub fn row_counts(&self, model: &str) -> Vec<(&'static str, usize)> {
+        let layers: usize =
+            self.layers.iter().filter(|(k, _)| k.0 == model).flat_map(|(_, per)| per.values().map(Vec::len)).sum();
+        let histograms: usize = self.histograms.iter().filter(|(k, _)| k.0 == model).map(|(_, v)| v.len()).sum();
+        let time_steps: usize = self.time_steps.iter().filter(|(k, _)| k.0 == model).map(|(_, v)| v.len()).sum();
+        [
+            (runfolder::EPOCHS, self.epochs.iter().filter(|r| r.model == model).count()),
+            (runfolder::STEPS, self.steps.iter().filter(|r| r.model == model).count()),
+            (runfolder::LAYERS, layers),
+            (runfolder::LAYER_EPOCHS, self.layer_epochs.iter().filter(|r| r.model == model).count()),
+            (runfolder::PARAMS, self.params.iter().filter(|r| r.model == model).count()),
+            (runfolder::HISTOGRAMS, histograms),
+            (runfolder::TIME_STEPS, time_steps),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+
+    /// The metrics that have rows of one layer of the model in `layers.csv` or
+    /// `layer_epochs.csv`, from any source: what the files tell of a layer that lacks one
+    /// (a layer with `weight_norm` but no `grad_norm_weight` has weights that got no
+    /// gradient).
+    pub fn layer_metrics(&self, model: &str, layer: u32) -> BTreeSet<&str> {
+        let mut found: BTreeSet<&str> = self
+            .layers
+            .iter()
+            .filter(|(k, per)| k.0 == model && per.get(&layer).is_some_and(|p| !p.is_empty()))
+            .map(|(k, _)| k.2.as_str())
+            .collect();
+        found.extend(
+            self.layer_epochs.iter().filter(|r| r.model == model && r.layer == layer).map(|r| r.metric.as_str()),
+        );
+        found
+    }
+
+    /// Whether layers.csv has probe rows of any metric for the model.
+    pub fn has_probe(&self, model: &str) -> bool {
+        self.layers.iter().any(|(k, per)| k.0 == model && k.1 == Source::Probe && !per.is_empty())
     }
 
     /// The probe value of a metric for every layer at one epoch (index 0 is layer 1).
@@ -569,6 +621,26 @@ impl Run {
             .map(|layer| {
                 per.and_then(|p| p.get(&layer))
                     .and_then(|pts| pts.iter().rev().find(|p| p.epoch == epoch))
+                    .map(|p| p.value)
+            })
+            .collect()
+    }
+
+    /// The first and the last logged training step with rows of `metric` for the model.
+    pub fn train_steps(&self, model: &str, metric: &str) -> Option<(u64, u64)> {
+        let per = self.metric(model, Source::Train, metric)?;
+        let steps = per.values().flat_map(|pts| pts.iter().map(|p| p.step));
+        let (lo, hi) = steps.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// The train value of a metric for every layer at one step (index 0 is layer 1).
+    pub fn train_at(&self, model: &str, metric: &str, step: u64) -> Vec<Option<f64>> {
+        let per = self.metric(model, Source::Train, metric);
+        (1..=self.layer_count(model))
+            .map(|layer| {
+                per.and_then(|p| p.get(&layer))
+                    .and_then(|pts| pts.iter().rev().find(|p| p.step == step))
                     .map(|p| p.value)
             })
             .collect()
@@ -592,6 +664,22 @@ impl Run {
         let mut map: BTreeMap<u32, Vec<(f64, f64)>> = BTreeMap::new();
         for r in self.layer_epochs.iter().filter(|r| r.model == model && r.metric == metric && r.mean.is_finite()) {
             map.entry(r.layer).or_default().push((f64::from(r.epoch), r.mean));
+        }
+        // `layer_epochs.csv` gets an epoch's means when the epoch closes: a run whose epochs
+        // never closed (a Learner or a loop of one's own that logs steps only, a run killed
+        // in its first epoch) has train rows without them, and their mean per epoch is the
+        // same aggregate.
+        if map.is_empty()
+            && let Some(per) = self.metric(model, Source::Train, metric)
+        {
+            for (&layer, pts) in per {
+                let mut by_epoch: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+                for p in pts {
+                    let e = by_epoch.entry(p.epoch).or_default();
+                    *e = (e.0 + p.value, e.1 + 1);
+                }
+                map.insert(layer, by_epoch.into_iter().map(|(e, (sum, n))| (f64::from(e), sum / n as f64)).collect());
+            }
         }
         for pts in map.values_mut() {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -627,8 +715,27 @@ impl Run {
             self.manifest.models.iter().map(|m| (m.name.clone(), self.last_epoch(&m.name))).collect();
         let most = last.iter().filter_map(|(_, e)| *e).max();
         for (name, epoch) in last {
+            let counts = self.row_counts(&name);
+            let epoch_rows = counts.iter().any(|(f, _)| *f == runfolder::EPOCHS);
+            if counts.is_empty() {
+                self.notes.push(format!(
+                    "Model “{name}” has no rows yet in any of {}.",
+                    crate::figures::join(runfolder::CSV_FILES.iter().map(|f| f.to_string()).collect())
+                ));
+                continue;
+            }
+            if !epoch_rows {
+                // Steps and layer rows without an epoch row: a run whose first epoch has not
+                // closed, or a loop that records steps only. Say what there is.
+                let held: Vec<String> = counts.iter().map(|(f, n)| format!("{n} row{} in {f}", plural(*n))).collect();
+                self.notes.push(format!(
+                    "Model “{name}” has no rows in {} (no epoch has closed), but has {}: the figures show those, and the loss and accuracy per epoch (figure 4) have none.",
+                    runfolder::EPOCHS,
+                    crate::figures::join(held)
+                ));
+            }
             match (epoch, most) {
-                (None, _) => self.notes.push(format!("Model “{name}” has no rows yet.")),
+                (None, _) => {}
                 (Some(e), Some(m)) if e < m => {
                     self.notes.push(format!("Model “{name}” stops at epoch {e}, before the others (epoch {m})."))
                 }
@@ -836,7 +943,8 @@ mod tests {
         }
     }
 
-    /// The four files every run has, with one probe row per layer of a 2-layer model.
+    /// The four files every run has, with one epoch row and one probe row per layer of a
+    /// 2-layer model.
     fn base(manifest: serde_json::Value) -> Vec<(&'static str, String)> {
         let layers = format!(
             "{}\nm,0,0,probe,1,{g},1e-6\nm,0,0,probe,2,{g},1e-2\n",
@@ -846,7 +954,10 @@ mod tests {
         vec![
             (runfolder::MANIFEST, manifest.to_string()),
             (runfolder::CONFIG, "name = \"t\"\n".to_string()),
-            (runfolder::EPOCHS, format!("{}\n", runfolder::header(&runfolder::EPOCHS_COLUMNS))),
+            (
+                runfolder::EPOCHS,
+                format!("{}\nm,0,2.3,0.1,2.3,0.1,1.5,,\n", runfolder::header(&runfolder::EPOCHS_COLUMNS)),
+            ),
             (runfolder::STEPS, format!("{}\n", runfolder::header(&runfolder::STEPS_COLUMNS))),
             (runfolder::LAYERS, layers),
             (runfolder::LAYER_EPOCHS, format!("{}\n", runfolder::header(&runfolder::LAYER_EPOCHS_COLUMNS))),
