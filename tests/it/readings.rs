@@ -143,7 +143,7 @@ fn write(dir: &Path, spec: &Spec) {
     epoch_row(&mut w, 0);
     for epoch in 1..=EPOCHS_OF_STEPS {
         for step in (epoch - 1) * STEPS_PER_EPOCH + 1..=epoch * STEPS_PER_EPOCH {
-            let row = StepRow { model: "net", epoch, step, loss: 0.3, grad_norm: 0.1, grad_norm_clipped: 0.1 };
+            let row = StepRow { model: "net", epoch, step, loss: 0.3, grad_norm: 0.1, grad_norm_clipped: 0.1, lr: Some(0.1) };
             w.step(&row).expect("step row");
             moment(&mut w, epoch, step, SOURCE_TRAIN);
         }
