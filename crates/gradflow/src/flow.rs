@@ -29,6 +29,7 @@ pub struct FlowConfig {
     grads_accumulation: usize,
     view: Option<bool>,
     seed: Option<u64>,
+    enabled: bool,
 }
 
 impl Default for FlowConfig {
@@ -50,7 +51,16 @@ impl FlowConfig {
             grads_accumulation: 1,
             view: None,
             seed: None,
+            enabled: std::env::var("GRADFLOW").map_or(true, |v| v != "off"),
         }
+    }
+
+    /// Whether to measure at all (by default yes, unless the environment says `GRADFLOW=off`):
+    /// a Flow that does not measure trains as if it were not there, and its run folder holds
+    /// the manifest alone, which says so. It is how the telemetry's cost is measured.
+    pub fn with_enabled(mut self, enabled: bool) -> FlowConfig {
+        self.enabled = enabled;
+        self
     }
 
     /// The model's name in the run folder and the report.
@@ -149,9 +159,13 @@ impl FlowConfig {
             items: Items { steps: start.step, ..Items::default() },
             error: None,
             closed: false,
+            disabled: !self.enabled,
         };
-        let shared = Arc::new(Shared { core: Mutex::new(core), first, device });
-        crate::learner::register(&shared);
+        let enabled = self.enabled;
+        let shared = Arc::new(Shared { core: Mutex::new(core), first, device, enabled });
+        if enabled {
+            crate::learner::register(&shared);
+        }
         let mut flow = Flow { shared, taps: Taps::off(), finished: false };
         flow.taps = flow.next_taps();
         Ok(flow)
@@ -202,6 +216,9 @@ pub(crate) struct Shared {
     pub(crate) core: Mutex<Core>,
     pub(crate) first: ParamId,
     pub(crate) device: Option<Device>,
+    /// False when telemetry is switched off (`GRADFLOW=off`): every hook then does what burn
+    /// would do without gradflow, and the run folder holds the manifest alone.
+    pub(crate) enabled: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +286,8 @@ pub(crate) struct Core {
     /// The first error seen where none could be returned (inside `optimize` or a metric).
     pub(crate) error: Option<String>,
     pub(crate) closed: bool,
+    /// Telemetry switched off: nothing is measured or written but the manifest.
+    pub(crate) disabled: bool,
 }
 
 impl Core {
@@ -293,6 +312,7 @@ impl Core {
         let (status, reason) = match (self.error.clone(), status) {
             (Some(e), Status::Completed) => (Status::Failed, Some(e)),
             (Some(e), Status::Failed) if reason.is_none() => (Status::Failed, Some(e)),
+            (None, Status::Completed) if self.disabled => (status, Some("telemetry was switched off (GRADFLOW=off)".to_string())),
             _ => (status, reason),
         };
         self.recorder.checkpoint(&[&self.watch])?;
@@ -373,6 +393,10 @@ impl Flow {
         grads: Gradients,
         optimize: impl FnOnce(M, GradientsParams) -> M,
     ) -> Result<M, Error> {
+        if !self.shared.enabled {
+            let grads = GradientsParams::from_grads(grads, &model);
+            return Ok(optimize(model, grads));
+        }
         let taps = std::mem::replace(&mut self.taps, Taps::off());
         let shared = self.shared.clone();
         let mut core = lock(&shared);
@@ -467,6 +491,9 @@ impl Flow {
     }
 
     fn next_taps(&self) -> Taps {
+        if !self.shared.enabled {
+            return Taps::off();
+        }
         let core = lock(&self.shared);
         let next = core.step + 1;
         core.watch.taps(core.is_logged(next))

@@ -276,6 +276,9 @@ impl Metric for FlowMetric {
             Some(e) => (e.current(), 1),
             None => (f64::NAN, 1),
         };
+        if !self.shared.enabled {
+            return Ok(entry);
+        }
         let mut core = lock(&self.shared);
         let written = match self.split {
             Split::Train => train_batch(&mut core, loss, count, metadata),
@@ -299,6 +302,9 @@ impl Metric for FlowMetric {
     /// the epoch's row.
     fn clear(&mut self) {
         self.loss.clear();
+        if !self.shared.enabled {
+            return;
+        }
         let mut core = lock(&self.shared);
         let written = match self.split {
             Split::Train => {
