@@ -409,3 +409,27 @@ fn the_examples_run_and_report() {
         assert!(md.contains(layer), "{example}'s report names {layer}");
     }
 }
+
+/// A Flow switched off (`GRADFLOW=off`) trains the same model and writes the manifest alone,
+/// which says so.
+#[test]
+fn a_flow_switched_off_measures_nothing_and_says_so() {
+    let dir = scratch("off").join("run");
+    let device = Device::flex().autodiff();
+    let mut model = Net::new(&device);
+    let mut optim = SgdConfig::new().init();
+    let mut flow = FlowConfig::new().with_enabled(false).with_steps_per_epoch(2).with_view(false).init(&dir, &model).unwrap();
+    for s in 0..4 {
+        let batch = Rows.batch(rows(8, s), &device);
+        assert!(!flow.taps().is_on());
+        let loss = model.regress(batch, flow.taps()).loss;
+        let grads = loss.backward();
+        model = flow.step(model, &loss, grads, |m, g| optim.step(0.1, m, g)).unwrap();
+    }
+    flow.finish().unwrap();
+    let m = manifest(&dir);
+    assert_eq!((m.status, m.reason.as_deref()), (Status::Completed, Some("telemetry was switched off (GRADFLOW=off)")));
+    for file in ["steps.csv", "layers.csv", "epochs.csv"] {
+        assert_eq!(csv(&dir, file).len(), 1, "{file} has its header alone");
+    }
+}
