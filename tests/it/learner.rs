@@ -433,3 +433,37 @@ fn a_flow_switched_off_measures_nothing_and_says_so() {
         assert_eq!(csv(&dir, file).len(), 1, "{file} has its header alone");
     }
 }
+
+/// With `grads_accumulation(2)` the optimizer steps once per two batches: the run counts the
+/// optimizer's steps, each with its two batches' mean loss.
+#[test]
+fn gradient_accumulation_counts_the_optimizers_steps() {
+    let dir = scratch("accumulation");
+    let out = dir.join("run");
+    let device = Device::flex().autodiff();
+    let model = Net::new(&device);
+    let flow = FlowConfig::new().with_grads_accumulation(2).init_learner(&out, &model).unwrap();
+    let optim: ModuleOptimizer = SgdConfig::new().init();
+    let learner = Learner::new(model, optim, ConstantLr::new(0.05));
+    // 96 examples in batches of 16: 6 batches, 3 optimizer steps per epoch.
+    let result = SupervisedTraining::new(dir.join("burn"), loader(96, 16, 1), loader(32, 16, 2))
+        .metrics(flow.metrics())
+        .grads_accumulation(2)
+        .with_application_logger(None)
+        .num_epochs(2)
+        .launch(learner);
+    flow.close(&result).unwrap();
+    let steps: Vec<(String, String)> = csv(&out, "steps.csv").into_iter().skip(1).map(|r| (r[1].clone(), r[2].clone())).collect();
+    let want = [("1", "1"), ("1", "2"), ("1", "3"), ("2", "4"), ("2", "6")];
+    assert_eq!(steps, want.map(|(e, s)| (e.to_string(), s.to_string())), "steps 1, 2, 4 by the cadence, 3 and 6 last of their epochs");
+}
+
+#[test]
+fn a_model_without_parameters_is_an_error_naming_it() {
+    #[derive(Module, Debug)]
+    struct Empty {
+        act: burn::nn::Relu,
+    }
+    let e = gradflow::Watch::new("encoder", &Empty { act: burn::nn::Relu::new() }).err().expect("nothing to watch");
+    assert_eq!(e.to_string(), "model `encoder` has no parameters to watch");
+}
