@@ -25,7 +25,32 @@ struct Model {
     lr: Option<f64>,
 }
 
-/// A run being recorded: the run folder's writer, its manifest, and the view.
+/// A run being recorded: the run folder's writer, its manifest, and the view. A run of
+/// several models adds each one's [`crate::Watch`], and hands each measured step to
+/// [`Recorder::step`]:
+///
+/// ```
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::prelude::*;
+/// use gradflow::runfolder::{ModelInfo, Status};
+/// use gradflow::{Recorder, Watch};
+///
+/// # let _ = std::fs::remove_dir_all("runs/two-models");
+/// let device = Device::flex().autodiff();
+/// let (a, b): (Linear, Linear) = (LinearConfig::new(3, 1).init(&device), LinearConfig::new(3, 1).init(&device));
+/// let mut run = Recorder::named(std::path::Path::new("runs/two-models"), "two-models").unwrap();
+/// let (mut wa, mut wb) = (Watch::new("a", &a).unwrap(), Watch::new("b", &b).unwrap());
+/// run.add(&wa, ModelInfo::default()).unwrap();
+/// run.add(&wb, ModelInfo::default()).unwrap();
+/// for (name, model, watch) in [("a", &a, &mut wa), ("b", &b, &mut wb)] {
+///     let loss = model.forward(Tensor::<2>::ones([2, 3], &device)).sum();
+///     let taps = watch.taps(false);
+///     let m = watch.read(model, &loss.backward(), &taps).unwrap().into_measurement();
+///     run.step(name, 1, 1, 0.0, &m, m.grad_norm).unwrap();
+/// }
+/// run.finish(Status::Completed, None).unwrap();
+/// # std::fs::remove_dir_all("runs/two-models").unwrap();
+/// ```
 pub struct Recorder {
     writer: RunWriter,
     manifest: Manifest,

@@ -119,7 +119,22 @@ pub(crate) struct TapState {
 
 /// The taps of one forward pass. Pass `&Taps` to the model's `forward` and call
 /// [`Taps::tap`] and [`Taps::activation`] there; take a new one for each step from
-/// [`crate::Watch::taps`].
+/// [`crate::Watch::taps`] (or [`crate::Flow::taps`]).
+///
+/// ```
+/// use burn::prelude::*;
+/// use burn::tensor::activation::sigmoid;
+/// use gradflow::{Activation, Taps};
+///
+/// // In a model's `forward`: dL/dz of the layer named `layers.0`, and its sigmoid's saturation.
+/// fn forward(x: Tensor<2>, w: Tensor<2>, taps: &Taps) -> Tensor<2> {
+///     let z = taps.tap("layers.0", x.matmul(w));
+///     taps.activation("layers.0", sigmoid(z), Activation::Sigmoid)
+/// }
+/// let device = Device::flex().autodiff();
+/// let out = forward(Tensor::ones([2, 3], &device), Tensor::ones([3, 4], &device), &Taps::off());
+/// assert_eq!(out.dims(), [2, 4]);
+/// ```
 pub struct Taps {
     state: Option<RefCell<TapState>>,
 }

@@ -47,6 +47,31 @@ impl Cadence {
 /// Watches one model's gradient flow. Make it once, from the model as initialized; then on a
 /// measured step take [`Watch::taps`], run the forward pass with them, and hand the
 /// gradients to [`Watch::read`] before the optimizer consumes them.
+///
+/// The lower-level way, for a loop that records several models in one run (a [`crate::Flow`]
+/// is one watch and its recorder):
+///
+/// ```
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::prelude::*;
+/// use burn::tensor::activation::relu;
+/// use gradflow::{Activation, Watch};
+///
+/// #[derive(Module, Debug)]
+/// struct Net {
+///     layer: Linear,
+/// }
+///
+/// let device = Device::flex().autodiff();
+/// let net = Net { layer: LinearConfig::new(3, 2).init(&device) };
+/// let mut watch = Watch::new("net", &net).unwrap();
+/// let taps = watch.taps(watch.is_logged(1, false));
+/// let z = taps.tap("layer", net.layer.forward(Tensor::<2>::ones([4, 3], &device)));
+/// let loss = taps.activation("layer", relu(z), Activation::Relu).sum();
+/// let grads = loss.backward();
+/// let m = watch.read(&net, &grads, &taps).unwrap().into_measurement();
+/// assert!(m.layers[0].grad_norm_weight.is_some() && m.layers[0].delta_norm.is_some());
+/// ```
 pub struct Watch {
     name: String,
     layout: Layout,
