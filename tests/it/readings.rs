@@ -29,6 +29,8 @@ struct Spec {
     probe: bool,
     /// Whether `epochs.csv` has test values.
     test: bool,
+    /// Whether `epochs.csv` has validation values (as burn-train's Learner's runs have).
+    valid: bool,
     /// Whether `grad_histograms.csv` has rows.
     histograms: bool,
 }
@@ -42,6 +44,7 @@ const FULL: Spec = Spec {
     epochs: &[0, 1, 2],
     probe: true,
     test: true,
+    valid: false,
     histograms: true,
 };
 
@@ -132,7 +135,7 @@ fn write(dir: &Path, spec: &Spec) {
             epoch,
             train: (0.4 / (epoch + 1) as f64, None),
             test,
-            valid: None,
+            valid: spec.valid.then_some((0.6 / (epoch + 1) as f64, None)),
             seconds: 1.0,
         };
         w.epoch(&r).expect("epoch row");
@@ -347,6 +350,19 @@ fn epochs_from_1_without_a_test_set_are_read_on_the_train_loss() {
     assert!(!everything(&s).contains("has no rows in epochs.csv"), "{:?}", s.notes);
     // No test line is drawn, and the legend names none.
     assert!(!svg(&s, "fig4-").contains(">test<"), "figure 4's legend names a test line");
+}
+
+#[test]
+fn a_learners_run_is_read_on_its_validation_loss() {
+    // As burn-train's Learner records them through gradflow: a validation split, no test set.
+    let spec = Spec { epochs: &[1, 2], probe: false, test: false, valid: true, ..FULL };
+    let (_tmp, s) = report(&spec);
+    assert_no_false_claims(&s);
+    let (start, end, valid) = (sig_n(0.4 / 2.0, 3), sig_n(0.4 / 3.0, 3), sig_n(0.6 / 3.0, 3));
+    assert_eq!(
+        reading(&s, "fig4-"),
+        format!("At the end, train loss is {end} for net (epoch 2; it has no test values, and its validation loss is {valid}), from {start} at epoch 1.")
+    );
 }
 
 #[test]

@@ -772,7 +772,13 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
         let test = rows.iter().any(|r| pick(true)(r).is_some());
         let valued: Vec<(u32, f64)> = rows.iter().filter_map(|r| pick(test)(r).map(|v| (r.epoch, v))).collect();
         let (Some(&(e0, v0)), Some(&(e1, v1))) = (valued.first(), valued.last()) else { continue };
-        let no_test = if test { "" } else { "; it has no test values" };
+        // A run under burn-train's Learner evaluates a validation split instead: say its last value.
+        let valid = rows.iter().rev().find_map(|r| if classification { r.valid_accuracy } else { r.valid_loss });
+        let no_test = match (test, valid) {
+            (true, _) => String::new(),
+            (false, Some(v)) => format!("; it has no test values, and its validation {what} is {}", text(v)),
+            (false, None) => "; it has no test values".to_string(),
+        };
         items.push((test, format!("{} for {} (epoch {e1}{no_test})", text(v1), s.name()), text(v0), e0));
     }
     let at = |e: u32| if e == 0 { "at initialization".to_string() } else { format!("at epoch {e}") };
