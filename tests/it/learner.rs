@@ -46,8 +46,9 @@ impl Net {
     }
 }
 
-/// The gradient norms `optimize` received, per optimizer step, computed directly from them.
-static SEEN: Mutex<Vec<(f64, f64)>> = Mutex::new(Vec::new());
+/// The gradient norms `optimize` received, per optimizer step, computed directly from them,
+/// by the model's first weight (the tests train in parallel).
+static SEEN: Mutex<Vec<(burn::module::ParamId, f64, f64)>> = Mutex::new(Vec::new());
 
 fn norm<const D: usize>(t: Tensor<D>) -> f64 {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap().iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt()
@@ -68,7 +69,7 @@ impl TrainStep for Net {
     fn optimize(self, o: &mut Optim, lr: Lr, g: Grads) -> Self {
         let first = g.get::<2>(self.first.weight.id).map_or(f64::NAN, norm);
         let second = g.get::<2>(self.second.weight.id).map_or(f64::NAN, norm);
-        SEEN.lock().unwrap().push((first, second));
+        SEEN.lock().unwrap().push((self.first.weight.id, first, second));
         gradflow::learner::optimize(self, o, lr, g)
     }
 }
@@ -140,7 +141,7 @@ fn a_learner_run_has_the_learners_steps_epochs_and_gradients() {
     let device = Device::flex().autodiff();
     gradflow::seed(&device, 5);
     let model = Net::new(&device);
-    SEEN.lock().unwrap().clear();
+    let id = model.first.weight.id;
     let flow = Flow::learner(&out, &model).unwrap();
     let optim: ModuleOptimizer = SgdConfig::new().init();
     let learner = Learner::new(model, optim, ConstantLr::new(0.05));
@@ -170,7 +171,7 @@ fn a_learner_run_has_the_learners_steps_epochs_and_gradients() {
         assert!(train.is_finite() && valid.is_finite(), "train and validation losses: {row:?}");
     }
     // Every logged step's gradient norm is the one the optimizer received.
-    let seen = SEEN.lock().unwrap().clone();
+    let seen: Vec<(f64, f64)> = SEEN.lock().unwrap().iter().filter(|s| s.0 == id).map(|s| (s.1, s.2)).collect();
     assert_eq!(seen.len(), 12, "optimize ran once per step");
     for (param, which) in [("first.weight", 0), ("second.weight", 1)] {
         let logged = param_values(&out, param, "grad_norm");
@@ -466,4 +467,21 @@ fn a_model_without_parameters_is_an_error_naming_it() {
     }
     let e = gradflow::Watch::new("encoder", &Empty { act: burn::nn::Relu::new() }).err().expect("nothing to watch");
     assert_eq!(e.to_string(), "model `encoder` has no parameters to watch");
+}
+
+/// A Learner run whose Flow metric was never registered closes `failed`, saying what to add.
+#[test]
+fn a_learner_without_the_flows_metric_is_told_to_register_it() {
+    let dir = scratch("no-metric");
+    let out = dir.join("run");
+    let device = Device::flex().autodiff();
+    let model = Net::new(&device);
+    let flow = Flow::learner(&out, &model).unwrap();
+    let optim: ModuleOptimizer = SgdConfig::new().init();
+    let result = SupervisedTraining::new(dir.join("burn"), loader(32, 16, 1), loader(16, 16, 2))
+        .with_application_logger(None)
+        .launch(Learner::new(model, optim, ConstantLr::new(0.05)));
+    let e = flow.close(&result).expect_err("no metric");
+    assert!(e.to_string().contains(".metrics(flow.metrics())"), "{e}");
+    assert_eq!(manifest(&out).status, Status::Failed);
 }

@@ -126,6 +126,12 @@ impl Flow {
         self.mark_finished();
         let mut core = lock(self.shared());
         flush_items(&mut core)?;
+        if !core.disabled && core.items.batches_per_epoch.is_none() && !core.queue.is_empty() {
+            core.fail(
+                "the Learner optimized the model but the Flow's metric saw no batch: register it with \
+                 `.metrics(flow.metrics())` on SupervisedTraining",
+            );
+        }
         let kept = core.error.clone();
         match (&result.error, &result.interrupted) {
             (Some(e), _) => core.close(Status::Failed, Some(format!("the Learner failed: {e}")))?,
