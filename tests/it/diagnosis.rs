@@ -94,7 +94,7 @@ fn write_run(name: &str, models: &[Synthetic<'_>]) -> PathBuf {
             if source == "train" {
                 let g = (m.value)("global", source, epoch, step, 0).unwrap_or(1.0);
                 let clipped = m.clip.map_or(g, |c| g.min(c));
-                w.step(&StepRow { model: m.name, epoch, step, loss: 1.0, grad_norm: g, grad_norm_clipped: clipped }).unwrap();
+                w.step(&StepRow { model: m.name, epoch, step, loss: 1.0, grad_norm: g, grad_norm_clipped: clipped, lr: None }).unwrap();
             }
         }
     }

@@ -660,7 +660,7 @@ fn run_files() -> Vec<(&'static str, String)> {
         epochs.push_str(&format!("{}\n", row.join(",")));
         if epoch > 0 {
             for s in step - 1..=step {
-                steps.push_str(&format!("m,{epoch},{s},0.{s},1e-{s},1e-{s}\n"));
+                steps.push_str(&format!("m,{epoch},{s},0.{s},1e-{s},1e-{s},\n"));
             }
         }
         for layer in 1..=3 {

@@ -344,7 +344,7 @@ fn write_run(dir: &Path, spec: &Spec) {
         for &(e, s) in &logged {
             let norm = if spec.remedies && model == "relu" { remedied_norm(s) } else { 0.5 };
             let clipped = if spec.remedies && model == "relu" { norm.min(CLIP) } else { norm };
-            writeln!(steps, "{model},{e},{s},{:e},{norm:e},{clipped:e}", 2.3 - 0.01 * s as f64).expect("fmt");
+            writeln!(steps, "{model},{e},{s},{:e},{norm:e},{clipped:e},0.1", 2.3 - 0.01 * s as f64).expect("fmt");
             moment(model, e, s, runfolder::SOURCE_TRAIN);
         }
         for e in kept_epochs.filter(|&e| e > 0) {
@@ -590,7 +590,7 @@ fn malformed_csv_names_the_file_and_line() {
     rows[2] = "sigmoid,1,2,2.2";
     std::fs::write(run.join(runfolder::STEPS), rows.join("\n") + "\n").expect("write");
     let msg = xtask::write_report(&run, None, Format::Svg).expect_err("short row").to_string();
-    assert!(msg.contains("steps.csv:3:") && msg.contains("expected 6 fields"), "{msg}");
+    assert!(msg.contains("steps.csv:3:") && msg.contains("expected 7 fields"), "{msg}");
 }
 
 #[test]

@@ -80,7 +80,7 @@ fn rows_are_written_whole_and_durable_after_each_flush() {
         .expect("epoch");
     assert_eq!(lines(runfolder::EPOCHS)[1], "mse,0,2,,,,0.000,3,");
 
-    w.step(&StepRow { model: "relu", epoch: 1, step: 8, loss: 0.5, grad_norm: 1e-30, grad_norm_clipped: 2.5 }).expect("step");
+    w.step(&StepRow { model: "relu", epoch: 1, step: 8, loss: 0.5, grad_norm: 1e-30, grad_norm_clipped: 2.5, lr: Some(0.5) }).expect("step");
     let layer = LayerRow {
         model: "relu",
         epoch: 1,
@@ -125,7 +125,7 @@ fn rows_are_written_whole_and_durable_after_each_flush() {
     .expect("histogram");
     w.flush().expect("flush");
     // Read while the writer is still open: flush, not closing the file, made them visible.
-    assert_eq!(lines(runfolder::STEPS), ["relu,1,8,0.5,1e-30,2.5"]);
+    assert_eq!(lines(runfolder::STEPS), ["relu,1,8,0.5,1e-30,2.5,0.5"]);
     assert_eq!(lines(runfolder::LAYERS), ["relu,1,8,train,3,grad_norm_weight,4.5e-12"]);
     assert_eq!(lines(runfolder::PARAMS), ["relu,1,8,probe,3,layers.2.weight,grad_norm,0.125"]);
     assert_eq!(lines(runfolder::LAYER_EPOCHS), ["relu,1,3,weight_norm,1.5,-2,3e9,7"]);

@@ -78,7 +78,7 @@ fn a_short_run_writes_the_whole_run_folder() {
     assert!(!rows.iter().any(|r| r[0] == "sigmoid" && r[5] == "dead_fraction"));
     assert!(!rows.iter().any(|r| r[0] == "relu" && r[5] == "saturation" && r[4] != "7"));
     let (h, _) = csv(&out.join("steps.csv"));
-    assert_eq!(h.join(","), "model,epoch,step,loss,grad_norm,grad_norm_clipped");
+    assert_eq!(h.join(","), "model,epoch,step,loss,grad_norm,grad_norm_clipped,lr");
     let (h, _) = csv(&out.join("layer_epochs.csv"));
     assert_eq!(h.join(","), "model,epoch,layer,metric,mean,min,max,count");
 

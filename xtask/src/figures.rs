@@ -20,6 +20,7 @@ use crate::scale::Label;
 use crate::scene::Dash;
 use crate::subject::Subject;
 
+mod coverage;
 mod remedies;
 mod through_time;
 
@@ -133,12 +134,8 @@ fn layer_series(s: &Subject<'_>, lines: LayerLines, dash: Dash, suffix: &str, ma
 }
 
 /// The legend for lines coloured by layer: one entry per layer when every panel has the
-/// same few layers, else a ramp from the first to the last layer.
-fn layer_legend(subjects: &[Subject<'_>]) -> Legend {
-    layer_legend_of(subjects, None)
-}
-
-/// [`layer_legend`] listing only the layers in `drawn` (when given).
+/// same few layers (only those in `drawn`, when given: a frozen or untapped layer has no
+/// line), else a ramp from the first to the last layer.
 fn layer_legend_of(subjects: &[Subject<'_>], drawn: Option<&BTreeSet<u32>>) -> Legend {
     let counts: BTreeSet<u32> = subjects.iter().map(Subject::layers).collect();
     // One legend serves every panel, so it names the layers only when every subject's
@@ -196,8 +193,9 @@ fn layer_axis(subjects: &[Subject<'_>], input_at: &str) -> String {
 /// probe rows.
 fn train_means_note() -> String {
     format!(
-        "Where there are no probe rows, the per-epoch means of the training batches ({}) are shown.",
-        runfolder::LAYER_EPOCHS
+        "Where there are no probe rows, the per-epoch means of the training batches are shown ({}, or, where it has none, the train rows of {} averaged per epoch).",
+        runfolder::LAYER_EPOCHS,
+        runfolder::LAYERS
     )
 }
 
@@ -206,17 +204,59 @@ fn no_rows(metric: &str, file: &str) -> String {
     format!("no {metric} rows in {file}")
 }
 
-/// "a", "a and b", "a, b and c".
-pub(crate) fn join(mut parts: Vec<String>) -> String {
-    match parts.len() {
-        0 => String::new(),
-        1 => parts.remove(0),
-        _ => {
-            let last = parts.pop().unwrap_or_default();
-            format!("{} and {last}", parts.join(", "))
-        }
+/// The other source.
+fn other(source: Source) -> Source {
+    if source == Source::Train { Source::Probe } else { Source::Train }
+}
+
+/// The source as the files write it: `train`, `probe`.
+fn source_word(source: Source) -> &'static str {
+    if source == Source::Train { runfolder::SOURCE_TRAIN } else { runfolder::SOURCE_PROBE }
+}
+
+/// The note of a subject's panel that has no rows of a metric from `source`: where the
+/// metric has rows from the other source, it says so rather than that there are none.
+fn no_rows_of(s: &Subject<'_>, metric: &str, source: Source) -> String {
+    if s.run.metric(&s.model, other(source), metric).is_some() {
+        format!(
+            "no {} rows of {metric} in {} (only {} rows)",
+            source_word(source),
+            runfolder::LAYERS,
+            source_word(other(source))
+        )
+    } else {
+        no_rows(metric, runfolder::LAYERS)
     }
 }
+
+/// The reading of a figure that no subject has rows for: "There are no grad_norm_weight
+/// rows in layers.csv for any model."
+fn nothing_logged(metric: &str) -> String {
+    format!("There are no {metric} rows in {} for any model, so there is nothing to read here.", runfolder::LAYERS)
+}
+
+/// A value in a sentence: `exactly 0`, or its significant digits.
+fn value_text(v: f64) -> String {
+    if v <= 0.0 { "exactly 0".to_string() } else { sig(v) }
+}
+
+/// The sentence naming a subject's layers that lack a metric that other layers have, and
+/// why (see [`coverage::lacking`]). A subject with no layer rows at all is left to its
+/// panel's note.
+fn lacking_in<V>(s: &Subject<'_>, has: &BTreeMap<u32, V>, measure: coverage::Measure) -> Option<String> {
+    if has.is_empty() && !s.run.row_counts(&s.model).iter().any(|(f, _)| *f == runfolder::LAYERS) {
+        return None;
+    }
+    coverage::lacking(s, has, measure)
+}
+
+/// A reading followed by the sentences on the layers that lack its metric.
+fn with_lacking(reading: String, lacking: Vec<String>) -> String {
+    if lacking.is_empty() { reading } else { format!("{reading} {}", lacking.join(" ")) }
+}
+
+/// "a", "a and b", "a, b and c" (the run folder reader's, whose notes list things too).
+pub(crate) use crate::run::join;
 
 /// Subject clauses joined for a sentence: with "and" when they are simple, with
 /// semicolons when they have commas or "and" of their own.
@@ -262,51 +302,68 @@ fn last_values(lines: &LayerLines) -> BTreeMap<u32, (f64, f64)> {
 }
 
 fn grad_norms(subjects: &[Subject<'_>]) -> Made {
+    // The layers that have a line: the legend lists only those (a frozen layer has none).
+    let mut drawn = BTreeSet::new();
     let use_train = subjects.iter().any(|s| s.run.metric(&s.model, Source::Train, metric::GRAD_NORM_WEIGHT).is_some());
     let source = if use_train { Source::Train } else { Source::Probe };
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
+    let mut lacking = Vec::new();
     for s in subjects {
         let lines = layer_lines(s, source, metric::GRAD_NORM_WEIGHT);
         let last = last_values(&lines);
-        let l = s.layers();
-        match (last.get(&1), last.get(&l)) {
-            (Some(&(x, first)), Some(&(_, lastv))) if l > 1 => {
-                clauses.push((
-                    x,
-                    if lastv <= 0.0 {
+        // The input side against the output side: the first and the last layer that have a
+        // weight gradient, which are layer 1 and layer L unless one is frozen or has none.
+        if let Some(((f, (x, first)), (g, (_, lastv)))) = coverage::ends(&last)
+            && f < g
+        {
+            let (pf, pg) = (s.layer_phrase(f), s.layer_phrase(g));
+            clauses.push((
+                x,
+                if lastv <= 0.0 {
+                    if g == s.layers() {
                         format!("the last layer of {} has a gradient of exactly 0", s.name())
-                    } else if first <= 0.0 {
-                        format!("{} of {} receives no gradient at all (exactly 0)", s.layer_phrase(1), s.name())
                     } else {
-                        format!(
-                            "{} of {} receives {} {}'s gradient",
-                            s.layer_phrase(1),
-                            s.name(),
-                            fraction_of(first / lastv),
-                            s.layer_phrase(l)
-                        )
-                    },
-                ));
-            }
-            _ => {}
+                        format!("{pg} of {}, its last layer with a weight gradient, has one of exactly 0", s.name())
+                    }
+                } else if first <= 0.0 {
+                    format!("{pf} of {} receives no gradient at all (exactly 0)", s.name())
+                } else {
+                    format!("{pf} of {} receives {} {pg}'s gradient", s.name(), fraction_of(first / lastv))
+                },
+            ));
+        } else if let Some(((f, (x, v)), _)) = coverage::ends(&last) {
+            clauses.push((
+                x,
+                format!(
+                    "{} of {}, its one layer with a weight gradient, has {}",
+                    s.layer_phrase(f),
+                    s.name(),
+                    value_text(v)
+                ),
+            ));
         }
+        lacking.extend(lacking_in(s, &last, coverage::Measure::WeightGradient));
+        drawn.extend(lines.iter().map(|l| l.0));
         panels.push(LinePanel {
             title: s.title(),
             y: Axis::new("‖dL/dW‖ per layer (L2 norm, log scale)", AxisKind::Log),
             series: layer_series(s, lines, Dash::Solid, "", !use_train),
             annotations: Vec::new(),
-            empty: Some(no_rows(metric::GRAD_NORM_WEIGHT, runfolder::LAYERS)),
+            empty: Some(no_rows_of(s, metric::GRAD_NORM_WEIGHT, source)),
             x: None,
             references: Vec::new(),
             events: Vec::new(),
         });
     }
-    let reading = if clauses.is_empty() {
-        "No weight-gradient norms were logged, so there is nothing to read here.".to_string()
-    } else {
-        at_last(if use_train { "step" } else { "epoch" }, clauses)
-    };
+    let reading = with_lacking(
+        if clauses.is_empty() {
+            nothing_logged(metric::GRAD_NORM_WEIGHT)
+        } else {
+            at_last(if use_train { "step" } else { "epoch" }, clauses)
+        },
+        lacking,
+    );
     let x = time_axis(use_train);
     let mut notes = vec![
         "Each panel is one model; all panels share the y scale, so a line lower in one panel is a smaller gradient than a higher one in another.".to_string(),
@@ -319,7 +376,7 @@ fn grad_norms(subjects: &[Subject<'_>]) -> Made {
             slug: SLUGS[0].into(),
             title: "1. Weight-gradient norm per layer".into(),
             body: Body::Lines(Lines { x, panels, share_y: true, references: Vec::new() }),
-            legend: layer_legend(subjects),
+            legend: layer_legend_of(subjects, Some(&drawn)),
             notes,
             columns: None,
         },
@@ -389,7 +446,7 @@ fn heat_panel(s: &Subject<'_>, source: Source) -> (HeatPanel, Vec<(u32, f64, f64
         rows: (1..=l).map(|i| s.layer_tick(i)).collect(),
         columns,
         cells,
-        empty: Some(no_rows(metric::GRAD_NORM_WEIGHT, runfolder::LAYERS)),
+        empty: Some(no_rows_of(s, metric::GRAD_NORM_WEIGHT, source)),
         column_ticks: None,
     };
     (panel, minima)
@@ -403,8 +460,13 @@ fn grad_heatmap(subjects: &[Subject<'_>]) -> Made {
     let mut clauses = Vec::new();
     // The faintest cell: the subject's name, the layer as a sentence says it, x and value.
     let mut faintest: Option<(String, String, f64, f64)> = None;
+    let mut lacking = Vec::new();
     for s in subjects {
         let (panel, minima) = heat_panel(s, source);
+        // A layer without a gradient has no cells: it is not the weakest, and is named.
+        let has: BTreeMap<u32, ()> =
+            layer_lines(s, source, metric::GRAD_NORM_WEIGHT).into_iter().map(|(l, _)| (l, ())).collect();
+        lacking.extend(lacking_in(s, &has, coverage::Measure::WeightGradient));
         if !minima.is_empty() {
             let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
             for (layer, _, _) in &minima {
@@ -427,14 +489,15 @@ fn grad_heatmap(subjects: &[Subject<'_>]) -> Made {
         panels.push(panel);
     }
     let reading = match faintest {
-        None => "No weight-gradient norms were logged, so there is nothing to read here.".to_string(),
+        None => nothing_logged(metric::GRAD_NORM_WEIGHT),
         Some((name, layer, x, v)) => format!(
             "The weakest gradient is in {}; the faintest cell is {layer} of {name} at {} {x} ({}).",
             join(clauses),
             if use_train { "step" } else { "epoch" },
-            if v <= 0.0 { "exactly 0".to_string() } else { sig(v) }
+            value_text(v)
         ),
     };
+    let reading = with_lacking(reading, lacking);
     let rows = if subjects.iter().any(Subject::named_layers) {
         "Rows are layers, named as in the manifest (the input side at the bottom)"
     } else {
@@ -469,68 +532,132 @@ const INIT_COLOR: Color = Color::rgb(0x9ecae1);
 const END_COLOR: Color = Color::rgb(0x08519c);
 
 fn grad_bars(subjects: &[Subject<'_>]) -> Made {
+    let g = metric::GRAD_NORM_WEIGHT;
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
     let mut end_epochs = BTreeSet::new();
+    // Models without probe rows are shown with their first and last logged training batches.
+    let mut from_train = Vec::new();
+    let mut lacking = Vec::new();
     for s in subjects {
         let l = s.layers();
-        let end = s.run.last_probe_epoch(&s.model);
-        let init = s.run.probe_at(&s.model, metric::GRAD_NORM_WEIGHT, 0);
-        let fin = end
-            .filter(|&e| e > 0)
-            .map(|e| s.run.probe_at(&s.model, metric::GRAD_NORM_WEIGHT, e))
-            .unwrap_or_else(|| vec![None; l as usize]);
-        if let Some(e) = end.filter(|&e| e > 0) {
-            end_epochs.insert(e);
-        }
         let h = Headline::of(s);
-        if h.ratio_start.is_some() || h.ratio_end.is_some() {
-            clauses.push(format!(
-                "from {} to {} for {}",
-                headline::ratio_text(h.ratio_start),
-                headline::ratio_text(h.ratio_end.filter(|_| end.is_some_and(|e| e > 0))),
-                s.name()
-            ));
+        let probe = s.run.metric(&s.model, Source::Probe, g).is_some();
+        let (init, fin, names) = if probe {
+            let end = s.run.last_probe_epoch(&s.model).filter(|&e| e > 0);
+            if let Some(e) = end {
+                end_epochs.insert(e);
+            }
+            let fin = end.map(|e| s.run.probe_at(&s.model, g, e)).unwrap_or_else(|| vec![None; l as usize]);
+            let names = ("initialization (epoch 0)".to_string(), "end (last epoch)".to_string());
+            (s.run.probe_at(&s.model, g, 0), fin, names)
+        } else if let Some((first, last)) = s.run.train_steps(&s.model, g) {
+            from_train.push(format!("{} (steps {first} and {last})", s.name()));
+            let fin = if last > first { s.run.train_at(&s.model, g, last) } else { vec![None; l as usize] };
+            let names = (format!("first logged step ({first})"), format!("last logged step ({last})"));
+            (s.run.train_at(&s.model, g, first), fin, names)
+        } else {
+            (vec![None; l as usize], vec![None; l as usize], ("start".to_string(), "end".to_string()))
+        };
+        let has: BTreeMap<u32, ()> = (1..=l)
+            .filter(|&i| [&init, &fin].iter().any(|v| v.get(i as usize - 1).copied().flatten().is_some()))
+            .map(|i| (i, ()))
+            .collect();
+        lacking.extend(lacking_in(s, &has, coverage::Measure::WeightGradient));
+        // The end of a probe at initialization alone is no end.
+        let end = h.end.filter(|r| r.source == Source::Train || r.epoch > 0);
+        if h.start.is_some() || end.is_some() {
+            let value = |r: Option<headline::Ratio>| headline::ratio_text(r.map(|r| r.value));
+            let mut details = Vec::new();
+            if let Some(r) = end.or(h.start).filter(|r| (r.first, r.last) != (1, l)) {
+                details.push(format!("{} over {}", s.layer_phrase(r.first), s.layer_phrase(r.last)));
+            }
+            if !probe {
+                details.push("its first and last logged training batches: it has no probe rows".to_string());
+            }
+            let details = if details.is_empty() { String::new() } else { format!(" ({})", details.join("; ")) };
+            clauses.push(format!("from {} to {} for {}{details}", value(h.start), value(end), s.name()));
         }
         panels.push(BarPanel {
             title: s.title(),
             categories: (1..=l).map(|i| s.layer_tick(i)).collect(),
             groups: vec![
-                BarGroup { name: "initialization (epoch 0)".into(), color: INIT_COLOR, values: init, labels: None },
-                BarGroup { name: "end (last epoch)".into(), color: END_COLOR, values: fin, labels: None },
+                BarGroup { name: names.0, color: INIT_COLOR, values: init, labels: None },
+                BarGroup { name: names.1, color: END_COLOR, values: fin, labels: None },
             ],
-            empty: Some(format!("no {} rows in {}", runfolder::SOURCE_PROBE, runfolder::LAYERS)),
+            empty: Some(no_rows(g, runfolder::LAYERS)),
         });
     }
-    let end_label = match end_epochs.len() {
-        1 => format!("end (epoch {})", end_epochs.first().copied().unwrap_or(0)),
-        _ => "end (last epoch)".to_string(),
+    let all_train = from_train.len() == subjects.len() && !subjects.is_empty();
+    let (init_label, end_label) = if all_train {
+        ("first logged step".to_string(), "last logged step".to_string())
+    } else {
+        let end = match end_epochs.len() {
+            1 => format!("end (epoch {})", end_epochs.first().copied().unwrap_or(0)),
+            _ => "end (last epoch)".to_string(),
+        };
+        if from_train.is_empty() {
+            ("initialization (epoch 0)".to_string(), end)
+        } else {
+            ("initialization (epoch 0), or first logged step".to_string(), format!("{end}, or last logged step"))
+        }
     };
-    for g in panels.iter_mut().filter_map(|p| p.groups.get_mut(1)) {
-        g.name = end_label.clone();
+    if from_train.is_empty() {
+        for g in panels.iter_mut().filter_map(|p| p.groups.get_mut(1)) {
+            g.name = end_label.clone();
+        }
     }
     let reading = if clauses.is_empty() {
-        "There are no probe-set gradients, so the start and the end cannot be compared.".to_string()
+        if subjects.iter().any(|s| {
+            s.run.metric(&s.model, Source::Probe, g).is_some() || s.run.metric(&s.model, Source::Train, g).is_some()
+        }) {
+            "No model has a weight gradient at two or more layers at the start or the end, so there is no first-to-last ratio to compare.".to_string()
+        } else {
+            nothing_logged(g)
+        }
+    } else if all_train {
+        format!(
+            "From the first to the last logged training batch, the first-to-last gradient ratio went {}.",
+            join(clauses)
+        )
     } else {
         format!("From initialization to the end, the first-to-last gradient ratio went {}.", join(clauses))
     };
+    let reading = with_lacking(reading, lacking);
+    let mut notes = Vec::new();
+    if !all_train {
+        notes.push("Measured on the fixed probe set with a full-batch backward pass and no update, as in the tutorial's bar charts.".to_string());
+    }
+    if !from_train.is_empty() {
+        notes.push(format!(
+            "There are no probe rows for {}: the bars are the training batches of the first and the last logged step.",
+            join(from_train)
+        ));
+    }
     Made {
         figure: Figure {
             slug: SLUGS[2].into(),
             title: "3. Gradient magnitude per layer, at initialization and at the end".into(),
             body: Body::Bars(Bars {
                 x_label: layer_axis(subjects, "on the left"),
-                y: Axis::new("‖dL/dW‖ on the probe set (log scale)", AxisKind::Log),
+                y: Axis::new(
+                    if all_train {
+                        "‖dL/dW‖ on a training batch (log scale)"
+                    } else {
+                        "‖dL/dW‖ on the probe set (log scale)"
+                    },
+                    AxisKind::Log,
+                ),
                 panels,
             }),
             legend: Legend {
                 items: vec![
-                    LegendItem { label: "initialization (epoch 0)".into(), color: INIT_COLOR, swatch: Swatch::Box },
+                    LegendItem { label: init_label, color: INIT_COLOR, swatch: Swatch::Box },
                     LegendItem { label: end_label, color: END_COLOR, swatch: Swatch::Box },
                 ],
                 ramp: None,
             },
-            notes: vec!["Measured on the fixed probe set with a full-batch backward pass and no update, as in the tutorial's bar charts.".into()],
+            notes,
             columns: None,
         },
         reading,
@@ -543,6 +670,7 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
     let mut acc = Vec::new();
     let mut legend = Vec::new();
     let mut any_valid = false;
+    let mut any_test = false;
     for (i, s) in subjects.iter().enumerate() {
         let color = categorical(i);
         legend.push(LegendItem { label: s.name(), color, swatch: Swatch::Box });
@@ -559,7 +687,9 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
             markers: true,
         };
         loss.push(mk("train", Dash::Dashed, pick(&|r| r.train_loss, 1.0)));
-        loss.push(mk("test", Dash::Solid, pick(&|r| r.test_loss, 1.0)));
+        let test = pick(&|r| r.test_loss, 1.0);
+        any_test |= !test.is_empty();
+        loss.push(mk("test", Dash::Solid, test));
         let valid = pick(&|r| r.valid_loss, 1.0);
         if !valid.is_empty() {
             any_valid = true;
@@ -575,7 +705,10 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
         }
     }
     legend.push(LegendItem { label: "train".into(), color: colormap::MUTED, swatch: Swatch::Line(Dash::Dashed) });
-    legend.push(LegendItem { label: "test".into(), color: colormap::MUTED, swatch: Swatch::Line(Dash::Solid) });
+    // A loop that evaluates no test set has no test line to name.
+    if any_test {
+        legend.push(LegendItem { label: "test".into(), color: colormap::MUTED, swatch: Swatch::Line(Dash::Solid) });
+    }
     if any_valid {
         legend.push(LegendItem {
             label: "validation".into(),
@@ -611,27 +744,59 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
             events: Vec::new(),
         });
     }
-    // The reading: where each model ends, and where it started.
-    let mut ends = Vec::new();
-    let mut starts = Vec::new();
+    // The reading: where each model ends, and where it started; a model without test
+    // values (a loop that evaluates none) is read on its train values, and says so.
+    let what = if classification { "accuracy" } else { "loss" };
+    let text = |v: f64| if classification { percent(v) } else { crate::numfmt::sig_n(v, 3) };
+    // (test values or train, the end's clause, the start's value, the start's epoch)
+    let mut items: Vec<(bool, String, String, u32)> = Vec::new();
     for s in subjects {
         let rows = s.run.epochs_of(&s.model);
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else { continue };
-        if classification {
-            if let Some(a) = last.test_accuracy {
-                ends.push(format!("{} for {} (epoch {})", percent(a), s.name(), last.epoch));
-                starts.push(first.test_accuracy.map_or_else(|| "—".to_string(), percent));
+        let pick = |test: bool| {
+            move |r: &&crate::run::EpochRow| match (classification, test) {
+                (true, true) => r.test_accuracy,
+                (true, false) => r.train_accuracy,
+                (false, true) => r.test_loss,
+                (false, false) => r.train_loss,
             }
-        } else if let Some(l) = last.test_loss {
-            ends.push(format!("{} for {} (epoch {})", crate::numfmt::sig_n(l, 3), s.name(), last.epoch));
-            starts.push(first.test_loss.map_or_else(|| "—".to_string(), |v| crate::numfmt::sig_n(v, 3)));
-        }
+        };
+        let test = rows.iter().any(|r| pick(true)(r).is_some());
+        let valued: Vec<(u32, f64)> = rows.iter().filter_map(|r| pick(test)(r).map(|v| (r.epoch, v))).collect();
+        let (Some(&(e0, v0)), Some(&(e1, v1))) = (valued.first(), valued.last()) else { continue };
+        // A run under burn-train's Learner evaluates a validation split instead: say its last value.
+        let valid = rows.iter().rev().find_map(|r| if classification { r.valid_accuracy } else { r.valid_loss });
+        let no_test = match (test, valid) {
+            (true, _) => String::new(),
+            (false, Some(v)) => format!("; it has no test values, and its validation {what} is {}", text(v)),
+            (false, None) => "; it has no test values".to_string(),
+        };
+        items.push((test, format!("{} for {} (epoch {e1}{no_test})", text(v1), s.name()), text(v0), e0));
     }
-    let what = if classification { "test accuracy" } else { "test loss" };
-    let reading = if ends.is_empty() {
-        format!("There is no {what} in {} yet.", runfolder::EPOCHS)
+    let at = |e: u32| if e == 0 { "at initialization".to_string() } else { format!("at epoch {e}") };
+    let reading = if items.is_empty() {
+        let steps = subjects.iter().map(|s| s.run.steps.iter().filter(|r| r.model == s.model).count()).sum::<usize>();
+        let any_rows = subjects.iter().any(|s| !s.run.epochs_of(&s.model).is_empty());
+        match (any_rows, steps) {
+            (true, _) => format!("There is no {what} in {}, so there is nothing to read here.", runfolder::EPOCHS),
+            (false, 0) => format!("There are no rows in {} yet, so there is nothing to read here.", runfolder::EPOCHS),
+            (false, n) => format!(
+                "There are no rows in {} (no epoch has closed), so there is nothing to draw here; {} holds the training loss of {n} logged step{}.",
+                runfolder::EPOCHS,
+                runfolder::STEPS,
+                crate::run::plural(n)
+            ),
+        }
+    } else if items.iter().all(|i| i.0 && i.3 == 0) {
+        let (ends, starts): (Vec<String>, Vec<String>) = items.into_iter().map(|i| (i.1, i.2)).unzip();
+        format!("At the end, test {what} is {}, from {} at initialization.", join(ends), join(starts))
     } else {
-        format!("At the end, {what} is {}, from {} at initialization.", join(ends), join(starts))
+        let clauses = items
+            .into_iter()
+            .map(|(test, end, start, e0)| {
+                format!("{} {what} is {end}, from {start} {}", if test { "test" } else { "train" }, at(e0))
+            })
+            .collect();
+        format!("At the end, {}.", join_subjects(clauses))
     };
     Made {
         figure: Figure {
@@ -644,7 +809,7 @@ fn loss_accuracy(subjects: &[Subject<'_>]) -> Made {
                 references: Vec::new(),
             }),
             legend: Legend { items: legend, ramp: None },
-            notes: vec!["Train loss is the mean over the epoch's steps (at epoch 0, over the probe set); test values are measured after the epoch.".into()],
+            notes: vec!["Train loss is the mean over the epoch's training batches (at epoch 0, where there is one, the untrained model evaluated on the training split); test values are measured after the epoch.".into()],
             columns: None,
         },
         reading,
@@ -689,24 +854,25 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
             present.extend(lines.iter().map(|l| l.0));
             series.extend(layer_series(s, lines, dash, suffix, true));
         }
+        // Why a model has neither: the files tell whether its forward pass taps any
+        // activation (act_mean rows); where it does, its activation has neither rule.
+        let tapped = [metric::ACT_MEAN, metric::ACT_STD]
+            .iter()
+            .any(|m| s.run.metric(&s.model, Source::Train, m).is_some() || s.run.metric(&s.model, Source::Probe, m).is_some());
+        let why = if tapped {
+            format!("{} layers have neither", s.activation().unwrap_or_else(|| "its tapped".to_string()))
+        } else {
+            "no Taps::activation in its forward pass".to_string()
+        };
         if series.is_empty() {
-            missing.push(format!(
-                "{} has neither metric ({} layers)",
-                s.name(),
-                s.activation().unwrap_or_else(|| "its activation's".to_string())
-            ));
+            missing.push(format!("{} has neither metric ({why})", s.name()));
         }
         panels.push(LinePanel {
             title: s.title(),
             y: Axis::new("share of units (%)", AxisKind::Linear { include_zero: true }),
             series,
             annotations: Vec::new(),
-            empty: Some(format!(
-                "no {} or {} rows ({} layers have neither)",
-                metric::SATURATION,
-                metric::DEAD_FRACTION,
-                s.activation().unwrap_or_else(|| "these".to_string())
-            )),
+            empty: Some(format!("no {} or {} rows ({why})", metric::SATURATION, metric::DEAD_FRACTION)),
             x: None,
             references: Vec::new(),
             events: Vec::new(),
@@ -767,49 +933,64 @@ fn saturation(subjects: &[Subject<'_>]) -> Made {
 fn update_ratio(subjects: &[Subject<'_>]) -> Made {
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
+    let mut lacking = Vec::new();
+    let mut rule_said = false;
+    let mut drawn = BTreeSet::new();
     for s in subjects {
         let lines = layer_lines(s, Source::Train, metric::UPDATE_RATIO);
+        drawn.extend(lines.iter().map(|l| l.0));
         let last = last_values(&lines);
-        let l = s.layers();
-        if let (Some(&(x, first)), Some(&(_, lastv))) = (last.get(&1), last.get(&l)) {
-            let against = |v: f64, long: bool| {
-                let rule = if long { " the 1e-3 rule of thumb" } else { "" };
+        lacking.extend(lacking_in(s, &last, coverage::Measure::Update));
+        // The first and the last layer that have the ratio (a layer without weights has none).
+        if let Some(((f, (x, first)), (l, (_, lastv)))) = coverage::ends(&last)
+            && f < l
+        {
+            // The rule of thumb is named once, at the first ratio that is compared with it.
+            let mut against = |v: f64| {
                 if v <= 0.0 {
-                    "not at all".to_string()
-                } else if v < UPDATE_RATIO_REFERENCE {
+                    return "not at all".to_string();
+                }
+                let rule = if rule_said { "" } else { " the 1e-3 rule of thumb" };
+                rule_said = true;
+                if v < UPDATE_RATIO_REFERENCE {
                     format!("by {} ({} below{rule})", sig(v), times(UPDATE_RATIO_REFERENCE / v))
                 } else {
                     format!("by {} ({} above{rule})", sig(v), times(v / UPDATE_RATIO_REFERENCE))
                 }
             };
-            clauses.push((
-                x,
-                format!(
-                    "{}'s {} moves {} and its {} {}",
-                    s.name(),
-                    s.layer_phrase(1),
-                    against(first, clauses.is_empty()),
-                    s.layer_phrase(l),
-                    against(lastv, false)
-                ),
-            ));
+            let (a, b) = (against(first), against(lastv));
+            clauses
+                .push((x, format!("{}'s {} moves {a} and its {} {b}", s.name(), s.layer_phrase(f), s.layer_phrase(l))));
         }
         panels.push(LinePanel {
             title: s.title(),
             y: Axis::new("‖ΔW‖ / ‖W‖ per step (log scale)", AxisKind::Log),
             series: layer_series(s, lines, Dash::Solid, "", false),
             annotations: Vec::new(),
-            empty: Some(no_rows(metric::UPDATE_RATIO, runfolder::LAYERS)),
+            empty: Some(no_rows_of(s, metric::UPDATE_RATIO, Source::Train)),
             x: None,
             references: Vec::new(),
             events: Vec::new(),
         });
     }
-    let reading = if clauses.is_empty() {
-        "No update-to-weight ratios were logged.".to_string()
-    } else {
-        at_last("step", clauses)
-    };
+    let reading = with_lacking(
+        if clauses.is_empty() {
+            // One layer alone, or none: nothing to compare, and what there is is named.
+            let any = subjects.iter().any(|s| s.run.metric(&s.model, Source::Train, metric::UPDATE_RATIO).is_some());
+            if any {
+                "No model has the update-to-weight ratio at two or more layers, so the input side cannot be compared with the output side.".to_string()
+            } else {
+                format!(
+                    "There are no train rows of {} in {}, so there is nothing to read here.",
+                    metric::UPDATE_RATIO,
+                    runfolder::LAYERS
+                )
+            }
+        } else {
+            at_last("step", clauses)
+        },
+        lacking,
+    );
     Made {
         figure: Figure {
             slug: SLUGS[5].into(),
@@ -821,7 +1002,7 @@ fn update_ratio(subjects: &[Subject<'_>]) -> Made {
                 references: vec![Reference { value: UPDATE_RATIO_REFERENCE, label: "1e-3 rule of thumb".into() }],
             }),
             legend: {
-                let mut l = layer_legend(subjects);
+                let mut l = layer_legend_of(subjects, Some(&drawn));
                 l.items.push(LegendItem {
                     label: "1e-3 rule of thumb".into(),
                     color: colormap::REFERENCE,
@@ -841,6 +1022,9 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
     let mut clauses = Vec::new();
     let mut stream_clauses = Vec::new();
     let mut train_means = false;
+    let mut lacking = Vec::new();
+    // The layers that have a line: the legend lists only those (an untapped layer has none).
+    let mut drawn = BTreeSet::new();
     // Residual layers also log the gradient of the stream at their output, drawn dashed
     // beside the branch's δ: the skip's path around the branch.
     let any_stream = subjects.iter().any(|s| !s.run.per_epoch(&s.model, metric::STREAM_DELTA_NORM).0.is_empty());
@@ -866,20 +1050,32 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
             ));
         }
         let last = last_values(&lines);
-        let l = s.layers();
-        if let (Some(&(epoch, first)), Some(&(_, lastv))) = (last.get(&1), last.get(&l)) {
+        lacking.extend(lacking_in(s, &last, coverage::Measure::Delta));
+        drawn.extend(lines.iter().chain(&stream).map(|l| l.0));
+        // The first and the last tapped layer: layer 1 and L where every layer has a tap,
+        // else named (an output layer without a tap is common in a model of one's own).
+        if let Some(((f, (epoch, first)), (l, (_, lastv)))) = coverage::ends(&last)
+            && f < l
+        {
+            let plain = f == 1 && l == s.layers();
+            let (first_is, last_is) = if plain {
+                ("its first layer".to_string(), "its last".to_string())
+            } else {
+                (s.layer_phrase(f), s.layer_phrase(l))
+            };
             if lastv > 0.0 && first > 0.0 {
                 let r = first / lastv;
                 let speed = if r < 1.0 {
-                    format!("its first layer learns about {} slower than its last", times(1.0 / r))
+                    format!("{first_is} learns about {} slower than {last_is}", times(1.0 / r))
                 } else {
-                    "its first layer learns at least as fast as its last".to_string()
+                    format!("{first_is} learns at least as fast as {last_is}")
                 };
+                let of_last = if plain { "the last layer's".to_string() } else { format!("{}'s", s.layer_phrase(l)) };
                 clauses.push((
                     epoch,
                     format!(
-                        "the error signal δ reaching {} of {} is {} of the last layer's, so {speed}",
-                        s.layer_phrase(1),
+                        "the error signal δ reaching {} of {} is {} of {of_last}, so {speed}",
+                        s.layer_phrase(f),
                         s.name(),
                         sig(r)
                     ),
@@ -889,11 +1085,24 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
                     epoch,
                     format!(
                         "no error signal reaches {} of {} (exactly 0), so it does not learn at all",
-                        s.layer_phrase(1),
+                        s.layer_phrase(f),
                         s.name()
                     ),
                 ));
+            } else {
+                clauses
+                    .push((epoch, format!("the error signal δ at {} of {} is exactly 0", s.layer_phrase(l), s.name())));
             }
+        } else if let Some(((f, (epoch, v)), _)) = coverage::ends(&last) {
+            clauses.push((
+                epoch,
+                format!(
+                    "{} of {}, its one tapped layer, has a mean δ of {}",
+                    s.layer_phrase(f),
+                    s.name(),
+                    value_text(v)
+                ),
+            ));
         }
         panels.push(LinePanel {
             title: s.title(),
@@ -917,15 +1126,15 @@ fn delta_norms(subjects: &[Subject<'_>]) -> Made {
             events: Vec::new(),
         });
     }
-    let mut reading =
-        if clauses.is_empty() { "No delta norms were logged.".to_string() } else { at_last("epoch", clauses) };
+    let mut reading = if clauses.is_empty() { nothing_logged(metric::DELTA_NORM) } else { at_last("epoch", clauses) };
     if !stream_clauses.is_empty() {
         reading.push_str(&format!(" Along the residual stream (dashed), {}.", join_subjects(stream_clauses)));
     }
+    let reading = with_lacking(reading, lacking);
     let mut notes = vec![
         "δ = dL/dz is the error at a layer's pre-activation; its size sets how fast the layer's weights and biases can change (Nielsen's “speed of learning”, chapter 5).".to_string(),
     ];
-    let mut legend = layer_legend(subjects);
+    let mut legend = layer_legend_of(subjects, Some(&drawn));
     if any_stream {
         notes.push(format!(
             "Dashed: the residual stream's ‖dL/dh‖ at a residual layer's output ({}), what the skip connection carries past the layer's branch; where it stays level from the last layer to the first, the skip keeps the gradient from vanishing, however small the branch's δ (solid).",
@@ -1020,6 +1229,7 @@ fn bin_text(b: Bin) -> String {
 fn grad_histogram(subjects: &[Subject<'_>]) -> Made {
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
+    let mut lacking = Vec::new();
     for s in subjects {
         let ends = histogram_ends(s);
         let l = histogram_layers(s, &ends.iter().flatten().map(|e| e.0).collect::<Vec<_>>());
@@ -1050,28 +1260,43 @@ fn grad_histogram(subjects: &[Subject<'_>]) -> Made {
                 column_ticks: Some(bin_ticks()),
             });
         }
-        // The reading: where the median entry of the first and the last layer lies at the end.
-        let median = |layer| ends[1].as_ref().and_then(|(h, _)| h.shares(layer)).and_then(|v| median_bin(&v));
-        match (median(1), median(l)) {
-            (Some(first), Some(last)) if l > 1 => clauses.push(format!(
+        // The reading: where the median entry of the first and the last layer that have
+        // entries lies at the end (a frozen layer has no gradient, so no histogram).
+        let medians: BTreeMap<u32, Bin> = (1..=l)
+            .filter_map(|layer| {
+                let shares = ends[1].as_ref().and_then(|(h, _)| h.shares(layer))?;
+                median_bin(&shares).map(|b| (layer, b))
+            })
+            .collect();
+        match coverage::ends(&medians) {
+            Some(((f, first), (g, last))) if f < g => clauses.push(format!(
                 "the median |dL/dW| entry of {} of {} is {} and that of its {} is {}",
-                s.layer_phrase(1),
+                s.layer_phrase(f),
                 s.name(),
                 bin_text(first),
-                s.layer_phrase(l),
+                s.layer_phrase(g),
                 bin_text(last)
             )),
-            (Some(first), _) => {
-                clauses.push(format!("the median |dL/dW| entry of {} is {}", s.name(), bin_text(first)))
-            }
-            _ => {}
+            Some(((f, first), _)) => clauses.push(format!(
+                "the median |dL/dW| entry of {} of {}, its one layer with a histogram, is {}",
+                s.layer_phrase(f),
+                s.name(),
+                bin_text(first)
+            )),
+            None => {}
+        }
+        if ends[1].is_some() {
+            lacking.extend(lacking_in(s, &medians, coverage::Measure::WeightGradient));
         }
     }
-    let reading = if clauses.is_empty() {
-        format!("There are no rows in {}, so there is nothing to read here.", runfolder::HISTOGRAMS)
-    } else {
-        format!("At the end, {}.", join_subjects(clauses))
-    };
+    let reading = with_lacking(
+        if clauses.is_empty() {
+            format!("There are no rows in {}, so there is nothing to read here.", runfolder::HISTOGRAMS)
+        } else {
+            format!("At the end, {}.", join_subjects(clauses))
+        },
+        lacking,
+    );
     let mut notes = vec![
         "Each row is one layer's |dL/dW| entries by size: exact zeros in the first column, subnormal values (nonzero, below 1.2e-38) in the second, then one column per decade from 1e-38 up, and 1e3 or more in the last. Colour is the share of the layer's entries in each column, on one log scale for all panels; white cells hold no entries.".to_string(),
         "Left: the probe set at initialization (epoch 0); right: the probe set after the last epoch. Where a model has no probe histograms, its first and last logged training steps are shown instead.".to_string(),
@@ -1107,6 +1332,8 @@ fn vanished_share(subjects: &[Subject<'_>]) -> Made {
     let below = format!("1e{VANISHED_BELOW}");
     let mut panels = Vec::new();
     let mut clauses = Vec::new();
+    let mut lacking = Vec::new();
+    let mut drawn = BTreeSet::new();
     for s in subjects {
         let snapshots = s.run.histograms(&s.model, source);
         let l = histogram_layers(s, &snapshots.iter().collect::<Vec<_>>());
@@ -1121,39 +1348,61 @@ fn vanished_share(subjects: &[Subject<'_>]) -> Made {
             .filter(|(_, points)| !points.is_empty())
             .collect();
         let last = last_values(&lines);
-        match (last.get(&1), last.get(&l)) {
-            (Some(&(x, first)), Some(&(_, lastv))) if l > 1 => clauses.push((
+        drawn.extend(lines.iter().map(|l| l.0));
+        if !snapshots.is_empty() {
+            lacking.extend(lacking_in(s, &last, coverage::Measure::WeightGradient));
+        }
+        match coverage::ends(&last) {
+            Some(((f, (x, first)), (g, (_, lastv)))) if f < g => clauses.push((
                 x,
                 format!(
                     "{} of the entries of {} of {} are below {below}, against {} of its {}'s",
                     percent(first),
-                    s.layer_phrase(1),
+                    s.layer_phrase(f),
                     s.name(),
                     percent(lastv),
-                    s.layer_phrase(l)
+                    s.layer_phrase(g)
                 ),
             )),
-            (Some(&(x, first)), _) => {
-                clauses.push((x, format!("{} of the entries of {} are below {below}", percent(first), s.name())))
-            }
-            _ => {}
+            Some(((f, (x, first)), _)) => clauses.push((
+                x,
+                format!(
+                    "{} of the entries of {} of {}, its one layer with a histogram, are below {below}",
+                    percent(first),
+                    s.layer_phrase(f),
+                    s.name()
+                ),
+            )),
+            None => {}
         }
         panels.push(LinePanel {
             title: s.title(),
             y: Axis::new(format!("share of |dL/dW| entries below {below}"), AxisKind::Fixed(0.0, 1.0)),
             series: layer_series(s, lines, Dash::Solid, "", !use_train),
             annotations: Vec::new(),
-            empty: Some(format!("no rows in {}", runfolder::HISTOGRAMS)),
+            empty: Some(if snapshots.is_empty() && s.run.has_histograms(&s.model) {
+                format!(
+                    "no {} rows in {} (only {} rows)",
+                    source_word(source),
+                    runfolder::HISTOGRAMS,
+                    source_word(other(source))
+                )
+            } else {
+                format!("no rows in {}", runfolder::HISTOGRAMS)
+            }),
             x: None,
             references: Vec::new(),
             events: Vec::new(),
         });
     }
-    let reading = if clauses.is_empty() {
-        format!("There are no rows in {}, so there is nothing to read here.", runfolder::HISTOGRAMS)
-    } else {
-        at_last(if use_train { "step" } else { "epoch" }, clauses)
-    };
+    let reading = with_lacking(
+        if clauses.is_empty() {
+            format!("There are no rows in {}, so there is nothing to read here.", runfolder::HISTOGRAMS)
+        } else {
+            at_last(if use_train { "step" } else { "epoch" }, clauses)
+        },
+        lacking,
+    );
     let x = time_axis(use_train);
     let mut notes = vec![format!(
         "The share of each layer's weight-gradient entries that are 0, subnormal or below {below}: an SGD step of the learning rate times such an entry does not change a float32 weight near 1 (whose neighbours are 1.2e-7 away), so that part of the layer no longer learns."
@@ -1166,7 +1415,7 @@ fn vanished_share(subjects: &[Subject<'_>]) -> Made {
             slug: SLUGS[8].into(),
             title: format!("9. Share of gradient entries below {below}, per layer"),
             body: Body::Lines(Lines { x, panels, share_y: true, references: Vec::new() }),
-            legend: layer_legend(subjects),
+            legend: layer_legend_of(subjects, Some(&drawn)),
             notes,
             columns: None,
         },
@@ -1443,6 +1692,7 @@ mod tests {
                     loss: 1.0,
                     grad_norm: g,
                     grad_norm_clipped: Some(g),
+                    lr: None,
                 });
             }
             let g = 4.0 / step as f64;
@@ -1453,6 +1703,7 @@ mod tests {
                 loss: 1.0,
                 grad_norm: g,
                 grad_norm_clipped: Some(g.min(1.0)),
+                lr: None,
             });
         }
         run.manifest.models[0].diverged =
@@ -1510,9 +1761,17 @@ mod tests {
         assert_eq!((h.stalled, h.exploding, h.exploding_text()), (Some(false), Some(true), "yes".to_string()));
         let h = headline_of(&run, 50.0);
         assert_eq!((h.exploding, h.exploding_text()), (Some(false), "no".to_string()));
-        // Without probe rows, and without a divergence, it is not known.
+        // Without probe rows, the first and last logged training batches stand in, and the
+        // cells say which step; without any gradient rows (and no divergence) it is not known.
         let mut bare = run.clone();
         bare.layers.retain(|k, _| k.1 != Source::Probe);
+        let h = Headline::of(&Subject::of_run(&bare, None)[1]);
+        assert_eq!(
+            (h.exploding_text(), h.end.map(|r| (r.source, r.step))),
+            ("no".to_string(), Some((Source::Train, 8)))
+        );
+        assert_eq!(headline::ratio_cell(h.end, h.layers), "1.0 (step 8)");
+        bare.layers.retain(|k, _| k.2 != metric::GRAD_NORM_WEIGHT);
         assert_eq!(Headline::of(&Subject::of_run(&bare, None)[1]).exploding_text(), "—");
     }
 

@@ -2,6 +2,8 @@
 //! layer gradient ratio at initialization and at the end, for a recurrent model the
 //! first-to-last time step ratio of the error ‖dL/dh_t‖, and whether it stalled or exploded.
 
+use std::collections::BTreeMap;
+
 use runfolder::metric;
 
 use crate::divergence::Diverged;
@@ -13,16 +15,16 @@ use crate::subject::Subject;
 pub const STALL_RATIO: f64 = 1e-2;
 
 /// The stall rule as the page states it.
-pub const STALL_RULE: &str = "A model is stalled when, on the probe set after its last epoch, the weight-gradient norm of its first layer (‖dL/dW₁‖) is below 1e-2 of its last layer's: its input side has all but stopped learning.";
+pub const STALL_RULE: &str = "A model is stalled when, on the probe set after its last epoch, the weight-gradient norm of its first layer (‖dL/dW₁‖) is below 1e-2 of its last layer's: its input side has all but stopped learning. It reads the end ratio of the Grad ratio columns, which says where a model had no probe or a layer without a gradient.";
 
 /// The ratio over which a model counts as exploding: the mirror of [`STALL_RATIO`].
 pub const EXPLODE_RATIO: f64 = 1e2;
 
 /// The exploding rule as the page states it.
-pub const EXPLODE_RULE: &str = "A model is exploding when its training diverged (its loss or a gradient became inf or NaN, and it stopped there; the table says at which step), or when, on the probe set after its last epoch, the weight-gradient norm of its first layer (‖dL/dW₁‖) is over 100 times its last layer's: its input side gets far more gradient than its output side.";
+pub const EXPLODE_RULE: &str = "A model is exploding when its training diverged (its loss or a gradient became inf or NaN, and it stopped there; the table says at which step), or when, on the probe set after its last epoch, the weight-gradient norm of its first layer (‖dL/dW₁‖) is over 100 times its last layer's: its input side gets far more gradient than its output side (the end ratio of the Grad ratio columns, as for Stalled).";
 
 /// What the ratio columns mean, as the page states it.
-pub const RATIO_RULE: &str = "The first layer's weight-gradient norm over the last layer's, ‖dL/dW₁‖ / ‖dL/dW_L‖, on the probe set, at initialization (start) and after the last epoch (end): 1 means the first layer gets as much gradient as the last, 1e-3 a thousandth.";
+pub const RATIO_RULE: &str = "The first layer's weight-gradient norm over the last layer's, ‖dL/dW₁‖ / ‖dL/dW_L‖, on the probe set, at initialization (start) and after the last epoch (end): 1 means the first layer gets as much gradient as the last, 1e-3 a thousandth. Where the first or the last layer has no weight gradient (frozen, or not in the graph), the ratio is of the first and the last layer that have one, and the cell names them (layers 2/9); where a model has no probe rows, the ratios are those of its first and last logged training batches, and the cell names the step.";
 
 /// What the time ratio columns mean, as the page states it (only on pages with a recurrent
 /// model).
@@ -48,12 +50,17 @@ pub struct Headline {
     pub test_accuracy: Option<f64>,
     pub test_loss: Option<f64>,
     /// ‖dL/dW₁‖ / ‖dL/dW_L‖ on the probe set at initialization (`None`: not measured, or
-    /// the last layer's gradient is 0 so the ratio is undefined).
+    /// the last layer's gradient is 0 so the ratio is undefined); see [`Ratio`] for the
+    /// layers and the rows it is of.
     pub ratio_start: Option<f64>,
     /// The same after the last epoch.
     pub ratio_end: Option<f64>,
     /// The epoch `ratio_end` was measured at.
     pub ratio_end_epoch: Option<u32>,
+    /// `ratio_start` with the layers it compares and where it was measured.
+    pub start: Option<Ratio>,
+    /// `ratio_end` with the layers it compares and where it was measured.
+    pub end: Option<Ratio>,
     /// Whether the model is recurrent (see [`Run::is_recurrent`]): its row has time ratios.
     pub recurrent: bool,
     /// ‖dL/dh₁‖ / ‖dL/dh_T‖ of the first recurrent layer on the probe set at initialization
@@ -78,9 +85,9 @@ impl Headline {
     pub fn of(s: &Subject<'_>) -> Headline {
         let run = s.run;
         let last = run.epochs_of(&s.model).into_iter().last();
-        let end_epoch = run.last_probe_epoch(&s.model);
-        let ratio_start = first_to_last(run, &s.model, 0);
-        let ratio_end = end_epoch.and_then(|e| first_to_last(run, &s.model, e));
+        let (start, end) = grad_ratios(run, &s.model);
+        let (ratio_start, ratio_end) = (start.map(|r| r.value), end.map(|r| r.value));
+        let end_epoch = end.map(|r| r.epoch).or_else(|| run.last_probe_epoch(&s.model));
         let diverged = run.diverged(&s.model);
         let exploding = if diverged.is_some() { Some(true) } else { ratio_end.map(|r| r > EXPLODE_RATIO) };
         let (time_ratio_start, time_ratio_end) = time_ratios(run, &s.model);
@@ -96,6 +103,8 @@ impl Headline {
             ratio_start,
             ratio_end,
             ratio_end_epoch: end_epoch,
+            start,
+            end,
             recurrent: run.is_recurrent(&s.model),
             time_ratio_start,
             time_ratio_end,
@@ -134,12 +143,78 @@ impl Headline {
     }
 }
 
-/// ‖dL/dW₁‖ / ‖dL/dW_L‖ on the probe set at `epoch`.
-pub fn first_to_last(run: &Run, model: &str, epoch: u32) -> Option<f64> {
-    run.metric(model, Source::Probe, metric::GRAD_NORM_WEIGHT)?;
-    let per = run.probe_at(model, metric::GRAD_NORM_WEIGHT, epoch);
-    let (first, last) = (per.first().copied().flatten()?, per.last().copied().flatten()?);
-    (last > 0.0).then(|| first / last)
+/// The first-to-last weight-gradient ratio at one moment, with the layers it compares and
+/// the rows it was read from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ratio {
+    /// ‖dL/dW_first‖ / ‖dL/dW_last‖.
+    pub value: f64,
+    /// The first and the last layer that have a weight gradient at that moment: 1 and L
+    /// unless one of them is frozen or not in the graph.
+    pub first: u32,
+    pub last: u32,
+    /// The rows it was read from: the probe set's, or, for a model without probe rows, a
+    /// training batch's.
+    pub source: Source,
+    pub epoch: u32,
+    pub step: u64,
+}
+
+impl Ratio {
+    /// The ratio of one moment's values by layer: the first layer that has one over the
+    /// last (`None` when fewer than two layers have one, or the last one's is 0).
+    pub fn of(values: &BTreeMap<u32, f64>, source: Source, epoch: u32, step: u64) -> Option<Ratio> {
+        let (&first, &a) = values.first_key_value()?;
+        let (&last, &b) = values.last_key_value()?;
+        (last > first && b > 0.0).then_some(Ratio { value: a / b, first, last, source, epoch, step })
+    }
+
+    /// What a cell or a sentence adds to the value where it is not the plain probe ratio of
+    /// layer 1 over layer L: `step 200`, `layers 2/9`, or both; empty otherwise.
+    pub fn qualifier(&self, layers: u32) -> String {
+        let mut q = Vec::new();
+        if self.source == Source::Train {
+            q.push(format!("step {}", self.step));
+        }
+        if (self.first, self.last) != (1, layers) {
+            q.push(format!("layers {}/{}", self.first, self.last));
+        }
+        q.join(", ")
+    }
+}
+
+/// The headline's two ratios of a model: on the probe set at initialization (epoch 0) and
+/// at its last probe epoch (epoch 0 again where it is the only one); for a model without
+/// probe rows of `grad_norm_weight` (a run under burn-train's Learner, or a loop that takes
+/// no probe), on the training batches of its first and last logged steps.
+pub fn grad_ratios(run: &Run, model: &str) -> (Option<Ratio>, Option<Ratio>) {
+    let m = metric::GRAD_NORM_WEIGHT;
+    if let Some(per) = run.metric(model, Source::Probe, m) {
+        // Each layer's last row of that epoch, as a writer that repeated one meant it.
+        let at = |epoch: u32| {
+            let values: BTreeMap<u32, (u64, f64)> = per
+                .iter()
+                .filter_map(|(&l, pts)| pts.iter().rev().find(|p| p.epoch == epoch).map(|p| (l, (p.step, p.value))))
+                .collect();
+            let step = values.values().map(|v| v.0).max().unwrap_or(0);
+            Ratio::of(&values.into_iter().map(|(l, v)| (l, v.1)).collect(), Source::Probe, epoch, step)
+        };
+        // A model probed at initialization alone has its end there too, as the stall rule
+        // has always read it.
+        return (at(0), run.last_probe_epoch(model).and_then(at));
+    }
+    let Some(per) = run.metric(model, Source::Train, m) else { return (None, None) };
+    let steps: Vec<u64> = per.values().flat_map(|pts| pts.iter().map(|p| p.step)).collect();
+    let (Some(&first), Some(&last)) = (steps.iter().min(), steps.iter().max()) else { return (None, None) };
+    let at = |step: u64| {
+        let values: BTreeMap<u32, (u32, f64)> = per
+            .iter()
+            .filter_map(|(&l, pts)| pts.iter().rev().find(|p| p.step == step).map(|p| (l, (p.epoch, p.value))))
+            .collect();
+        let epoch = values.values().map(|v| v.0).max().unwrap_or(0);
+        Ratio::of(&values.into_iter().map(|(l, v)| (l, v.1)).collect(), Source::Train, epoch, step)
+    };
+    (at(first), (last > first).then(|| at(last)).flatten())
 }
 
 /// ‖dL/dh₁‖ / ‖dL/dh_T‖ of the model's first recurrent layer on the probe set at
@@ -167,6 +242,18 @@ pub fn has_time_ratio(rows: &[Headline]) -> bool {
 /// A ratio for a table cell (`—` when unknown).
 pub fn ratio_text(r: Option<f64>) -> String {
     r.map_or_else(|| "—".to_string(), numfmt::sig)
+}
+
+/// A grad ratio for a table cell: `1.2e-3`, `1.2e-3 (step 200, layers 2/9)` where it is not
+/// the probe ratio of layer 1 over layer L (`—` when unknown).
+pub fn ratio_cell(r: Option<Ratio>, layers: u32) -> String {
+    match r {
+        None => "—".to_string(),
+        Some(r) => {
+            let q = r.qualifier(layers);
+            if q.is_empty() { numfmt::sig(r.value) } else { format!("{} ({q})", numfmt::sig(r.value)) }
+        }
+    }
 }
 
 /// An accuracy for a table cell.
@@ -220,8 +307,8 @@ pub fn cells(h: &Headline, with_run: bool, setup: bool, time: bool) -> Vec<Strin
         h.last_epoch.map_or_else(|| "—".to_string(), |e| e.to_string()),
         accuracy_text(h.test_accuracy),
         h.test_loss.map_or_else(|| "—".to_string(), |l| numfmt::sig_n(l, 3)),
-        ratio_text(h.ratio_start),
-        ratio_text(h.ratio_end),
+        ratio_cell(h.start, h.layers),
+        ratio_cell(h.end, h.layers),
     ]);
     if time {
         c.extend([ratio_text(h.time_ratio_start), ratio_text(h.time_ratio_end)]);

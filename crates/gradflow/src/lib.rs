@@ -1,44 +1,42 @@
 //! gradflow: per-layer gradient telemetry for any burn model.
 //!
-//! Add it to your own training loop in a few lines, and `cargo xtask report` draws how the
-//! gradient flows through every layer, as it does for the project's own MLPs:
+//! It watches a model's parameters (found by burn's own traversal, named by module path),
+//! measures every layer's gradient as the model trains, and writes a run folder that
+//! `cargo xtask report` draws: how the gradient flows through every layer, where it
+//! vanishes or explodes, and since when.
 //!
-//! ```no_run
+//! Under burn-train's `Learner`, a [`Flow`] made before `launch`, a `TrainStep::optimize`
+//! override that calls [`learner::optimize`], the metric [`Flow::metrics`] and
+//! [`Flow::close`] after `launch` (see the [`learner`] module and `examples/learner_mnist.rs`).
+//!
+//! In a loop of one's own, one call per step and one at the end:
+//!
+//! ```
 //! use burn::nn::{Linear, LinearConfig};
-//! use burn::optim::{GradientsParams, SgdConfig};
+//! use burn::optim::SgdConfig;
 //! use burn::prelude::*;
-//! use gradflow::runfolder::{ModelInfo, Status};
-//! use gradflow::{Recorder, Watch};
 //!
-//! # fn main() -> Result<(), gradflow::Error> {
-//! let device = Device::flex().autodiff();
-//! let mut model: Linear = LinearConfig::new(4, 1).init(&device);
-//! let mut optim = SgdConfig::new().init();
-//! let mut run = Recorder::named(std::path::Path::new("runs/mine"), "mine")?;
-//! let mut watch = Watch::new("linear", &model)?;                   // 1. watch the model
-//! run.add(&watch, ModelInfo::default())?;
-//! for step in 1..=100 {
-//!     let x = Tensor::<2>::ones([8, 4], &device);
-//!     let taps = watch.taps(watch.is_logged(step, false));         // 2. taps: on when logged
-//!     let out = taps.tap("linear", model.forward(x));              //    dL/dz of the output
-//!     let loss = out.square().mean();
-//!     let loss_value = f64::from(loss.clone().into_scalar::<f32>());
-//!     let grads = loss.backward();
-//!     let seen = taps.is_on().then(|| watch.read(&model, &grads, &taps)).transpose()?; // 3. read
-//!     let grads = GradientsParams::from_grads(grads, &model);
-//!     model = optim.step(0.1, model, grads);
-//!     if let Some(seen) = seen {
-//!         let m = watch.updated(seen, &model);                     // 4. the update ratio
-//!         run.step("linear", 1, step, loss_value, &m, m.grad_norm)?;
+//! fn main() -> Result<(), gradflow::Error> {
+//!     # let _ = std::fs::remove_dir_all("runs/mine");
+//!     let device = Device::flex().autodiff();
+//!     gradflow::seed(&device, 0);
+//!     let mut model: Linear = LinearConfig::new(4, 1).init(&device);
+//!     let mut optim = SgdConfig::new().init();
+//!     let mut flow = gradflow::FlowConfig::new().with_steps_per_epoch(50).init("runs/mine", &model)?;
+//!     for _ in 0..100 {
+//!         let x = Tensor::<2>::random([8, 4], burn::tensor::Distribution::Default, &device);
+//!         let loss = (model.forward(x.clone()) - x.sum_dim(1)).square().mean();
+//!         let grads = loss.backward();
+//!         model = flow.step(model, &loss, grads, |model, grads| optim.step(0.1, model, grads))?;
 //!     }
+//!     flow.finish()?;
+//!     # std::fs::remove_dir_all("runs/mine").unwrap();
+//!     Ok(())
 //! }
-//! run.finish(Status::Completed, None)?;
-//! # Ok(())
-//! # }
 //! ```
 //!
-//! `examples/own_model.rs` is the same with a deep model of one's own, and
-//! `examples/cnn_mnist.rs` a CNN on MNIST.
+//! `examples/own_model.rs` is the same with a deep model of one's own and taps, and
+//! `examples/cnn_mnist.rs` a CNN on MNIST through the lower-level [`Watch`] and [`Recorder`].
 //!
 //! What is measured (the run folder's files are described in ARCHITECTURE.md):
 //! - for every parameter tensor, from the gradients and the module: gradient norm, weight
@@ -54,27 +52,34 @@
 //!   ([`Taps::hidden`]), the step's share of the recurrent weights' gradient
 //!   ([`Taps::recurrent`]) and the mean of a gate ([`Taps::gate`]).
 
+#![deny(missing_docs)]
+
 mod clip;
 mod error;
+mod flow;
 mod host;
+pub mod learner;
 mod measure;
 mod mode;
 mod params;
 mod record;
 mod reduce;
+mod seed;
 mod taps;
 pub mod view;
 mod watch;
 
 pub use clip::{clip_global_norm, global_norm};
 pub use error::Error;
+pub use flow::{Flow, FlowConfig};
 pub use measure::{Histogram, LayerMetrics, Measurement, ParamMetrics, TimeStepMetrics};
 pub use mode::with_training;
 pub use params::{Grouping, LayerSpec, Layout, ParamSpec};
 pub use record::Recorder;
 pub use reduce::l2;
+pub use seed::seed;
 pub use taps::{Activation, Taps};
-pub use watch::{Cadence, Measured, Watch};
+pub use watch::{Cadence, GradSource, Measured, Tapped, Watch};
 
 /// The run folder's contract, re-exported for the manifest's types and the status.
 pub use runfolder;

@@ -6,12 +6,15 @@ use runfolder::metric;
 /// no gradient (frozen, or not in the graph).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ParamMetrics {
+    /// ‖dL/dθ‖, the L2 norm of its gradient.
     pub grad_norm: Option<f64>,
+    /// ‖θ‖, the L2 (Frobenius) norm of its values.
     pub weight_norm: f64,
     /// ||after - before|| / ||before|| of the step's update; `None` until the update is seen.
     pub update_ratio: Option<f64>,
     /// ||W - W_0|| / ||W_0|| (the plain distance when W_0 is 0, as a bias that starts at 0).
     pub dist_from_init: f64,
+    /// The share of gradient entries that are 0 or below f32's normal range.
     pub grad_underflow: Option<f64>,
 }
 
@@ -27,17 +30,29 @@ impl ParamMetrics {
 /// tap, no gradient, an activation without saturation.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LayerMetrics {
+    /// ‖dL/dW‖ over the layer's weights (every parameter but its biases).
     pub grad_norm_weight: Option<f64>,
+    /// ‖dL/db‖ over its biases and shifts.
     pub grad_norm_bias: Option<f64>,
+    /// The mean over examples of ‖dL/dz‖ at the layer's tap.
     pub delta_norm: Option<f64>,
+    /// The mean over examples of ‖dL/dh‖ of the residual stream at the layer's output.
     pub stream_delta_norm: Option<f64>,
+    /// ‖W‖ over its weights.
     pub weight_norm: Option<f64>,
+    /// ‖W_after − W_before‖ / ‖W_before‖ of the step's update.
     pub update_ratio: Option<f64>,
+    /// ‖W − W₀‖ / ‖W₀‖.
     pub dist_from_init: Option<f64>,
+    /// The mean of the activation after the tap.
     pub act_mean: Option<f64>,
+    /// The (population) standard deviation of the activation after the tap.
     pub act_std: Option<f64>,
+    /// The share of outputs in the flat tails (sigmoid, tanh).
     pub saturation: Option<f64>,
+    /// The share of units not above 0 for any example (the ReLU family, GELU, SiLU, Mish).
     pub dead_fraction: Option<f64>,
+    /// The share of its weights' gradient entries that are 0 or below f32's normal range.
     pub grad_underflow: Option<f64>,
 }
 
@@ -70,8 +85,11 @@ pub struct TimeStepMetrics {
     pub layer: usize,
     /// 1-based.
     pub t: usize,
+    /// The mean over examples of ‖dL/dh_t‖.
     pub hidden_delta_norm: Option<f64>,
+    /// The mean of the gate ([`crate::Taps::gate`]).
     pub gate_mean: Option<f64>,
+    /// ‖h_{t-1}ᵀ dL/dp_t‖, step t's share of the recurrent weights' gradient.
     pub recurrent_grad_norm: Option<f64>,
 }
 

@@ -9,7 +9,9 @@ use burn::prelude::*;
 pub struct ParamSpec {
     /// The module path, as burn-store names the tensor: `layers.3.weight`, `conv1.bias`.
     pub path: String,
+    /// burn's id of the parameter.
     pub id: ParamId,
+    /// The tensor's shape.
     pub shape: Vec<usize>,
     /// The index of its layer in [`Layout::layers`].
     pub layer: usize,
@@ -21,6 +23,7 @@ pub struct ParamSpec {
 /// One layer: a named group of parameters, and possibly a tap of the same name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerSpec {
+    /// The layer's name: its module path, a group's name, or a tap's name.
     pub name: String,
     /// Indices into [`Layout::params`].
     pub params: Vec<usize>,
@@ -29,7 +32,9 @@ pub struct LayerSpec {
 /// The watched model's parameters and layers, layer 1 first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
+    /// Every parameter tensor, in burn's traversal order.
     pub params: Vec<ParamSpec>,
+    /// Every layer, layer 1 first.
     pub layers: Vec<LayerSpec>,
 }
 
@@ -42,6 +47,18 @@ pub struct Grouping {
 }
 
 impl Grouping {
+    /// No groups: every parameter in the layer of the module that owns it.
+    ///
+    /// ```
+    /// use gradflow::Grouping;
+    /// // A residual block's convolution and norm as one layer named `block1`.
+    /// let grouping = Grouping::new().group("block1", &["block1.conv", "block1.norm"]);
+    /// # let _ = grouping;
+    /// ```
+    pub fn new() -> Grouping {
+        Grouping::default()
+    }
+
     /// Every parameter whose path is `prefix` or lies under it (`prefix.…`) joins layer `name`.
     pub fn group(mut self, name: impl Into<String>, prefixes: &[&str]) -> Grouping {
         self.groups.push((name.into(), prefixes.iter().map(|p| p.to_string()).collect()));
@@ -117,12 +134,15 @@ impl AtParam for Collect {
 impl Layout {
     /// The parameters of `model`, in burn's traversal order (the order of the struct's fields,
     /// which for most models is the forward order), grouped into layers.
+    ///
+    /// Errors when the model has no parameters (the error names its type) or a group matches
+    /// none.
     pub fn of<M: Module>(model: &M, grouping: &Grouping) -> Result<Layout, Error> {
         let mut visitor = PathVisitor::new(Collect(Vec::new()));
         model.visit(&mut visitor);
         let found = visitor.f.0;
         if found.is_empty() {
-            return Err(Error::NoParameters);
+            return Err(Error::NoParameters(std::any::type_name::<M>().to_string()));
         }
         let mut layers: Vec<LayerSpec> = Vec::new();
         let mut params = Vec::with_capacity(found.len());

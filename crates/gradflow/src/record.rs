@@ -21,9 +21,36 @@ struct Model {
     params: Vec<(usize, String)>,
     /// (layer, metric): sum, min, max, count over the epoch's logged steps.
     aggregates: BTreeMap<(usize, &'static str), (f64, f64, f64, usize)>,
+    /// The learning rate of the steps that follow, when the caller told it.
+    lr: Option<f64>,
 }
 
-/// A run being recorded: the run folder's writer, its manifest, and the view.
+/// A run being recorded: the run folder's writer, its manifest, and the view. A run of
+/// several models adds each one's [`crate::Watch`], and hands each measured step to
+/// [`Recorder::step`]:
+///
+/// ```
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::prelude::*;
+/// use gradflow::runfolder::{ModelInfo, Status};
+/// use gradflow::{Recorder, Watch};
+///
+/// # let _ = std::fs::remove_dir_all("runs/two-models");
+/// let device = Device::flex().autodiff();
+/// let (a, b): (Linear, Linear) = (LinearConfig::new(3, 1).init(&device), LinearConfig::new(3, 1).init(&device));
+/// let mut run = Recorder::named(std::path::Path::new("runs/two-models"), "two-models").unwrap();
+/// let (mut wa, mut wb) = (Watch::new("a", &a).unwrap(), Watch::new("b", &b).unwrap());
+/// run.add(&wa, ModelInfo::default()).unwrap();
+/// run.add(&wb, ModelInfo::default()).unwrap();
+/// for (name, model, watch) in [("a", &a, &mut wa), ("b", &b, &mut wb)] {
+///     let loss = model.forward(Tensor::<2>::ones([2, 3], &device)).sum();
+///     let taps = watch.taps(false);
+///     let m = watch.read(model, &loss.backward(), &taps).unwrap().into_measurement();
+///     run.step(name, 1, 1, 0.0, &m, m.grad_norm).unwrap();
+/// }
+/// run.finish(Status::Completed, None).unwrap();
+/// # std::fs::remove_dir_all("runs/two-models").unwrap();
+/// ```
 pub struct Recorder {
     writer: RunWriter,
     manifest: Manifest,
@@ -40,6 +67,7 @@ impl Recorder {
         let writer = RunWriter::create(dir, config_toml)?;
         manifest.status = Status::Running;
         manifest.started_at.get_or_insert_with(runfolder::now_rfc3339);
+        manifest.seed = manifest.seed.or_else(crate::seed::recorded);
         // Who writes the run, so that a report can tell a killed run from one still training.
         manifest.process = manifest.process.take().or_else(runfolder::ProcessInfo::current);
         manifest.git_revision = manifest.git_revision.take().or_else(runfolder::git_revision);
@@ -49,6 +77,27 @@ impl Recorder {
         Ok(recorder)
     }
 
+    /// Reopens the run folder `dir` to go on with model `model` after its last complete
+    /// epoch (see `runfolder::RunWriter::resume`): `None` for a new run (no folder, or an
+    /// empty one). The model is to be added again with [`Recorder::add`]; the manifest says
+    /// `running` again, with this process as its writer.
+    pub fn resume(dir: &Path, model: &str) -> Result<Option<(Recorder, runfolder::ResumeAt)>, Error> {
+        let Some((writer, mut manifest, at)) = RunWriter::resume(dir, model)? else { return Ok(None) };
+        manifest.models.retain(|m| m.name != model);
+        manifest.status = Status::Running;
+        manifest.reason = None;
+        manifest.ended_at = None;
+        manifest.process = runfolder::ProcessInfo::current();
+        let recorder = Recorder { writer, manifest, view: Box::new(crate::view::Silent), models: Vec::new() };
+        recorder.writer.write_manifest(&recorder.manifest)?;
+        Ok(Some((recorder, at)))
+    }
+
+    /// Replaces the view.
+    pub fn set_view(&mut self, view: Box<dyn View>) {
+        self.view = view;
+    }
+
     /// A run with the default manifest for `name`, viewed on stdout (live on a terminal,
     /// plain lines otherwise): the shortest way to record a model of one's own.
     pub fn named(dir: &Path, name: &str) -> Result<Recorder, Error> {
@@ -56,6 +105,7 @@ impl Recorder {
         Recorder::create(dir, manifest, None, crate::view::for_stdout())
     }
 
+    /// The run folder.
     pub fn path(&self) -> &Path {
         self.writer.path()
     }
@@ -82,8 +132,16 @@ impl Recorder {
             self.manifest.telemetry = Some(TelemetryInfo { enabled: true, every: c.every, early_steps: c.early_steps(), probe: 0 });
         }
         let params = watch.layout().params.iter().map(|p| (p.layer + 1, p.path.clone())).collect();
-        self.models.push(Model { name: watch.name().to_string(), layers, params, aggregates: BTreeMap::new() });
+        self.models.push(Model { name: watch.name().to_string(), layers, params, aggregates: BTreeMap::new(), lr: None });
         self.writer.write_manifest(&self.manifest)?;
+        Ok(())
+    }
+
+    /// The learning rate of `model`'s steps from now on, written in `steps.csv`'s `lr` column
+    /// (empty until told).
+    pub fn set_learning_rate(&mut self, model: &str, lr: Option<f64>) -> Result<(), Error> {
+        let k = self.model(model)?;
+        self.models[k].lr = lr;
         Ok(())
     }
 
@@ -103,7 +161,8 @@ impl Recorder {
         let k = self.model(model)?;
         let bad = m.non_finite.clone().or_else(|| (!loss.is_finite()).then(|| "the loss".to_string()));
         self.stop_if_diverged(model, step, bad)?;
-        self.writer.step(&StepRow { model, epoch, step, loss, grad_norm: m.grad_norm, grad_norm_clipped })?;
+        let lr = self.models[k].lr;
+        self.writer.step(&StepRow { model, epoch, step, loss, grad_norm: m.grad_norm, grad_norm_clipped, lr })?;
         self.rows(model, epoch, step, SOURCE_TRAIN, m)?;
         let aggregates = &mut self.models[k].aggregates;
         for (i, layer) in m.layers.iter().enumerate() {

@@ -10,6 +10,20 @@ use burn::tensor::Gradients;
 use std::cell::RefCell;
 
 /// The activation after a tap, which decides the health metrics it gets.
+///
+/// | activation | health metric | rule |
+/// |---|---|---|
+/// | sigmoid | `saturation` | output below 0.01 or above 0.99, where σ' < 0.0099 |
+/// | tanh | `saturation` | \|output\| above 0.97, where tanh' < 0.06 |
+/// | ReLU, leaky ReLU | `dead_fraction` | a unit whose output is not above 0 for any example of the batch |
+/// | GELU, SiLU, Mish | `dead_fraction` | a unit whose output is not above 0 for any example of the batch |
+/// | identity | neither | mean and spread only |
+///
+/// GELU, SiLU and Mish are positive exactly where their input is, so a unit that is never
+/// positive is one whose input never is: its output stays in the small negative dip
+/// (GELU ≥ −0.17, SiLU ≥ −0.28, Mish ≥ −0.31), it carries no information forward, and its
+/// gradient factor is below 0.5 (GELU, SiLU) or 0.6 (Mish) and falls to 0 as the input
+/// moves further below 0. That is the smooth functions' form of a dead ReLU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
     /// `saturation`: the share of outputs below 0.01 or above 0.99.
@@ -20,6 +34,12 @@ pub enum Activation {
     Relu,
     /// `dead_fraction`, as for ReLU.
     LeakyRelu,
+    /// `dead_fraction`: the share of units at or below 0 for every example (see above).
+    Gelu,
+    /// `dead_fraction`, as for GELU (SiLU is also called swish).
+    Silu,
+    /// `dead_fraction`, as for GELU.
+    Mish,
     /// Mean and spread only (a linear output, a softmax, anything else).
     Identity,
 }
@@ -32,6 +52,9 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Relu => "relu",
             Activation::LeakyRelu => "leaky-relu",
+            Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+            Activation::Mish => "mish",
             Activation::Identity => "none",
         }
     }
@@ -45,8 +68,9 @@ impl Activation {
         }
     }
 
+    /// Whether its units can die: those that are never above 0 on a batch.
     pub(crate) fn can_die(self) -> bool {
-        matches!(self, Activation::Relu | Activation::LeakyRelu)
+        matches!(self, Activation::Relu | Activation::LeakyRelu | Activation::Gelu | Activation::Silu | Activation::Mish)
     }
 }
 
@@ -95,7 +119,22 @@ pub(crate) struct TapState {
 
 /// The taps of one forward pass. Pass `&Taps` to the model's `forward` and call
 /// [`Taps::tap`] and [`Taps::activation`] there; take a new one for each step from
-/// [`crate::Watch::taps`].
+/// [`crate::Watch::taps`] (or [`crate::Flow::taps`]).
+///
+/// ```
+/// use burn::prelude::*;
+/// use burn::tensor::activation::sigmoid;
+/// use gradflow::{Activation, Taps};
+///
+/// // In a model's `forward`: dL/dz of the layer named `layers.0`, and its sigmoid's saturation.
+/// fn forward(x: Tensor<2>, w: Tensor<2>, taps: &Taps) -> Tensor<2> {
+///     let z = taps.tap("layers.0", x.matmul(w));
+///     taps.activation("layers.0", sigmoid(z), Activation::Sigmoid)
+/// }
+/// let device = Device::flex().autodiff();
+/// let out = forward(Tensor::ones([2, 3], &device), Tensor::ones([3, 4], &device), &Taps::off());
+/// assert_eq!(out.dims(), [2, 4]);
+/// ```
 pub struct Taps {
     state: Option<RefCell<TapState>>,
 }

@@ -13,18 +13,26 @@ pub struct LayerView {
     pub name: String,
     /// `None` when the layer got no gradient (frozen, or not in the graph).
     pub grad_norm: Option<f64>,
+    /// Its gradient norm over the last layer's (NaN when either is missing).
     pub ratio_to_last: f64,
+    /// The share of saturated outputs (sigmoid, tanh).
     pub saturation: Option<f64>,
+    /// The share of dead units.
     pub dead_fraction: Option<f64>,
 }
 
 /// A model's latest logged step.
 #[derive(Clone, Debug)]
 pub struct ModelView {
+    /// The model's name.
     pub name: String,
+    /// The epoch, from 1.
     pub epoch: usize,
+    /// The optimizer step, from 1.
     pub step: usize,
+    /// The step's loss.
     pub loss: f64,
+    /// Every layer, layer 1 first.
     pub layers: Vec<LayerView>,
     /// The first recurrent layer's ‖dL/dh_t‖ for t = 1, 2, …, T (empty for a model without
     /// time taps).
@@ -34,13 +42,19 @@ pub struct ModelView {
 /// Receives progress from the training loop, which runs on the run's own threads (hence
 /// `Send`).
 pub trait View: Send {
+    /// The run starts: its epochs and steps per epoch (0 when unknown).
     fn start(&mut self, _epochs: usize, _steps_per_epoch: usize) {}
+    /// A model joins the run, with its layers' names.
     fn start_model(&mut self, _name: &str, _layers: &[String]) {}
+    /// A step is done (batch counted from 0 within its epoch).
     fn step(&mut self, _epoch: usize, _batch: usize) {}
+    /// A logged step's measurements.
     fn layers(&mut self, _model: &ModelView) {}
+    /// A model's epoch ended: its training and test loss and accuracy.
     fn epoch_end(&mut self, _model: &str, _epoch: usize, _train: (f64, Option<f64>), _test: Option<(f64, Option<f64>)>) {}
     /// A line about the run (a model that stopped), shown above the progress.
     fn note(&mut self, _line: &str) {}
+    /// The run ended.
     fn finish(&mut self) {}
 }
 
@@ -142,6 +156,7 @@ pub struct Live {
 }
 
 impl Live {
+    /// A live view on stdout.
     pub fn new() -> Live {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(8));
         let progress = multi.add(ProgressBar::new(0));
@@ -241,6 +256,7 @@ pub struct Plain {
 }
 
 impl Plain {
+    /// Plain lines on stdout, at most one per model every ten seconds.
     pub fn new() -> Plain {
         Plain { last_shown: HashMap::new(), latest: HashMap::new(), every: Duration::from_secs(10) }
     }

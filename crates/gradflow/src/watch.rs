@@ -9,6 +9,7 @@ use crate::reduce::{activation_sums, dead_share, gradient_sums, sum_of_row_norms
 use crate::taps::{Activation, TapState, Taps, TimePoint};
 use burn::module::{Module, Param};
 use burn::prelude::*;
+use burn::optim::GradientsParams;
 use burn::tensor::Gradients;
 use rayon::prelude::*;
 
@@ -16,7 +17,9 @@ use rayon::prelude::*;
 /// every multiple of `every`, and the last step of each epoch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cadence {
+    /// Every how many steps a step is measured.
     pub every: usize,
+    /// Whether steps 1, 2, 4, 8, … below `every` are measured too.
     pub early: bool,
 }
 
@@ -27,6 +30,7 @@ impl Default for Cadence {
 }
 
 impl Cadence {
+    /// Whether `step` (from 1) is measured; `last_of_epoch` always is.
     pub fn is_logged(&self, step: usize, last_of_epoch: bool) -> bool {
         last_of_epoch || step.is_multiple_of(self.every) || (self.early && step < self.every && step.is_power_of_two())
     }
@@ -43,6 +47,31 @@ impl Cadence {
 /// Watches one model's gradient flow. Make it once, from the model as initialized; then on a
 /// measured step take [`Watch::taps`], run the forward pass with them, and hand the
 /// gradients to [`Watch::read`] before the optimizer consumes them.
+///
+/// The lower-level way, for a loop that records several models in one run (a [`crate::Flow`]
+/// is one watch and its recorder):
+///
+/// ```
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::prelude::*;
+/// use burn::tensor::activation::relu;
+/// use gradflow::{Activation, Watch};
+///
+/// #[derive(Module, Debug)]
+/// struct Net {
+///     layer: Linear,
+/// }
+///
+/// let device = Device::flex().autodiff();
+/// let net = Net { layer: LinearConfig::new(3, 2).init(&device) };
+/// let mut watch = Watch::new("net", &net).unwrap();
+/// let taps = watch.taps(watch.is_logged(1, false));
+/// let z = taps.tap("layer", net.layer.forward(Tensor::<2>::ones([4, 3], &device)));
+/// let loss = taps.activation("layer", relu(z), Activation::Relu).sum();
+/// let grads = loss.backward();
+/// let m = watch.read(&net, &grads, &taps).unwrap().into_measurement();
+/// assert!(m.layers[0].grad_norm_weight.is_some() && m.layers[0].delta_norm.is_some());
+/// ```
 pub struct Watch {
     name: String,
     layout: Layout,
@@ -57,8 +86,16 @@ pub struct Watch {
     cadence: Cadence,
 }
 
+/// What the taps of one forward pass measured (see [`Watch::read_taps`]): per layer the
+/// errors and activation health, and the recurrent layers' time steps.
+pub struct Tapped {
+    layers: Vec<LayerMetrics>,
+    time_steps: Vec<TimeStepMetrics>,
+}
+
 /// A measurement with the weights it saw, kept until the step's update for its ratio.
 pub struct Measured {
+    /// What was measured, without the update ratio.
     pub measurement: Measurement,
     before: Vec<HostTensor>,
 }
@@ -79,12 +116,16 @@ impl Watch {
 
     /// Watches `model` with parameters grouped into layers as `grouping` says.
     pub fn grouped<M: Module>(name: impl Into<String>, model: &M, grouping: &Grouping) -> Result<Watch, Error> {
-        let layout = Layout::of(model, grouping)?;
+        let name = name.into();
+        let layout = Layout::of(model, grouping).map_err(|e| match e {
+            Error::NoParameters(_) => Error::NoParameters(name.clone()),
+            e => e,
+        })?;
         let initial: Vec<Vec<f32>> = read_params(model, &layout).iter().map(|w| w.as_ref().to_vec()).collect();
         let initial_norms: Vec<f64> = initial.iter().map(|w| gradient_sums(w).0).collect();
         let layer_norms = layout.layers.iter().map(|l| weights_of(&layout, l).map(|p| initial_norms[p]).sum::<f64>().sqrt()).collect();
         Ok(Watch {
-            name: name.into(),
+            name,
             activations: vec![None; layout.layers.len()],
             layout,
             param_norms: initial_norms.iter().map(|s| s.sqrt()).collect(),
@@ -100,14 +141,17 @@ impl Watch {
         self
     }
 
+    /// The model's name in the run.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Which steps are measured.
     pub fn cadence(&self) -> &Cadence {
         &self.cadence
     }
 
+    /// The parameters and layers.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -147,10 +191,21 @@ impl Watch {
 
     /// Measures one forward and backward pass of `model`: every parameter's gradient (from
     /// `grads`, before `GradientsParams::from_grads` consumes it) and value, and what `taps`
-    /// recorded. Everything is read back at once and reduced on the host in f64.
+    /// recorded. Everything is read back and reduced on the host in f64.
     ///
     /// Errors when a tap name was used twice in the pass.
     pub fn read<M: Module>(&mut self, model: &M, grads: &Gradients, taps: &Taps) -> Result<Measured, Error> {
+        let tapped = self.read_taps(grads, taps)?;
+        self.read_params(model, GradSource::Raw(grads), Some(tapped))
+    }
+
+    /// What `taps` recorded in one forward pass, read from the pass's `grads` and reduced on
+    /// the host: the part of a measurement that only the raw `Gradients` hold (a tap's zero is
+    /// no parameter, so `GradientsParams` drops it). Under burn-train's `Learner` this is read
+    /// in `TrainStep::step` and joins the parameters' measurement in `TrainStep::optimize`.
+    ///
+    /// Errors when a tap name was used twice in the pass.
+    pub fn read_taps(&mut self, grads: &Gradients, taps: &Taps) -> Result<Tapped, Error> {
         let mut state = taps.take().unwrap_or_default();
         if let Some(e) = state.error.take() {
             return Err(e);
@@ -158,16 +213,6 @@ impl Watch {
         let times = std::mem::take(&mut state.times);
         let mut points = self.place_taps(state, grads);
         let time_steps = self.time_steps(times, grads);
-        let mut reader = ReadParams { grads: Some(grads), weights: Vec::new(), grads_out: Vec::new() };
-        model.visit(&mut PathVisitor::new(&mut reader));
-        let n = self.layout.params.len();
-        if reader.weights.len() != n {
-            return Err(Error::ModelChanged { name: self.name.clone(), expected: n, found: reader.weights.len() });
-        }
-        // Everything in one read: weights, gradients, tapped errors, then activations.
-        let with_grad: Vec<usize> = (0..n).filter(|&i| reader.grads_out[i].is_some()).collect();
-        let mut tensors = reader.weights;
-        tensors.extend(reader.grads_out.into_iter().flatten());
         // Per tap, the error dL/dz of its branch and, at a residual layer, the stream's dL/dh:
         // one list, each entry knowing which of the two it fills.
         let errors: Vec<(usize, bool, Tensor<2>)> = points
@@ -182,35 +227,22 @@ impl Watch {
         let rows_of: Vec<usize> = errors.iter().map(|(_, _, d)| d.dims()[0]).collect();
         let acts: Vec<(usize, usize, Activation)> =
             points.iter().filter_map(|p| p.activation.as_ref().map(|(a, t)| (p.layer, t.dims()[1], *a))).collect();
-        tensors.extend(errors.into_iter().map(|(_, _, d)| flat(d)));
+        let mut tensors: Vec<Tensor<1>> = errors.into_iter().map(|(_, _, d)| flat(d)).collect();
         for p in points {
             tensors.extend(p.activation.map(|(_, t)| flat(t)));
         }
         let mut host = read_all(tensors);
-        let act_host = host.split_off(n + with_grad.len() + deltas.len());
-        let delta_host = host.split_off(n + with_grad.len());
-        let grad_host = host.split_off(n);
-        let weights = host;
-        let mut grad_of: Vec<Option<&[f32]>> = vec![None; n];
-        for (&i, g) in with_grad.iter().zip(&grad_host) {
-            grad_of[i] = Some(g.as_ref());
-        }
-
-        let params: Vec<ParamSums> = (0..n)
-            .into_par_iter()
-            .map(|i| param_sums(grad_of[i], weights[i].as_ref(), &self.initial[i], self.param_norms[i], !self.layout.params[i].is_bias))
-            .collect();
-        let mut layers: Vec<LayerMetrics> = self.layout.layers.iter().enumerate().map(|(k, l)| self.layer_metrics(k, l, &params)).collect();
-        let histograms = self.layout.layers.iter().map(|l| layer_histogram(&self.layout, l, &params)).collect();
+        let act_host = host.split_off(deltas.len());
         let delta_norms: Vec<f64> = deltas
             .par_iter()
-            .zip(&delta_host)
+            .zip(&host)
             .zip(&rows_of)
             // The mean over examples of each example's error norm. The loss is the batch's mean,
             // so dL/dz of one example is 1/batch of that example's own loss's: times the batch
             // (the rows), the value does not depend on the batch size.
             .map(|((&(_, _, units), d), &rows)| sum_of_row_norms(d.as_ref(), units) / rows.max(1) as f64 * rows as f64)
             .collect();
+        let mut layers = vec![LayerMetrics::default(); self.layout.layers.len()];
         for (&(layer, stream, _), v) in deltas.iter().zip(delta_norms) {
             if stream {
                 layers[layer].stream_delta_norm = Some(v);
@@ -224,6 +256,49 @@ impl Watch {
             let l = &mut layers[layer];
             (l.act_mean, l.act_std, l.saturation, l.dead_fraction) = (Some(h.mean), Some(h.std), h.saturation, h.dead);
             self.activations[layer] = Some(a);
+        }
+        Ok(Tapped { layers, time_steps })
+    }
+
+    /// Measures every parameter of `model` from `grads` (the raw `Gradients` of a pass, or the
+    /// `GradientsParams` an optimizer is about to consume), with what the pass's taps recorded
+    /// when there is a [`Tapped`] of it. The weights are kept for [`Watch::updated`].
+    ///
+    /// Under gradient accumulation `grads` is the sum the optimizer sees, so its norms are
+    /// those of the summed gradient.
+    ///
+    /// Errors when the model no longer has the parameters it was watched with.
+    pub fn read_params<M: Module>(&mut self, model: &M, grads: GradSource<'_>, tapped: Option<Tapped>) -> Result<Measured, Error> {
+        let mut reader = ReadParams { grads: Some(grads), weights: Vec::new(), grads_out: Vec::new() };
+        model.visit(&mut PathVisitor::new(&mut reader));
+        let n = self.layout.params.len();
+        if reader.weights.len() != n {
+            return Err(Error::ModelChanged { name: self.name.clone(), expected: n, found: reader.weights.len() });
+        }
+        let with_grad: Vec<usize> = (0..n).filter(|&i| reader.grads_out[i].is_some()).collect();
+        let mut tensors = reader.weights;
+        tensors.extend(reader.grads_out.into_iter().flatten());
+        let mut host = read_all(tensors);
+        let grad_host = host.split_off(n);
+        let weights = host;
+        let mut grad_of: Vec<Option<&[f32]>> = vec![None; n];
+        for (&i, g) in with_grad.iter().zip(&grad_host) {
+            grad_of[i] = Some(g.as_ref());
+        }
+        let params: Vec<ParamSums> = (0..n)
+            .into_par_iter()
+            .map(|i| param_sums(grad_of[i], weights[i].as_ref(), &self.initial[i], self.param_norms[i], !self.layout.params[i].is_bias))
+            .collect();
+        let mut layers: Vec<LayerMetrics> = self.layout.layers.iter().enumerate().map(|(k, l)| self.layer_metrics(k, l, &params)).collect();
+        let histograms = self.layout.layers.iter().map(|l| layer_histogram(&self.layout, l, &params)).collect();
+        let mut time_steps = Vec::new();
+        if let Some(t) = tapped {
+            for (l, from) in layers.iter_mut().zip(t.layers) {
+                l.delta_norm = from.delta_norm;
+                l.stream_delta_norm = from.stream_delta_norm;
+                (l.act_mean, l.act_std, l.saturation, l.dead_fraction) = (from.act_mean, from.act_std, from.saturation, from.dead_fraction);
+            }
+            time_steps = t.time_steps;
         }
         // The global norm: per layer, the squared norm of its weights' gradients plus that of
         // its bias's, summed over layers in order.
@@ -279,20 +354,37 @@ impl Watch {
     }
 
     /// Places each tap at its layer, making a layer for a name that no parameter's layer has.
+    ///
+    /// A stream tap (`Taps::stream`) whose name is no layer's belongs to the block it closes:
+    /// the last layer whose path lies under the name (`block3` for `block3.conv2`), else the
+    /// branch tapped just before it in the pass; only a stream with neither is a layer of its
+    /// own. So `taps.stream("block3", h + branch)` puts the stream's error beside the block's
+    /// branch instead of on a layer without parameters.
     fn place_taps(&mut self, state: TapState, grads: &Gradients) -> Vec<PlacedTap> {
-        state
-            .points
-            .into_iter()
-            .map(|p| {
-                let layer = self.layer_named(&p.name);
-                PlacedTap {
-                    layer,
-                    delta: p.grad.and_then(|g| g(grads)),
-                    stream: p.stream.and_then(|g| g(grads)),
-                    activation: p.activation,
-                }
-            })
-            .collect()
+        let mut placed: Vec<PlacedTap> = Vec::with_capacity(state.points.len());
+        for p in state.points {
+            let stream_only = p.grad.is_none() && p.activation.is_none() && p.stream.is_some();
+            let layer = match self.layout.layer(&p.name) {
+                Some(l) => l,
+                None if stream_only => self.block_of(&p.name, &placed).unwrap_or_else(|| self.layer_named(&p.name)),
+                None => self.layer_named(&p.name),
+            };
+            let stream = p.stream.and_then(|g| g(grads));
+            match placed.iter_mut().find(|q| q.layer == layer && stream_only) {
+                // The branch's own entry takes the stream beside its delta.
+                Some(q) => q.stream = stream,
+                None => placed.push(PlacedTap { layer, delta: p.grad.and_then(|g| g(grads)), stream, activation: p.activation }),
+            }
+        }
+        placed
+    }
+
+    /// The layer a stream tap named `name` belongs to: the last parameter layer under the
+    /// prefix `name.`, else the last branch placed so far that has no stream yet.
+    fn block_of(&self, name: &str, placed: &[PlacedTap]) -> Option<usize> {
+        let prefix = format!("{name}.");
+        let under = self.layout.layers.iter().rposition(|l| l.name.starts_with(&prefix) && !l.params.is_empty());
+        under.or_else(|| placed.iter().rev().find(|q| q.delta.is_some() && q.stream.is_none()).map(|q| q.layer))
     }
 
     /// The per-time-step metrics of the recurrent layers' taps, ordered by layer and step.
@@ -493,9 +585,18 @@ fn act_health(a: &[f32], units: usize, activation: Activation) -> ActHealth {
     }
 }
 
-/// Reads every parameter's value and, given `Gradients`, its gradient, as flat tensors.
+/// Where a step's parameter gradients are read from.
+#[derive(Clone, Copy)]
+pub enum GradSource<'g> {
+    /// The raw gradients of `loss.backward()`, in a loop of one's own.
+    Raw(&'g Gradients),
+    /// The gradients by parameter that an optimizer consumes (burn-train's `optimize`).
+    Params(&'g GradientsParams),
+}
+
+/// Reads every parameter's value and, given gradients, its gradient, as flat tensors.
 struct ReadParams<'g> {
-    grads: Option<&'g Gradients>,
+    grads: Option<GradSource<'g>>,
     weights: Vec<Tensor<1>>,
     grads_out: Vec<Option<Tensor<1>>>,
 }
@@ -503,8 +604,10 @@ struct ReadParams<'g> {
 impl AtParam for &mut ReadParams<'_> {
     fn at<const D: usize>(&mut self, _path: &[String], param: &Param<Tensor<D>>) {
         self.weights.push(flat(param.val().inner()));
-        if let Some(grads) = self.grads {
-            self.grads_out.push(param.grad(grads).map(flat));
+        match self.grads {
+            Some(GradSource::Raw(grads)) => self.grads_out.push(param.grad(grads).map(flat)),
+            Some(GradSource::Params(grads)) => self.grads_out.push(grads.get::<D>(param.id).map(flat)),
+            None => {}
         }
     }
 }

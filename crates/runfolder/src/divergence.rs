@@ -132,6 +132,7 @@ mod tests {
                     loss: 1.0,
                     grad_norm: 1.0,
                     grad_norm_clipped: Some(1.0),
+                    lr: None,
                 });
             }
         }

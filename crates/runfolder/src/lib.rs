@@ -32,6 +32,6 @@ pub use manifest::{DatasetInfo, Divergence, LayerInfo, Manifest, MemoryInfo, Mod
 pub use process::{Liveness, ProcessInfo};
 pub use names::*;
 pub use write::{
-    EpochRecord, HistogramRow, LayerEpochRow, LayerRow, ParamRow, RunWriter, StepRow, TimeStepRow, WriteError, git_revision, now_rfc3339,
+    EpochRecord, HistogramRow, LayerEpochRow, LayerRow, ParamRow, ResumeAt, RunWriter, StepRow, TimeStepRow, WriteError, git_revision, now_rfc3339,
     now_stamp, num, write_atomic,
 };

@@ -32,7 +32,7 @@ pub const CSV_FILES: [&str; 7] = [EPOCHS, STEPS, LAYERS, LAYER_EPOCHS, PARAMS, H
 
 pub const EPOCHS_COLUMNS: [&str; 9] =
     ["model", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "valid_loss", "valid_accuracy"];
-pub const STEPS_COLUMNS: [&str; 6] = ["model", "epoch", "step", "loss", "grad_norm", "grad_norm_clipped"];
+pub const STEPS_COLUMNS: [&str; 7] = ["model", "epoch", "step", "loss", "grad_norm", "grad_norm_clipped", "lr"];
 pub const LAYERS_COLUMNS: [&str; 7] = ["model", "epoch", "step", "source", "layer", "metric", "value"];
 pub const LAYER_EPOCHS_COLUMNS: [&str; 8] = ["model", "epoch", "layer", "metric", "mean", "min", "max", "count"];
 pub const PARAMS_COLUMNS: [&str; 8] = ["model", "epoch", "step", "source", "layer", "param", "metric", "value"];

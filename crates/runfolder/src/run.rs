@@ -69,6 +69,9 @@ pub struct StepRow {
     pub loss: f64,
     pub grad_norm: f64,
     pub grad_norm_clipped: Option<f64>,
+    /// The step's learning rate (empty in runs written before the column, or by a writer that
+    /// did not know it).
+    pub lr: Option<f64>,
 }
 
 /// Where a row of `layers.csv`, `params.csv` or `grad_histograms.csv` was measured.
@@ -188,6 +191,8 @@ pub struct Run {
 
 /// The columns of `epochs.csv` that runs written before validation splits existed lack.
 const EPOCHS_LATER_COLUMNS: [&str; 2] = ["valid_loss", "valid_accuracy"];
+/// The columns of `steps.csv` that runs written before them lack.
+const STEPS_LATER_COLUMNS: [&str; 1] = ["lr"];
 
 impl Run {
     /// A run of `manifest` alone, with no rows, for tests (here, in xtask and in the
@@ -268,7 +273,9 @@ impl Run {
                 valid_accuracy: r.opt_f64("valid_accuracy")?,
             })
         })?;
-        let steps = read_rows(&dir.join(runfolder::STEPS), &runfolder::STEPS_COLUMNS, &mut skipped, |r| {
+        let step_columns: Vec<&str> =
+            runfolder::STEPS_COLUMNS.into_iter().filter(|c| !STEPS_LATER_COLUMNS.contains(c)).collect();
+        let steps = read_rows(&dir.join(runfolder::STEPS), &step_columns, &mut skipped, |r| {
             Ok(StepRow {
                 model: r.text("model")?,
                 epoch: epoch(r)?,
@@ -276,6 +283,7 @@ impl Run {
                 loss: r.f64("loss")?,
                 grad_norm: r.f64("grad_norm")?,
                 grad_norm_clipped: r.opt_f64("grad_norm_clipped")?,
+                lr: r.opt_f64("lr")?,
             })
         })?;
         let layer_rows = read_rows(&dir.join(runfolder::LAYERS), &runfolder::LAYERS_COLUMNS, &mut skipped, |r| {
@@ -547,10 +555,62 @@ impl Run {
         rows
     }
 
-    /// The model's last epoch with any record (`epochs.csv` or probe rows).
+    /// The model's last epoch with any record: a row of `epochs.csv`, `steps.csv` or
+    /// `layers.csv` (train or probe). A run under burn-train's Learner, or a loop of one's
+    /// own, has steps and layer rows of an epoch before that epoch's row in `epochs.csv`.
     pub fn last_epoch(&self, model: &str) -> Option<u32> {
         let from_epochs = self.epochs.iter().filter(|r| r.model == model).map(|r| r.epoch).max();
-        from_epochs.max(self.last_probe_epoch(model))
+        let from_steps = self.steps.iter().filter(|r| r.model == model).map(|r| r.epoch).max();
+        let from_layers = self
+            .layers
+            .iter()
+            .filter(|(k, _)| k.0 == model)
+            .flat_map(|(_, per)| per.values().flat_map(|pts| pts.iter().map(|p| p.epoch)))
+            .max();
+        from_epochs.max(from_steps).max(from_layers)
+    }
+
+    /// The rows the model has in each file that holds any, with the file's name, in the
+    /// order of [`runfolder::CSV_FILES`] (empty when it has none at all).
+    pub fn row_counts(&self, model: &str) -> Vec<(&'static str, usize)> {
+        let layers: usize =
+            self.layers.iter().filter(|(k, _)| k.0 == model).flat_map(|(_, per)| per.values().map(Vec::len)).sum();
+        let histograms: usize = self.histograms.iter().filter(|(k, _)| k.0 == model).map(|(_, v)| v.len()).sum();
+        let time_steps: usize = self.time_steps.iter().filter(|(k, _)| k.0 == model).map(|(_, v)| v.len()).sum();
+        [
+            (runfolder::EPOCHS, self.epochs.iter().filter(|r| r.model == model).count()),
+            (runfolder::STEPS, self.steps.iter().filter(|r| r.model == model).count()),
+            (runfolder::LAYERS, layers),
+            (runfolder::LAYER_EPOCHS, self.layer_epochs.iter().filter(|r| r.model == model).count()),
+            (runfolder::PARAMS, self.params.iter().filter(|r| r.model == model).count()),
+            (runfolder::HISTOGRAMS, histograms),
+            (runfolder::TIME_STEPS, time_steps),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+
+    /// The metrics that have rows of one layer of the model in `layers.csv` or
+    /// `layer_epochs.csv`, from any source: what the files tell of a layer that lacks one
+    /// (a layer with `weight_norm` but no `grad_norm_weight` has weights that got no
+    /// gradient).
+    pub fn layer_metrics(&self, model: &str, layer: u32) -> BTreeSet<&str> {
+        let mut found: BTreeSet<&str> = self
+            .layers
+            .iter()
+            .filter(|(k, per)| k.0 == model && per.get(&layer).is_some_and(|p| !p.is_empty()))
+            .map(|(k, _)| k.2.as_str())
+            .collect();
+        found.extend(
+            self.layer_epochs.iter().filter(|r| r.model == model && r.layer == layer).map(|r| r.metric.as_str()),
+        );
+        found
+    }
+
+    /// Whether layers.csv has probe rows of any metric for the model.
+    pub fn has_probe(&self, model: &str) -> bool {
+        self.layers.iter().any(|(k, per)| k.0 == model && k.1 == Source::Probe && !per.is_empty())
     }
 
     /// The probe value of a metric for every layer at one epoch (index 0 is layer 1).
@@ -561,6 +621,26 @@ impl Run {
             .map(|layer| {
                 per.and_then(|p| p.get(&layer))
                     .and_then(|pts| pts.iter().rev().find(|p| p.epoch == epoch))
+                    .map(|p| p.value)
+            })
+            .collect()
+    }
+
+    /// The first and the last logged training step with rows of `metric` for the model.
+    pub fn train_steps(&self, model: &str, metric: &str) -> Option<(u64, u64)> {
+        let per = self.metric(model, Source::Train, metric)?;
+        let steps = per.values().flat_map(|pts| pts.iter().map(|p| p.step));
+        let (lo, hi) = steps.fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// The train value of a metric for every layer at one step (index 0 is layer 1).
+    pub fn train_at(&self, model: &str, metric: &str, step: u64) -> Vec<Option<f64>> {
+        let per = self.metric(model, Source::Train, metric);
+        (1..=self.layer_count(model))
+            .map(|layer| {
+                per.and_then(|p| p.get(&layer))
+                    .and_then(|pts| pts.iter().rev().find(|p| p.step == step))
                     .map(|p| p.value)
             })
             .collect()
@@ -584,6 +664,22 @@ impl Run {
         let mut map: BTreeMap<u32, Vec<(f64, f64)>> = BTreeMap::new();
         for r in self.layer_epochs.iter().filter(|r| r.model == model && r.metric == metric && r.mean.is_finite()) {
             map.entry(r.layer).or_default().push((f64::from(r.epoch), r.mean));
+        }
+        // `layer_epochs.csv` gets an epoch's means when the epoch closes: a run whose epochs
+        // never closed (a Learner or a loop of one's own that logs steps only, a run killed
+        // in its first epoch) has train rows without them, and their mean per epoch is the
+        // same aggregate.
+        if map.is_empty()
+            && let Some(per) = self.metric(model, Source::Train, metric)
+        {
+            for (&layer, pts) in per {
+                let mut by_epoch: BTreeMap<u32, (f64, usize)> = BTreeMap::new();
+                for p in pts {
+                    let e = by_epoch.entry(p.epoch).or_default();
+                    *e = (e.0 + p.value, e.1 + 1);
+                }
+                map.insert(layer, by_epoch.into_iter().map(|(e, (sum, n))| (f64::from(e), sum / n as f64)).collect());
+            }
         }
         for pts in map.values_mut() {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -619,8 +715,27 @@ impl Run {
             self.manifest.models.iter().map(|m| (m.name.clone(), self.last_epoch(&m.name))).collect();
         let most = last.iter().filter_map(|(_, e)| *e).max();
         for (name, epoch) in last {
+            let counts = self.row_counts(&name);
+            let epoch_rows = counts.iter().any(|(f, _)| *f == runfolder::EPOCHS);
+            if counts.is_empty() {
+                self.notes.push(format!(
+                    "Model “{name}” has no rows yet in any of {}.",
+                    join(runfolder::CSV_FILES.iter().map(|f| f.to_string()).collect())
+                ));
+                continue;
+            }
+            if !epoch_rows {
+                // Steps and layer rows without an epoch row: a run whose first epoch has not
+                // closed, or a loop that records steps only. Say what there is.
+                let held: Vec<String> = counts.iter().map(|(f, n)| format!("{n} row{} in {f}", plural(*n))).collect();
+                self.notes.push(format!(
+                    "Model “{name}” has no rows in {} (no epoch has closed), but has {}: the figures show those, and the loss and accuracy per epoch (figure 4) have none.",
+                    runfolder::EPOCHS,
+                    join(held)
+                ));
+            }
             match (epoch, most) {
-                (None, _) => self.notes.push(format!("Model “{name}” has no rows yet.")),
+                (None, _) => {}
                 (Some(e), Some(m)) if e < m => {
                     self.notes.push(format!("Model “{name}” stops at epoch {e}, before the others (epoch {m})."))
                 }
@@ -716,7 +831,7 @@ fn read_rows<T>(
 fn row_is_short(row: &Row<'_>, required: &[&str]) -> bool {
     required
         .iter()
-        .any(|c| row.str(c).is_empty() && !matches!(*c, "train_accuracy" | "test_accuracy" | "grad_norm_clipped"))
+        .any(|c| row.str(c).is_empty() && !matches!(*c, "train_accuracy" | "test_accuracy" | "grad_norm_clipped" | "lr"))
 }
 
 /// A file's rows, or none when the file is missing (one that runs written before it
@@ -798,6 +913,18 @@ fn json_message(e: &serde_json::Error) -> String {
     }
 }
 
+/// "a", "a and b", "a, b and c": the sentences' lists (the reader's notes and xtask's readings).
+pub fn join(mut parts: Vec<String>) -> String {
+    match parts.len() {
+        0 => String::new(),
+        1 => parts.remove(0),
+        _ => {
+            let last = parts.pop().unwrap_or_default();
+            format!("{} and {last}", parts.join(", "))
+        }
+    }
+}
+
 /// "s" for a count other than one.
 pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
@@ -828,7 +955,8 @@ mod tests {
         }
     }
 
-    /// The four files every run has, with one probe row per layer of a 2-layer model.
+    /// The four files every run has, with one epoch row and one probe row per layer of a
+    /// 2-layer model.
     fn base(manifest: serde_json::Value) -> Vec<(&'static str, String)> {
         let layers = format!(
             "{}\nm,0,0,probe,1,{g},1e-6\nm,0,0,probe,2,{g},1e-2\n",
@@ -838,7 +966,10 @@ mod tests {
         vec![
             (runfolder::MANIFEST, manifest.to_string()),
             (runfolder::CONFIG, "name = \"t\"\n".to_string()),
-            (runfolder::EPOCHS, format!("{}\n", runfolder::header(&runfolder::EPOCHS_COLUMNS))),
+            (
+                runfolder::EPOCHS,
+                format!("{}\nm,0,2.3,0.1,2.3,0.1,1.5,,\n", runfolder::header(&runfolder::EPOCHS_COLUMNS)),
+            ),
             (runfolder::STEPS, format!("{}\n", runfolder::header(&runfolder::STEPS_COLUMNS))),
             (runfolder::LAYERS, layers),
             (runfolder::LAYER_EPOCHS, format!("{}\n", runfolder::header(&runfolder::LAYER_EPOCHS_COLUMNS))),

@@ -17,6 +17,16 @@ pub enum WriteError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot serialize the manifest: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("cannot resume the run in {}: {why}", path.display())]
+    Resume { path: PathBuf, why: String },
+}
+
+/// Where a resumed run goes on: after `epoch` (its last complete one, 0 for none) and
+/// `step` (the last optimizer step written in it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResumeAt {
+    pub epoch: usize,
+    pub step: usize,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
@@ -37,6 +47,32 @@ impl Csv {
         csv.row(format_args!("{}", header(columns)))?;
         csv.flush()?;
         Ok(csv)
+    }
+
+    /// Opens an existing file for appending, after checking its header and dropping the rows
+    /// of `model` after epoch `keep` (the second column of every file is the epoch).
+    fn reopen(dir: &Path, name: &str, columns: &[&str], model: &str, keep: usize) -> Result<Csv, WriteError> {
+        let path = dir.join(name);
+        let text = fs::read_to_string(&path).map_err(io(&path))?;
+        let mut lines = text.lines();
+        if lines.next() != Some(header(columns).as_str()) {
+            return Err(WriteError::Resume { path, why: "its header is not this version's".to_string() });
+        }
+        let mut kept = header(columns);
+        kept.push('\n');
+        for line in lines {
+            let mut fields = line.splitn(3, ',');
+            let (m, epoch) = (fields.next().unwrap_or(""), fields.next().and_then(|e| e.parse::<usize>().ok()));
+            if m != model || epoch.is_some_and(|e| e <= keep) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        if kept.len() != text.len() {
+            write_atomic(&path, kept.as_bytes())?;
+        }
+        let file = OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
+        Ok(Csv { path, out: BufWriter::new(file) })
     }
 
     fn row(&mut self, line: std::fmt::Arguments<'_>) -> Result<(), WriteError> {
@@ -71,6 +107,8 @@ pub struct StepRow<'a> {
     pub loss: f64,
     pub grad_norm: f64,
     pub grad_norm_clipped: f64,
+    /// The learning rate of the step, when the writer knows it.
+    pub lr: Option<f64>,
 }
 
 /// A row of `layers.csv`.
@@ -177,6 +215,47 @@ impl RunWriter {
         })
     }
 
+    /// Reopens the run folder of a run that did not complete, to go on with `model` after its
+    /// last complete epoch (the last row of `epochs.csv` for it): its rows after that epoch
+    /// are dropped from every file (a crash or a stop in mid-epoch left them, and the epoch
+    /// is trained again), and new rows are appended. `None` when `path` does not exist or is
+    /// empty (a new run). A folder of another kind, or whose run completed, is an error.
+    pub fn resume(path: &Path, model: &str) -> Result<Option<(RunWriter, Manifest, ResumeAt)>, WriteError> {
+        if !path.exists() || fs::read_dir(path).map_err(io(path))?.next().is_none() {
+            return Ok(None);
+        }
+        let manifest_path = path.join(names::MANIFEST);
+        if !manifest_path.exists() {
+            return Err(WriteError::NotEmpty { path: path.to_path_buf() });
+        }
+        let text = fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| WriteError::Resume { path: path.to_path_buf(), why: format!("{} is not a manifest: {e}", names::MANIFEST) })?;
+        if manifest.status == crate::Status::Completed {
+            return Err(WriteError::Resume { path: path.to_path_buf(), why: "its run completed; choose another output folder".to_string() });
+        }
+        if !manifest.models.iter().any(|m| m.name == model) {
+            return Err(WriteError::Resume { path: path.to_path_buf(), why: format!("it has no model `{model}`") });
+        }
+        let epochs_path = path.join(names::EPOCHS);
+        let epochs = fs::read_to_string(&epochs_path).map_err(io(&epochs_path))?;
+        let epoch = last_of(&epochs, model, |f| f.get(1).and_then(|e| e.parse().ok()), 0);
+        let steps_path = path.join(names::STEPS);
+        let steps = fs::read_to_string(&steps_path).map_err(io(&steps_path))?;
+        let step = last_of(&steps, model, |f| f.get(1).and_then(|e| e.parse::<usize>().ok()).filter(|&e| e <= epoch).and_then(|_| f.get(2)?.parse().ok()), 0);
+        let writer = RunWriter {
+            path: path.to_path_buf(),
+            epochs: Csv::reopen(path, names::EPOCHS, &names::EPOCHS_COLUMNS, model, epoch)?,
+            steps: Csv::reopen(path, names::STEPS, &names::STEPS_COLUMNS, model, epoch)?,
+            layers: Csv::reopen(path, names::LAYERS, &names::LAYERS_COLUMNS, model, epoch)?,
+            layer_epochs: Csv::reopen(path, names::LAYER_EPOCHS, &names::LAYER_EPOCHS_COLUMNS, model, epoch)?,
+            params: Csv::reopen(path, names::PARAMS, &names::PARAMS_COLUMNS, model, epoch)?,
+            histograms: Csv::reopen(path, names::HISTOGRAMS, &names::HISTOGRAMS_COLUMNS, model, epoch)?,
+            time_steps: Csv::reopen(path, names::TIME_STEPS, &names::TIME_STEPS_COLUMNS, model, epoch)?,
+        };
+        Ok(Some((writer, manifest, ResumeAt { epoch, step })))
+    }
+
     /// The folder.
     pub fn path(&self) -> &Path {
         &self.path
@@ -206,13 +285,14 @@ impl RunWriter {
 
     pub fn step(&mut self, r: &StepRow<'_>) -> Result<(), WriteError> {
         self.steps.row(format_args!(
-            "{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{}",
             r.model,
             r.epoch,
             r.step,
             num(r.loss),
             num(r.grad_norm),
-            num(r.grad_norm_clipped)
+            num(r.grad_norm_clipped),
+            r.lr.map(num).unwrap_or_default()
         ))
     }
 
@@ -295,6 +375,18 @@ impl RunWriter {
         self.layer_epochs.flush()?;
         self.epochs.flush()
     }
+}
+
+/// The largest value `field` reads from `model`'s rows of a CSV text, or `none`.
+fn last_of(text: &str, model: &str, field: impl Fn(&[&str]) -> Option<usize>, none: usize) -> usize {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields.first() == Some(&model)).then(|| field(&fields)).flatten()
+        })
+        .max()
+        .unwrap_or(none)
 }
 
 /// A number as CSV text: the shortest form that reads back to the same f64 (so 1e-30 stays

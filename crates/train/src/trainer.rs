@@ -180,6 +180,10 @@ fn train_epochs(
         return Ok(Some(stop));
     }
 
+    // The learning rate is constant over a run: every step row says it.
+    for t in trainees.iter() {
+        rec.set_learning_rate(&t.name, Some(exp.optimizer.lr()))?;
+    }
     let mut step = 0usize;
     let mut flags = Flags::default();
     for epoch in 1..=exp.train.epochs {

@@ -10,7 +10,7 @@ use runfolder::metric;
 
 use super::{Made, SLUGS, capitalize, join, join_subjects, time_axis};
 use crate::colormap::{self, categorical};
-use crate::headline::{EXPLODE_RATIO, STALL_RATIO};
+use crate::headline::{EXPLODE_RATIO, Ratio, STALL_RATIO};
 use crate::numfmt::{percent, sig, sig_n};
 use crate::plot::{
     Axis, AxisKind, Body, Event, Figure, Legend, LegendItem, LinePanel, Lines, Reference, Series, Swatch,
@@ -22,22 +22,24 @@ use crate::subject::Subject;
 /// Series with at most this many points get a dot at each (a short run, a few epochs).
 const MARKERS_UP_TO: usize = 12;
 
-/// ‖dL/dW₁‖ / ‖dL/dW_L‖ at every logged training step where both layers were measured
-/// (the same layers as the headline's ratio): 0 where the first layer's gradient is 0,
+/// ‖dL/dW₁‖ / ‖dL/dW_L‖ at every logged training step, of the first and the last layer
+/// that have a weight gradient at that step (the same layers as the headline's ratio: 1 and
+/// L unless one is frozen or not in the graph): 0 where the first layer's gradient is 0,
 /// nothing where the last layer's is (the ratio is undefined there).
 pub(super) fn ratio_over_steps(s: &Subject<'_>) -> Vec<(f64, f64)> {
-    let l = s.layers();
-    let Some(per) = s.run.metric(&s.model, Source::Train, metric::GRAD_NORM_WEIGHT).filter(|_| l > 1) else {
+    let Some(per) = s.run.metric(&s.model, Source::Train, metric::GRAD_NORM_WEIGHT) else {
         return Vec::new();
     };
-    let (Some(first), Some(last)) = (per.get(&1), per.get(&l)) else { return Vec::new() };
-    let last: BTreeMap<u64, f64> = last.iter().map(|p| (p.step, p.value)).collect();
-    let mut points: Vec<(f64, f64)> = first
-        .iter()
-        .filter_map(|p| last.get(&p.step).filter(|&&v| v > 0.0).map(|&v| (p.step as f64, p.value / v)))
-        .collect();
-    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    points
+    let mut by_step: BTreeMap<u64, BTreeMap<u32, f64>> = BTreeMap::new();
+    for (&layer, pts) in per {
+        for p in pts {
+            by_step.entry(p.step).or_default().insert(layer, p.value);
+        }
+    }
+    by_step
+        .into_iter()
+        .filter_map(|(step, values)| Ratio::of(&values, Source::Train, 0, step).map(|r| (step as f64, r.value)))
+        .collect()
 }
 
 /// Figure 10, when two or more models have the ratio over training: with one model it
@@ -134,7 +136,7 @@ pub(super) fn side_by_side(subjects: &[Subject<'_>]) -> Option<Made> {
         },
         series: end_series,
         annotations: Vec::new(),
-        empty: Some(format!("no rows in {}", runfolder::EPOCHS)),
+        empty: Some(format!("no {what} in {}", runfolder::EPOCHS)),
         x: Some(Axis::new("epoch (0 = initialization)", AxisKind::Tight).integer()),
         references: Vec::new(),
         events: Vec::new(),
