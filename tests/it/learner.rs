@@ -186,6 +186,8 @@ fn a_learner_run_has_the_learners_steps_epochs_and_gradients() {
     let deltas = layers.iter().filter(|r| r[3] == "train" && r[4] == "1" && r[5] == "delta_norm").count();
     let dead = layers.iter().filter(|r| r[3] == "train" && r[4] == "1" && r[5] == "dead_fraction").count();
     assert_eq!((deltas, dead), (6, 6));
+    // The run's diagnosis is written beside it, as `train` writes one.
+    assert!(out.join("diagnosis.json").exists(), "diagnosis.json");
     // xtask reads the folder, and its report names the layers.
     let run = xtask::Run::load(&out).expect("xtask reads a Learner's run folder");
     assert_eq!(run.manifest.models[0].layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["first", "second"]);

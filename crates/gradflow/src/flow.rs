@@ -316,7 +316,16 @@ impl Core {
             _ => (status, reason),
         };
         self.recorder.checkpoint(&[&self.watch])?;
-        self.recorder.finish(status, reason)
+        self.recorder.finish(status, reason)?;
+        // The diagnosis of what was recorded, as `train` writes it at a run's end: not while
+        // a panic unwinds (a second panic would abort), nor for a run that measured nothing.
+        if self.disabled || std::thread::panicking() {
+            return Ok(());
+        }
+        let dir = self.recorder.path().to_path_buf();
+        let found = diagnosis::diagnose_folder(&dir).map_err(|e| Error::Run(format!("cannot diagnose the run: {e}")))?;
+        diagnosis::write(&dir, &found)?;
+        Ok(())
     }
 
     /// The end of a loop's epoch: its row waits for an evaluation until the next step.
