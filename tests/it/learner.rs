@@ -487,3 +487,23 @@ fn a_learner_without_the_flows_metric_is_told_to_register_it() {
     assert!(e.to_string().contains(".metrics(flow.metrics())"), "{e}");
     assert_eq!(manifest(&out).status, Status::Failed);
 }
+
+/// The README's Learner lines are `examples/learner_mnist.rs`'s, which the tests build and
+/// run: each line it marks `// + gradflow` is in the example as it is.
+#[test]
+fn the_readmes_learner_lines_are_the_examples() {
+    let root = crate::common::root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = std::fs::read_to_string(root.join("crates/gradflow/examples/learner_mnist.rs")).unwrap();
+    let code = |line: &str| line.split("// + gradflow").next().unwrap_or("").trim().to_string();
+    let example_lines: Vec<String> = example.lines().map(code).collect();
+    let start = readme.find("**Under burn-train's `Learner`**").expect("the README's Learner section");
+    let block = &readme[start..];
+    let block = &block[block.find("```rust").expect("its code") + 7..];
+    let block = &block[..block.find("```").unwrap()];
+    let marked: Vec<String> = block.lines().filter(|l| l.contains("// + gradflow")).map(code).collect();
+    assert_eq!(marked.len(), 8, "the README shows the eight lines");
+    for line in &marked {
+        assert!(example_lines.iter().any(|l| l == line), "README line `{line}` is not in learner_mnist.rs");
+    }
+}
