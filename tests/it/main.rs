@@ -15,6 +15,7 @@ mod recurrent;
 mod remedies;
 mod report;
 mod runfolder;
+mod spectrum;
 mod telemetry;
 mod tidy;
 mod train;
