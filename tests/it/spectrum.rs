@@ -258,9 +258,73 @@ fn diagnose_measures_the_spectrum_beside_chi_and_free_probability() {
         assert!((mean_sq / want - 1.0).abs() < 0.15, "{init}: {mean_sq} against {want}");
         spreads.push((num(last, "spread"), num(last, "predicted_spread")));
     }
+    // ReLU cannot be made isometric: half of D's entries are 0, so even orthogonal weights add
+    // mu_2 / mu_1^2 - 1 = 1 a layer (19 over layers 2 to 20), and the products' many zero
+    // singular values (rank-deficient matrices) must not upset the SVD.
+    let out = scratch("spectrum-relu");
+    let a = diagnose_args(&[
+        "--activation", "relu", "--weight-var", "2", "--bias-var", "0", "--depth", "20", "--width", "128", "--probe", "20",
+        "--spectrum", "2", "--seeds", "1", "--init", "orthogonal", "--quiet", "--out", out.to_str().unwrap(),
+    ]);
+    diagnose::run(&a).unwrap();
+    let rows = spectrum_rows(&out);
+    let last = rows.iter().find(|r| r["jacobian"] == "input-output" && r["layer"] == "20").unwrap();
+    let (relu, relu_theory): (f64, f64) = (last["spread"].parse().unwrap(), last["predicted_spread"].parse().unwrap());
+    assert_eq!(relu_theory, 19.0);
+    assert!((relu / relu_theory - 1.0).abs() < 0.35, "ReLU orthogonal: spread {relu}");
     // Pennington et al.: orthogonal weights keep the spectrum far more concentrated than
     // Gaussian ones at the same chi_1 = 1 (predicted 9 x 1.30 against 9 x 0.30).
     let ((gauss, gauss_theory), (orth, orth_theory)) = (spreads[0], spreads[1]);
     assert!(gauss > 2.5 * orth, "Gaussian spread {gauss}, orthogonal {orth}");
     assert!((gauss / gauss_theory - 1.0).abs() < 0.35 && (orth / orth_theory - 1.0).abs() < 0.35, "{spreads:?}");
+}
+
+#[test]
+fn the_report_draws_the_spectrum_and_xtask_spectrum_puts_folders_side_by_side() {
+    let dir = scratch("spectrum-report");
+    let mut runs = Vec::new();
+    for init in ["normal", "orthogonal"] {
+        let run = dir.join(init);
+        let a = diagnose_args(&[
+            "--activation", "tanh", "--weight-var", "1.0,1.76", "--bias-var", "0.05", "--depth", "6", "--width", "32",
+            "--probe", "10", "--spectrum", "2", "--seeds", "2", "--skip", "1", "--init", init, "--quiet", "--out",
+            run.to_str().unwrap(),
+        ]);
+        diagnose::run(&a).unwrap();
+        runs.push(run);
+    }
+    // One folder's report: figures 1 and 2, and figure 3 from diagnose_spectrum.csv, whose
+    // reading quotes the deepest layer's medians over the two seeds.
+    let s = xtask::write_report(&runs[0], Some(&dir.join("report")), xtask::Format::Svg).unwrap();
+    let slugs: Vec<&str> = s.figures.iter().map(|f| f.slug.as_str()).collect();
+    assert_eq!(slugs, [xtask::diagnose::SLUGS[0], xtask::diagnose::SLUGS[1], xtask::diagnose::spectrum::SLUG]);
+    let rows = spectrum_rows(&runs[0]);
+    let deepest: Vec<f64> = rows
+        .iter()
+        .filter(|r| r["weight_var"] == "1.76" && r["layer"] == "6" && r["jacobian"] == "input-output")
+        .map(|r| r["max"].parse().unwrap())
+        .collect();
+    assert_eq!(deepest.len(), 2);
+    let median = 0.5 * (deepest[0] + deepest[1]);
+    let reading = &s.figures[2].reading;
+    assert!(reading.contains(&format!("largest singular value is {}", xtask::numfmt::sig(median))), "{reading} vs {median}");
+    let md = std::fs::read_to_string(&s.markdown).unwrap();
+    assert!(md.contains("The Jacobian's singular values"), "{md}");
+    // Two folders in one figure, each curve named by its initialization.
+    let out = dir.join("side-by-side");
+    let s = xtask::diagnose::spectrum::write_spectrum(&runs, &out, xtask::Format::Svg).unwrap();
+    assert_eq!(s.figures.len(), 1);
+    let reading = &s.figures[0].reading;
+    assert!(reading.contains("normal, σ_w² = 1.76") && reading.contains("orthogonal, σ_w² = 1.76"), "{reading}");
+    // A folder written without --spectrum is an error naming the missing file.
+    let plain = dir.join("plain");
+    diagnose::run(&diagnose_args(&[
+        "--depth", "4", "--width", "8", "--probe", "10", "--seeds", "1", "--skip", "1", "--quiet", "--out", plain.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let e = format!("{:#}", xtask::diagnose::spectrum::write_spectrum(&[plain], &dir.join("none"), xtask::Format::Svg).unwrap_err());
+    assert!(e.contains("diagnose_spectrum.csv"), "{e}");
+    // --spectrum asks for no more examples than the probe set has.
+    let e = format!("{:#}", diagnose::run(&diagnose_args(&["--probe", "3", "--spectrum", "4"])).unwrap_err());
+    assert!(e.contains("--spectrum 4") && e.contains("--probe 3"), "{e}");
 }

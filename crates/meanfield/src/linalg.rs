@@ -185,9 +185,20 @@ fn reflect(x: &mut [f64]) -> f64 {
     }
     let norm = scale * x.iter().map(|v| (v / scale).powi(2)).sum::<f64>().sqrt();
     let alpha = if x[0] > 0.0 { -norm } else { norm };
+    if norm < NEGLIGIBLE {
+        // v^T v would underflow (2 / v^T v overflow, and 0 * inf poison the matrix with NaN).
+        // In a matrix scaled to a largest entry of 1 such a remainder is rounding, 1e-134 eps
+        // and less: it is taken as alpha e_1 already, with no reflection.
+        x.iter_mut().for_each(|v| *v = 0.0);
+        return alpha;
+    }
     x[0] -= alpha;
     alpha
 }
+
+/// Below this norm a vector is not reflected (see `reflect`): its square would fall below
+/// f64's normal range.
+const NEGLIGIBLE: f64 = 1e-150;
 
 /// 2 / (v^T v), or `None` for v = 0 (H = I).
 fn beta(v: &[f64]) -> Option<f64> {

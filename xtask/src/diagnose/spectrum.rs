@@ -153,7 +153,7 @@ pub fn curves(rows: &[SpectrumRow], prefix: &str) -> Vec<Curve> {
         let entry = (layer, medians(&layer_rows), medians(&io_rows));
         match out.iter_mut().find(|c| c.weight_var == w) {
             Some(c) => c.layers.push(entry),
-            None => out.push(Curve { label: format!("{prefix}σ_w² = {}", sig(w)), weight_var: w, layers: vec![entry] }),
+            None => out.push(Curve { label: format!("{prefix}σ_w² = {w}"), weight_var: w, layers: vec![entry] }),
         }
     }
     out.sort_by(|a, b| a.weight_var.total_cmp(&b.weight_var));
