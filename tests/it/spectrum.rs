@@ -315,7 +315,7 @@ fn the_report_draws_the_spectrum_and_xtask_spectrum_puts_folders_side_by_side() 
     let s = xtask::diagnose::spectrum::write_spectrum(&runs, &out, xtask::Format::Svg).unwrap();
     assert_eq!(s.figures.len(), 1);
     let reading = &s.figures[0].reading;
-    assert!(reading.contains("normal, σ_w² = 1.76") && reading.contains("orthogonal, σ_w² = 1.76"), "{reading}");
+    assert!(reading.contains("tanh normal, σ_w² = 1.76") && reading.contains("tanh orthogonal, σ_w² = 1.76"), "{reading}");
     // A folder written without --spectrum is an error naming the missing file.
     let plain = dir.join("plain");
     diagnose::run(&diagnose_args(&[

@@ -163,9 +163,9 @@ pub fn curves(rows: &[SpectrumRow], prefix: &str) -> Vec<Curve> {
     out
 }
 
-/// The label prefix of a folder's curves: its initialization.
+/// The label prefix of a folder's curves: its activation and initialization.
 pub fn prefix(d: &Diagnosis) -> String {
-    format!("{}, ", d.info.init.as_deref().unwrap_or("normal"))
+    format!("{} {}, ", d.info.activation, d.info.init.as_deref().unwrap_or("normal"))
 }
 
 /// Figure 3: the input-output Jacobian's singular values against depth (largest, median,
@@ -242,7 +242,7 @@ pub fn figure(curves: &[Curve], subject: &str) -> (Figure, String) {
                     Vec::new(),
                 ),
                 panel(
-                    "each layer's Jacobian: mean σ",
+                    "each layer's Jacobian: mean σ (dashed: √χ, the theory's root mean square)",
                     Axis::new("mean σ", AxisKind::Linear { include_zero: true }),
                     per_layer,
                     Vec::new(),
