@@ -328,3 +328,28 @@ fn the_report_draws_the_spectrum_and_xtask_spectrum_puts_folders_side_by_side() 
     let e = format!("{:#}", diagnose::run(&diagnose_args(&["--probe", "3", "--spectrum", "4"])).unwrap_err());
     assert!(e.contains("--spectrum 4") && e.contains("--probe 3"), "{e}");
 }
+
+#[test]
+fn glorot_and_bengios_average_singular_values_are_half_and_four_fifths() {
+    // Their section 4.2.1: the layer Jacobian's average singular value is about 0.5 with the
+    // standard initialization U(+-1/sqrt(n)) (sigma_w^2 = 1/3) and 0.8 with the normalized one
+    // (sigma_w^2 = 1 between equal widths), tanh. The first is the quarter-circle law's mean
+    // 8 / (3 pi) times sqrt(1/3) = 0.490, tanh being nearly linear at q ~ 0.
+    let out = scratch("spectrum-glorot-bengio");
+    let a = diagnose_args(&[
+        "--activation", "tanh", "--weight-var", "0.3333333333333333,1", "--bias-var", "0", "--depth", "5", "--width", "256",
+        "--probe", "20", "--spectrum", "2", "--seeds", "1", "--skip", "1", "--init", "uniform", "--quiet", "--out",
+        out.to_str().unwrap(),
+    ]);
+    diagnose::run(&a).unwrap();
+    let rows = spectrum_rows(&out);
+    let mean_sigma = |w: &str| {
+        let v: Vec<f64> = rows.iter().filter(|r| r["weight_var"] == w && r["jacobian"] == "layer").map(|r| r["mean"].parse().unwrap()).collect();
+        assert_eq!(v.len(), 4, "layers 2 to 5");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (standard, normalized) = (mean_sigma("0.3333333333333333"), mean_sigma("1"));
+    let theory = 8.0 / (3.0 * std::f64::consts::PI) * (1.0f64 / 3.0).sqrt();
+    assert!((standard / theory - 1.0).abs() < 0.03, "standard: {standard}, theory {theory}");
+    assert!((normalized - 0.8).abs() < 0.03, "normalized: {normalized}");
+}

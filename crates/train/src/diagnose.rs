@@ -77,7 +77,7 @@ pub struct DiagnoseArgs {
     #[arg(long, value_enum, default_value_t = WeightInit::Normal)]
     pub init: WeightInit,
     /// Probe examples at which each net's Jacobians' singular values are computed (0: none;
-    /// at width 256 and depth 50 about a second per example and net).
+    /// the cost per example and net is in BENCHMARKS.md).
     #[arg(long, default_value_t = 0)]
     pub spectrum: usize,
     /// The first seed (also picks the probe set).
