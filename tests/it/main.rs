@@ -18,6 +18,7 @@ mod remedies;
 mod readings;
 mod report;
 mod runfolder;
+mod spectrum;
 mod telemetry;
 mod tidy;
 mod train;

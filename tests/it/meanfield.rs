@@ -141,11 +141,20 @@ fn the_quadrature_is_seamless_where_it_hands_over_to_the_rule_in_x() {
 fn tanh_edge_of_chaos_at_sigma_b2_005_is_1_76() {
     // Schoenholz et al. 2017 ("Deep information propagation", ICLR) run their tanh
     // experiments at sigma_b^2 = 0.05, where their phase diagram (fig. 1) puts the critical
-    // sigma_w^2 at about 1.76. Computed here: 1.76095 (q* = 0.5696). Checked independently: chi_1
+    // sigma_w^2 at about 1.76. Computed here: 1.76095 (q* = 0.57005). Checked independently: chi_1
     // there, with q* found by iterating the map and the expectations by brute force, is 1.
     let theory = Theory::default();
     let sw2 = theory.critical_weight_var(Activation::Tanh, 0.05).unwrap().unwrap();
     assert!((sw2 - 1.76095).abs() < 5e-5, "critical sigma_w^2 {sw2}");
+    // The golden values: mpmath 1.3 at 30 digits (adaptive tanh-sinh quadrature of the
+    // Gaussian integrals, `findroot` on q = V(q) and on chi_1 = 1) gives the edge at
+    // sigma_w^2 = 1.760954639607 with q* = 0.570047881641 there, and q* = 0.570045037854 at
+    // sigma_w^2 = 1.76095 (an earlier comment here and REPRODUCTIONS.md said 0.5696, a misquote:
+    // the crate has always computed 0.57005).
+    assert!((sw2 - 1.760954639607).abs() < 1e-9, "critical sigma_w^2 {sw2}");
+    let q_star = |sw2: f64| theory.fixed_point(Activation::Tanh, sw2, 0.05).unwrap().finite().unwrap();
+    assert!((q_star(sw2) - 0.570047881641).abs() < 1e-10, "q* at the edge {}", q_star(sw2));
+    assert!((q_star(1.76095) - 0.570045037854).abs() < 1e-10, "q* at 1.76095 {}", q_star(1.76095));
     let mut q = 1.0f64;
     for _ in 0..300 {
         q = sw2 * brute_force(|z| (q.sqrt() * z).tanh().powi(2)) + 0.05;

@@ -1,13 +1,16 @@
 //! The report of a `train diagnose` folder: the measured per-layer factor of ||delta||^2
 //! against sigma_w^2 with the mean-field prediction chi_1 as a curve (computed here by
 //! `meanfield`, which links no burn), and the per-layer ||delta|| against depth for a few
-//! sigma_w^2 beside the theory's slope.
+//! sigma_w^2 beside the theory's slope; with `--spectrum`, the Jacobian's singular values
+//! (`spectrum.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use runfolder::{DiagnoseInfo, diagnose as names};
+
+pub mod spectrum;
 
 use crate::colormap::{self, categorical};
 use crate::error::Error;
@@ -350,10 +353,13 @@ pub fn write_report(dir: &Path, out: Option<&Path>, format: Format) -> Result<Re
     let d = Diagnosis::load(dir)?;
     let out_dir = out.map_or_else(|| dir.join("report"), Path::to_path_buf);
     create_dir(&out_dir)?;
-    let figures = [factor_figure(&d), layers_figure(&d)]
-        .into_iter()
-        .map(|(f, r)| write_figure(&f, r, &out_dir, format))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut drawn = vec![factor_figure(&d), layers_figure(&d)];
+    let spectrum_rows = spectrum::load(dir)?;
+    if let Some(rows) = &spectrum_rows {
+        let subject = format!("{} at sigma_b^2 = {}, {} init", d.info.activation, d.info.bias_var, d.info.init.as_deref().unwrap_or("normal"));
+        drawn.push(spectrum::figure(&spectrum::curves(rows, ""), &subject));
+    }
+    let figures = drawn.into_iter().map(|(f, r)| write_figure(&f, r, &out_dir, format)).collect::<Result<Vec<_>, _>>()?;
     let i = &d.info;
     let mut facts = vec![
         ("folder".to_string(), dir.display().to_string()),
@@ -366,7 +372,11 @@ pub fn write_report(dir: &Path, out: Option<&Path>, format: Format) -> Result<Re
     if let Some(s) = &i.started_at {
         facts.push(("time".to_string(), s.clone()));
     }
-    let table = table(&d);
+    let mut table = table(&d);
+    if let Some(rows) = &spectrum_rows {
+        table.push_str("\nThe Jacobian's singular values (medians over seeds; IO: the input-output Jacobian of layers 2 to l):\n");
+        table.push_str(&spectrum::table(&spectrum::curves(rows, "")));
+    }
     let info = serde_json::to_string_pretty(&i).unwrap_or_else(|e| format!("(cannot show: {e})"));
     let page = Page {
         title: format!("Diagnose: {} at sigma_b^2 = {}", i.activation, i.bias_var),

@@ -44,6 +44,19 @@ enum Command {
         #[arg(long)]
         no_write: bool,
     },
+    /// Draw the Jacobian spectra of `train diagnose --spectrum` folders side by side (one
+    /// figure: e.g. Gaussian against orthogonal weights).
+    Spectrum {
+        /// The diagnose folders, each written with `--spectrum`.
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the figure and its page.
+        #[arg(long)]
+        out: PathBuf,
+        /// Which image files to write.
+        #[arg(long, value_enum, default_value_t = Format::Svg)]
+        format: Format,
+    },
     /// Put two or more runs side by side: the same figures, one table of headline numbers.
     Compare {
         /// The run folders to compare (two or more).
@@ -150,6 +163,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(path) = &s.written {
                 eprintln!("wrote {}", path.display());
             }
+        }
+        Command::Spectrum { dirs, out, format } => {
+            let s = xtask::diagnose::spectrum::write_spectrum(&dirs, &out, format).context("cannot draw the spectra")?;
+            for f in &s.figures {
+                println!("{}: {}", f.title, f.reading);
+            }
+            println!("wrote {} and {}", s.markdown.display(), s.html.display());
         }
         Command::BenchCompare { config, rounds, repeats, python, threads, flush_denormals } => {
             let configs: Vec<String> = config.split(',').filter(|s| !s.is_empty()).map(String::from).collect();

@@ -36,8 +36,15 @@
 //! the edge without bias, stays wherever the input put it), so there is no finite q*: see
 //! [`FixedPoint`]. chi_1 is still defined, and exact, in every case, and the edge is
 //! sigma_w^2 = 1 / c whatever sigma_b^2 (He et al.'s 2 for ReLU).
+//!
+//! **The Jacobian's spectrum** (`spectrum.rs`): chi_1 is the mean squared singular value of
+//! a layer's Jacobian; free probability predicts the spread of the input-output Jacobian's
+//! singular values around it (Pennington et al. 2017), and `linalg.rs` computes singular
+//! values to measure it.
 
+pub mod linalg;
 pub mod quadrature;
+pub mod spectrum;
 
 pub use quadrature::Rule;
 

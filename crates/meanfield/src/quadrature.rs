@@ -88,60 +88,11 @@ fn orthonormal_hermite(n: usize, z: f64) -> (f64, f64) {
 }
 
 /// The eigenvalues of the n x n symmetric tridiagonal matrix with zero diagonal and
-/// sqrt(1), ..., sqrt(n - 1) beside it, by the implicit QL method with Wilkinson's shift
-/// (Numerical Recipes' `tqli`, eigenvalues only).
+/// sqrt(1), ..., sqrt(n - 1) beside it (`linalg::tridiagonal_eigenvalues`, the implicit QL
+/// method, with the relative deflation test alone).
 fn jacobi_eigenvalues(n: usize) -> Vec<f64> {
-    let mut d = vec![0.0f64; n];
     // e[i] couples rows i and i + 1; e[n - 1] is 0.
-    let mut e: Vec<f64> = (1..=n).map(|k| if k < n { (k as f64).sqrt() } else { 0.0 }).collect();
-    for l in 0..n {
-        let mut iterations = 0;
-        loop {
-            let mut m = l;
-            while m + 1 < n {
-                let dd = d[m].abs() + d[m + 1].abs();
-                if e[m].abs() <= f64::EPSILON * dd {
-                    break;
-                }
-                m += 1;
-            }
-            if m == l {
-                break;
-            }
-            iterations += 1;
-            assert!(iterations <= 60, "the QL iteration for a {n}-point Gauss-Hermite rule did not converge");
-            let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
-            let mut r = g.hypot(1.0);
-            g = d[m] - d[l] + e[l] / (g + r.copysign(g));
-            let (mut s, mut c, mut p) = (1.0f64, 1.0f64, 0.0f64);
-            let mut deflated = false;
-            for i in (l..m).rev() {
-                let f = s * e[i];
-                let b = c * e[i];
-                r = f.hypot(g);
-                e[i + 1] = r;
-                if r == 0.0 {
-                    // Underflow: the matrix splits here; start again from l.
-                    d[i + 1] -= p;
-                    e[m] = 0.0;
-                    deflated = true;
-                    break;
-                }
-                s = f / r;
-                c = g / r;
-                g = d[i + 1] - p;
-                r = (d[i] - g) * s + 2.0 * c * b;
-                p = s * r;
-                d[i + 1] = g + p;
-                g = c * r - b;
-            }
-            if deflated {
-                continue;
-            }
-            d[l] -= p;
-            e[l] = g;
-            e[m] = 0.0;
-        }
-    }
-    d
+    let e: Vec<f64> = (1..=n).map(|k| if k < n { (k as f64).sqrt() } else { 0.0 }).collect();
+    crate::linalg::tridiagonal_eigenvalues(vec![0.0; n], e, 0.0)
+        .unwrap_or_else(|| panic!("the QL iteration for a {n}-point Gauss-Hermite rule did not converge"))
 }

@@ -32,6 +32,14 @@ pub struct DiagnoseInfo {
     /// below 1).
     #[serde(default)]
     pub critical_weight_var: Option<f64>,
+    /// How the weights were drawn: `normal`, `uniform` or `orthogonal`, each with variance
+    /// sigma_w^2 / n_in (absent in folders written before the choice existed: `normal`).
+    #[serde(default)]
+    pub init: Option<String>,
+    /// The probe examples each net's Jacobian spectrum was computed at (0: none, and no
+    /// `diagnose_spectrum.csv`).
+    #[serde(default)]
+    pub spectrum_examples: usize,
     #[serde(default)]
     pub backend: Option<String>,
     #[serde(default)]

@@ -147,4 +147,38 @@ pub mod diagnose {
         "predicted_chi",
         "fitted",
     ];
+    /// `diagnose_spectrum.csv` (written with `train diagnose --spectrum K`): one row per net,
+    /// hidden layer l from 2 and Jacobian: `layer`, hidden layer l's own dh^l/dh^{l-1}, or
+    /// `input-output`, the product of those of layers 2 to l. The singular values sigma of
+    /// the K examples' matrices together: how many (`count`), the mean of sigma^2 and of
+    /// sigma, the largest, the 10%, 50% and 90% quantiles of sigma (empty where below 1e-10 of
+    /// the largest, within the rounding of the matrix), `spread` = var(sigma^2) /
+    /// mean(sigma^2)^2, and the theory's: `predicted_mean_sq` (chi(q^l), or the product of
+    /// chi(q^k) over layers 2 to l) and `predicted_spread` (free probability's, in the limit
+    /// of wide layers: `meanfield::spectrum`).
+    pub const SPECTRUM: &str = "diagnose_spectrum.csv";
+    pub const SPECTRUM_COLUMNS: [&str; 18] = [
+        "activation",
+        "weight_var",
+        "bias_var",
+        "depth",
+        "width",
+        "seed",
+        "layer",
+        "jacobian",
+        "count",
+        "mean_sq",
+        "mean",
+        "max",
+        "p10",
+        "p50",
+        "p90",
+        "spread",
+        "predicted_mean_sq",
+        "predicted_spread",
+    ];
+    /// The `jacobian` of one layer.
+    pub const SPECTRUM_LAYER: &str = "layer";
+    /// The `jacobian` of layers 2 to l together.
+    pub const SPECTRUM_INPUT_OUTPUT: &str = "input-output";
 }

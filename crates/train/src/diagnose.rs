@@ -19,6 +19,12 @@
 //! Layers whose error fell below 1e-30 (float32 loses its entries below 1.2e-38, and with
 //! them the norm) are left out of the fit too, and a net with fewer than two layers left has
 //! no measured factor.
+//!
+//! With `--spectrum K`, the singular values of every hidden layer's Jacobian and of the
+//! input-output Jacobian from the first hidden layer's output to each later one are computed
+//! at the first K probe examples (`jacobian.rs`), summarized per layer (mean squared
+//! singular value beside chi, the spread beside free probability's prediction, the largest
+//! and the quantiles: `meanfield::spectrum`) and written to `diagnose_spectrum.csv`.
 
 use crate::backend::Backend;
 use crate::batches::SplitTensors;
@@ -30,6 +36,8 @@ use chain::Activation;
 use clap::Args;
 use gradflow::runfolder::{self, DiagnoseInfo, diagnose as names};
 use gradflow::{Taps, Watch};
+use crate::jacobian::{self, HiddenSpectra};
+use meanfield::spectrum::Summary;
 use models::{BiasInit, Init, MlpConfig};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -63,6 +71,15 @@ pub struct DiagnoseArgs {
     /// Nets per sigma_w^2, with seeds seed, seed + 1, ...
     #[arg(long, default_value_t = 3)]
     pub seeds: usize,
+    /// How the weights are drawn, each with variance sigma_w^2 / n_in: normal (Gaussian),
+    /// uniform (Glorot and Bengio's standard and normalized initializations are uniform with
+    /// sigma_w^2 = 1/3 and 1), or orthogonal (a scaled random orthogonal matrix).
+    #[arg(long, value_enum, default_value_t = WeightInit::Normal)]
+    pub init: WeightInit,
+    /// Probe examples at which each net's Jacobians' singular values are computed (0: none;
+    /// the cost per example and net is in BENCHMARKS.md).
+    #[arg(long, default_value_t = 0)]
+    pub spectrum: usize,
     /// The first seed (also picks the probe set).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -78,6 +95,44 @@ pub struct DiagnoseArgs {
     /// Print nothing (the folder is written all the same).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// How `train diagnose` draws its weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeightInit {
+    Normal,
+    Uniform,
+    Orthogonal,
+}
+
+impl WeightInit {
+    /// The name `diagnose.json` records.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightInit::Normal => "normal",
+            WeightInit::Uniform => "uniform",
+            WeightInit::Orthogonal => "orthogonal",
+        }
+    }
+
+    /// The models crate's initializer with variance sigma_w^2 / fan_in (for orthogonal: every
+    /// column, or row, of unit norm times sigma_w).
+    pub fn init(self, sw2: f64) -> Init {
+        let gain = sw2.sqrt();
+        match self {
+            WeightInit::Normal => Init::KaimingNormal { gain },
+            WeightInit::Uniform => Init::KaimingUniform { gain },
+            WeightInit::Orthogonal => Init::Orthogonal { gain },
+        }
+    }
+
+    /// The law free probability needs for the spread of the spectrum.
+    pub fn law(self) -> meanfield::spectrum::WeightLaw {
+        match self {
+            WeightInit::Normal | WeightInit::Uniform => meanfield::spectrum::WeightLaw::Iid,
+            WeightInit::Orthogonal => meanfield::spectrum::WeightLaw::Orthogonal,
+        }
+    }
 }
 
 /// Values of sigma_w^2, ascending.
@@ -140,6 +195,9 @@ pub struct NetResult {
     pub measured_factor: Option<f64>,
     /// Which layers (1-based) entered the fit.
     pub fitted: Vec<usize>,
+    /// With `--spectrum`: per hidden layer from 2, the singular values of its Jacobian and of
+    /// the input-output Jacobian from layer 2 to it, over the examples.
+    pub spectra: Vec<HiddenSpectra>,
 }
 
 /// What a diagnose run measured and predicted.
@@ -150,6 +208,10 @@ pub struct Diagnosis {
     /// Per sigma_w^2 (the grid's order): the theory at the fixed point.
     pub predictions: Vec<meanfield::Prediction>,
     pub path: PathBuf,
+    /// How the weights were drawn, as free probability sees it.
+    pub law: meanfield::spectrum::WeightLaw,
+    /// The activation, as the theory names it.
+    pub phi: meanfield::Activation,
 }
 
 /// The least-squares slope of ln(norm^2) against the layer number over `layers`, as a factor
@@ -179,6 +241,12 @@ fn validate(args: &DiagnoseArgs) -> Result<()> {
     }
     if args.seeds == 0 {
         bail!("--seeds must be at least 1");
+    }
+    if args.spectrum > args.probe {
+        bail!("--spectrum {} asks for more examples than --probe {} has", args.spectrum, args.probe);
+    }
+    if args.spectrum > 0 && args.depth < 2 {
+        bail!("--spectrum needs at least 2 hidden layers (the spectrum is of layers 2 and up), got --depth {}", args.depth);
     }
     if !(args.bias_var.is_finite() && args.bias_var >= 0.0) {
         bail!("--bias-var must be a finite number >= 0, got {}", args.bias_var);
@@ -221,6 +289,14 @@ pub fn run(args: &DiagnoseArgs) -> Result<Diagnosis> {
     let (fit_first, fit_last) = (args.skip + 1, args.depth - args.skip);
     let seeds: Vec<u64> = (0..args.seeds as u64).map(|i| args.seed + i).collect();
 
+    // The examples the Jacobians are taken at: the probe set's first, in f64.
+    let spectrum_inputs: Vec<Vec<f64>> = probe_split
+        .x
+        .chunks_exact(dataset.features)
+        .take(args.spectrum)
+        .map(|row| row.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+
     // IEEE arithmetic, so that errors down to float32's subnormals (1.4e-45) are still measured.
     let threads = ComputeThreads::new(false).context("cannot start the compute threads")?;
     let nets = threads.install(|| -> Result<Vec<NetResult>> {
@@ -235,7 +311,7 @@ pub fn run(args: &DiagnoseArgs) -> Result<Diagnosis> {
                     BiasInit::Zero
                 };
                 let config = MlpConfig::deep(dataset.features, args.depth, args.width, outputs, args.activation)
-                    .with_init(Init::KaimingNormal { gain: sw2.sqrt() })
+                    .with_init(args.init.init(sw2))
                     .with_bias_init(bias)
                     .with_seed(seed);
                 let model = config.init(&device);
@@ -249,7 +325,13 @@ pub fn run(args: &DiagnoseArgs) -> Result<Diagnosis> {
                 let fitted: Vec<usize> =
                     (fit_first..=fit_last).filter(|&l| delta_norms[l - 1].is_finite() && delta_norms[l - 1] > UNDERFLOW).collect();
                 let measured_factor = fit_factor(&delta_norms, &fitted);
-                nets.push(NetResult { weight_var: sw2, seed, delta_norms, measured_factor, fitted });
+                let spectra = if args.spectrum > 0 {
+                    let layers = jacobian::host_layers(&model)?;
+                    jacobian::hidden_spectra(&layers, phi, &spectrum_inputs)
+                } else {
+                    Vec::new()
+                };
+                nets.push(NetResult { weight_var: sw2, seed, delta_norms, measured_factor, fitted, spectra });
             }
         }
         Ok(nets)
@@ -269,16 +351,19 @@ pub fn run(args: &DiagnoseArgs) -> Result<Diagnosis> {
         fit_first,
         fit_last,
         critical_weight_var: critical,
+        init: Some(args.init.name().to_string()),
+        spectrum_examples: args.spectrum,
         backend: Some(args.backend.name().to_string()),
         started_at: Some(runfolder::now_rfc3339()),
         git_revision: runfolder::git_revision(),
     };
-    let diagnosis = Diagnosis { info, nets, predictions, path: out };
+    let diagnosis = Diagnosis { info, nets, predictions, path: out, law: args.init.law(), phi };
     write(&diagnosis, &theory, phi)?;
     Ok(diagnosis)
 }
 
-/// Writes `diagnose.json`, `diagnose.csv` and `diagnose_layers.csv`.
+/// Writes `diagnose.json`, `diagnose.csv` and `diagnose_layers.csv`, and with `--spectrum`
+/// `diagnose_spectrum.csv`.
 fn write(d: &Diagnosis, theory: &meanfield::Theory, phi: meanfield::Activation) -> Result<()> {
     let dir = &d.path;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -303,7 +388,78 @@ fn write(d: &Diagnosis, theory: &meanfield::Theory, phi: meanfield::Activation) 
     }
     runfolder::write_atomic(&dir.join(names::SUMMARY), summary.as_bytes())?;
     runfolder::write_atomic(&dir.join(names::LAYERS), layers.as_bytes())?;
+    if i.spectrum_examples > 0 {
+        let mut rows = runfolder::header(&names::SPECTRUM_COLUMNS) + "\n";
+        for net in &d.nets {
+            let common = format!("{},{},{},{},{},{}", i.activation, net.weight_var, i.bias_var, i.depth, i.width, net.seed);
+            for p in spectrum_predictions(theory, phi, d.law, net.weight_var, i) {
+                let Some(s) = net.spectra.iter().find(|s| s.layer == p.layer) else { continue };
+                for (kind, values, mean_sq, spread) in [
+                    (names::SPECTRUM_LAYER, &s.layer_values, p.layer_chi, p.layer_spread),
+                    (names::SPECTRUM_INPUT_OUTPUT, &s.end_to_end_values, p.end_to_end_mean_sq, p.end_to_end_spread),
+                ] {
+                    let Some(m) = Summary::of(values) else { continue };
+                    let opt = |v: Option<f64>| v.map(runfolder::num).unwrap_or_default();
+                    let _ = writeln!(
+                        rows,
+                        "{common},{},{kind},{},{},{},{},{},{},{},{},{},{}",
+                        p.layer,
+                        m.count,
+                        runfolder::num(m.mean_sq),
+                        runfolder::num(m.mean),
+                        runfolder::num(m.max),
+                        opt(m.p10),
+                        opt(m.p50),
+                        opt(m.p90),
+                        runfolder::num(m.spread),
+                        runfolder::num(mean_sq),
+                        runfolder::num(spread)
+                    );
+                }
+            }
+        }
+        runfolder::write_atomic(&dir.join(names::SPECTRUM), rows.as_bytes())?;
+    }
     Ok(())
+}
+
+/// The theory's numbers for one hidden layer's Jacobians (see `meanfield::spectrum`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpectrumPrediction {
+    /// The hidden layer, 1-based, from 2.
+    pub layer: usize,
+    /// chi(q^l): the mean squared singular value of this layer's Jacobian.
+    pub layer_chi: f64,
+    /// Its spread var(sigma^2) / mean(sigma^2)^2.
+    pub layer_spread: f64,
+    /// The product of chi(q^k) over layers 2 to l: the input-output Jacobian's mean squared
+    /// singular value.
+    pub end_to_end_mean_sq: f64,
+    /// The sum of the layers' spreads: the input-output Jacobian's.
+    pub end_to_end_spread: f64,
+}
+
+/// The prediction for every hidden layer from 2 of a net with sigma_w^2 `sw2`, along the
+/// theory's q^l from the data's q^1 (as `diagnose_layers.csv`'s `predicted_chi`).
+pub fn spectrum_predictions(
+    theory: &meanfield::Theory,
+    phi: meanfield::Activation,
+    law: meanfield::spectrum::WeightLaw,
+    sw2: f64,
+    i: &DiagnoseInfo,
+) -> Vec<SpectrumPrediction> {
+    let q1 = sw2 * i.input_second_moment + i.bias_var;
+    let q = theory.variance_trajectory(phi, sw2, i.bias_var, q1, i.depth);
+    let (mut mean_sq, mut spread) = (1.0, 0.0);
+    (2..=i.depth)
+        .map(|layer| {
+            let chi = theory.chi_at(phi, sw2, q[layer - 1]);
+            let s = theory.jacobian_spread(phi, q[layer - 1], law);
+            mean_sq *= chi;
+            spread += s;
+            SpectrumPrediction { layer, layer_chi: chi, layer_spread: s, end_to_end_mean_sq: mean_sq, end_to_end_spread: spread }
+        })
+        .collect()
 }
 
 /// The median and the range of the measured factors of one sigma_w^2.
@@ -316,6 +472,16 @@ pub fn spread(nets: &[NetResult], weight_var: f64) -> Option<(f64, f64, f64)> {
     let mid = v.len() / 2;
     let median = if v.len() % 2 == 1 { v[mid] } else { 0.5 * (v[mid - 1] + v[mid]) };
     Some((median, v[0], v[v.len() - 1]))
+}
+
+/// The median of what is there (`None` for nothing).
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[mid] } else { 0.5 * (v[mid - 1] + v[mid]) })
 }
 
 /// The terminal table.
@@ -369,6 +535,49 @@ pub fn render(d: &Diagnosis) -> String {
         }
         None => {
             let _ = writeln!(out, "\nchi_1 stays below 1 for every sigma_w^2 up to 10^4 at sigma_b^2 = {}: no edge of chaos", i.bias_var);
+        }
+    }
+    if i.spectrum_examples > 0 {
+        let _ = writeln!(
+            out,
+            "\nJacobian spectrum at initialization ({} init, {} example(s) per net, medians over seeds): each layer's mean singular value and mean sigma^2 (theory: chi), averaged over layers 2..{}; the input-output Jacobian of layers 2..{}: mean sigma^2, largest sigma, spread var(sigma^2)/mean(sigma^2)^2 (theory: free probability)",
+            i.init.as_deref().unwrap_or("normal"),
+            i.spectrum_examples,
+            i.depth,
+            i.depth
+        );
+        let _ = writeln!(
+            out,
+            "{:>9} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10} {:>10} {:>10}",
+            "sigma_w^2", "mean sigma", "mean s^2", "chi", "IO mean s^2", "theory", "IO max", "IO spread", "theory"
+        );
+        let theory = meanfield::Theory::default();
+        let phi = d.phi;
+        for &sw2 in &i.weight_vars {
+            let nets: Vec<&NetResult> = d.nets.iter().filter(|n| n.weight_var == sw2 && !n.spectra.is_empty()).collect();
+            let predictions = spectrum_predictions(&theory, phi, d.law, sw2, i);
+            let (Some(last), Some(p_last)) = (nets.first().and_then(|n| n.spectra.last()).map(|s| s.layer), predictions.last()) else {
+                continue;
+            };
+            let med = |f: &dyn Fn(&NetResult) -> Option<f64>| median(nets.iter().filter_map(|n| f(n)).collect());
+            let layer_avg = |n: &NetResult, g: fn(&Summary) -> f64| {
+                let v: Vec<f64> = n.spectra.iter().filter_map(|s| Summary::of(&s.layer_values)).map(|m| g(&m)).collect();
+                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+            };
+            let io = |n: &NetResult| n.spectra.iter().find(|s| s.layer == last).and_then(|s| Summary::of(&s.end_to_end_values));
+            let chi_avg = predictions.iter().map(|p| p.layer_chi).sum::<f64>() / predictions.len() as f64;
+            let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                out,
+                "{sw2:>9.4} {:>10} {:>10} {chi_avg:>10.4} {:>12} {:>12.4e} {:>10} {:>10} {:>10.3}",
+                f(med(&|n| layer_avg(n, |m| m.mean))),
+                f(med(&|n| layer_avg(n, |m| m.mean_sq))),
+                med(&|n| io(n).map(|m| m.mean_sq)).map(|x| format!("{x:.4e}")).unwrap_or_else(|| "-".into()),
+                p_last.end_to_end_mean_sq,
+                med(&|n| io(n).map(|m| m.max)).map(|x| format!("{x:.4e}")).unwrap_or_else(|| "-".into()),
+                f(med(&|n| io(n).map(|m| m.spread))),
+                p_last.end_to_end_spread
+            );
         }
     }
     let _ = writeln!(out, "folder: {}", d.path.display());

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compute;
 pub mod config;
 pub mod diagnose;
+pub mod jacobian;
 pub mod loss;
 mod manifest;
 mod net;
