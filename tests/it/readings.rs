@@ -363,6 +363,9 @@ fn a_learners_run_is_read_on_its_validation_loss() {
         reading(&s, "fig4-"),
         format!("At the end, train loss is {end} for net (epoch 2; it has no test values, and its validation loss is {valid}), from {start} at epoch 1.")
     );
+    // The headline's test loss cell holds the validation loss, and says so.
+    let page = everything(&s);
+    assert!(page.contains(&format!("{valid} (validation)")), "the headline's loss cell");
 }
 
 #[test]

@@ -49,6 +49,9 @@ pub struct Headline {
     pub last_epoch: Option<u32>,
     pub test_accuracy: Option<f64>,
     pub test_loss: Option<f64>,
+    /// Whether the test columns hold the validation split's values: a run without a test
+    /// set that has one (burn-train's Learner evaluates its validation split).
+    pub on_validation: bool,
     /// ‖dL/dW₁‖ / ‖dL/dW_L‖ on the probe set at initialization (`None`: not measured, or
     /// the last layer's gradient is 0 so the ratio is undefined); see [`Ratio`] for the
     /// layers and the rows it is of.
@@ -91,6 +94,7 @@ impl Headline {
         let diverged = run.diverged(&s.model);
         let exploding = if diverged.is_some() { Some(true) } else { ratio_end.map(|r| r > EXPLODE_RATIO) };
         let (time_ratio_start, time_ratio_end) = time_ratios(run, &s.model);
+        let on_validation = last.is_some_and(|r| r.test_loss.is_none() && r.test_accuracy.is_none() && r.valid_loss.is_some());
         Headline {
             run: s.run_label.clone(),
             model: s.model.clone(),
@@ -98,8 +102,9 @@ impl Headline {
             layers: s.layers(),
             end_layers: s.layer_name(1).zip(s.layer_name(s.layers())),
             last_epoch: last.map(|r| r.epoch),
-            test_accuracy: last.and_then(|r| r.test_accuracy),
-            test_loss: last.and_then(|r| r.test_loss),
+            test_accuracy: if on_validation { last.and_then(|r| r.valid_accuracy) } else { last.and_then(|r| r.test_accuracy) },
+            test_loss: if on_validation { last.and_then(|r| r.valid_loss) } else { last.and_then(|r| r.test_loss) },
+            on_validation,
             ratio_start,
             ratio_end,
             ratio_end_epoch: end_epoch,
@@ -292,6 +297,11 @@ pub fn columns(rows: &[Headline], with_run: bool) -> Vec<&'static str> {
     c
 }
 
+/// A test cell that holds the validation split's value says so.
+fn validation_mark(cell: String, h: &Headline) -> String {
+    if h.on_validation && cell != "—" { format!("{cell} (validation)") } else { cell }
+}
+
 /// The cells of one row, matching [`columns`] (`setup`, `time`: whether the table has the
 /// setup column and the time ratio columns).
 pub fn cells(h: &Headline, with_run: bool, setup: bool, time: bool) -> Vec<String> {
@@ -305,8 +315,8 @@ pub fn cells(h: &Headline, with_run: bool, setup: bool, time: bool) -> Vec<Strin
     }
     c.extend([
         h.last_epoch.map_or_else(|| "—".to_string(), |e| e.to_string()),
-        accuracy_text(h.test_accuracy),
-        h.test_loss.map_or_else(|| "—".to_string(), |l| numfmt::sig_n(l, 3)),
+        validation_mark(accuracy_text(h.test_accuracy), h),
+        validation_mark(h.test_loss.map_or_else(|| "—".to_string(), |l| numfmt::sig_n(l, 3)), h),
         ratio_cell(h.start, h.layers),
         ratio_cell(h.end, h.layers),
     ]);
