@@ -161,9 +161,8 @@ impl FlowConfig {
             closed: false,
             disabled: !self.enabled,
         };
-        let enabled = self.enabled;
-        let shared = Arc::new(Shared { core: Mutex::new(core), first, device, enabled });
-        if enabled {
+        let shared = Arc::new(Shared { core: Mutex::new(core), first, device });
+        if self.enabled {
             crate::learner::register(&shared);
         }
         let mut flow = Flow { shared, taps: Taps::off(), finished: false };
@@ -216,9 +215,6 @@ pub(crate) struct Shared {
     pub(crate) core: Mutex<Core>,
     pub(crate) first: ParamId,
     pub(crate) device: Option<Device>,
-    /// False when telemetry is switched off (`GRADFLOW=off`): every hook then does what burn
-    /// would do without gradflow, and the run folder holds the manifest alone.
-    pub(crate) enabled: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,7 +282,8 @@ pub(crate) struct Core {
     /// The first error seen where none could be returned (inside `optimize` or a metric).
     pub(crate) error: Option<String>,
     pub(crate) closed: bool,
-    /// Telemetry switched off: nothing is measured or written but the manifest.
+    /// Telemetry switched off (`GRADFLOW=off`): every hook then does what burn would do
+    /// without gradflow, and the run folder holds the manifest alone.
     pub(crate) disabled: bool,
 }
 
@@ -296,6 +293,27 @@ impl Core {
     pub(crate) fn is_logged(&self, step: usize) -> bool {
         let last = self.steps_per_epoch.is_some_and(|n| n > 0 && (step - self.epoch_start_step) % n == 0 && step > self.epoch_start_step);
         self.watch.is_logged(step, last)
+    }
+
+    /// The taps for the coming step: on when it is measured, off once the run is closed or
+    /// when nothing is measured.
+    pub(crate) fn next_taps(&self) -> Taps {
+        match self.disabled || self.closed {
+            true => Taps::off(),
+            false => self.watch.taps(self.is_logged(self.step + 1)),
+        }
+    }
+
+    /// Writes what is left of the epochs before the run closes: a loop's last (possibly
+    /// partial) epoch, or a Learner's epoch whose training split ended without validation.
+    pub(crate) fn flush_epochs(&mut self) -> Result<(), Error> {
+        match self.mode {
+            Mode::Loop => {
+                self.end_epoch()?;
+                self.write_epoch(None)
+            }
+            Mode::Learner => crate::learner::end_epoch(self),
+        }
     }
 
     /// Keeps the first error for the run's end.
@@ -402,7 +420,7 @@ impl Flow {
         grads: Gradients,
         optimize: impl FnOnce(M, GradientsParams) -> M,
     ) -> Result<M, Error> {
-        if !self.shared.enabled {
+        if lock(&self.shared).disabled {
             let grads = GradientsParams::from_grads(grads, &model);
             return Ok(optimize(model, grads));
         }
@@ -459,12 +477,7 @@ impl Flow {
     pub fn finish(mut self) -> Result<(), Error> {
         self.finished = true;
         let mut core = lock(&self.shared);
-        if core.mode == Mode::Loop {
-            core.end_epoch()?;
-            core.write_epoch(None)?;
-        } else {
-            crate::learner::flush_items(&mut core)?;
-        }
+        core.flush_epochs()?;
         let error = core.error.clone();
         core.close(Status::Completed, None)?;
         match error {
@@ -478,8 +491,7 @@ impl Flow {
         self.finished = true;
         let mut core = lock(&self.shared);
         if core.mode == Mode::Loop {
-            core.end_epoch()?;
-            core.write_epoch(None)?;
+            core.flush_epochs()?;
         }
         core.close(Status::Failed, Some(reason.to_string()))
     }
@@ -500,12 +512,7 @@ impl Flow {
     }
 
     fn next_taps(&self) -> Taps {
-        if !self.shared.enabled {
-            return Taps::off();
-        }
-        let core = lock(&self.shared);
-        let next = core.step + 1;
-        core.watch.taps(core.is_logged(next))
+        lock(&self.shared).next_taps()
     }
 }
 

@@ -125,7 +125,7 @@ impl Flow {
     pub fn close<M>(mut self, result: &LearningResult<M>) -> Result<(), Error> {
         self.mark_finished();
         let mut core = lock(self.shared());
-        flush_items(&mut core)?;
+        core.flush_epochs()?;
         if !core.disabled && core.items.batches_per_epoch.is_none() && !core.queue.is_empty() {
             core.fail(
                 "the Learner optimized the model but the Flow's metric saw no batch: register it with \
@@ -201,11 +201,7 @@ pub fn optimize_multi<M: Module>(model: M, optim: &mut ModuleOptimizer, lr: Modu
 /// gradients feed is measured. Off (and free) for a model that no Flow watches.
 pub fn taps<M: Module>(model: &M) -> Taps {
     match find(model) {
-        Some(shared) if on_main_device(&shared, model) => {
-            let core = lock(&shared);
-            let next = core.step + 1;
-            core.watch.taps(core.is_logged(next) && !core.closed)
-        }
+        Some(shared) if on_main_device(&shared, model) => lock(&shared).next_taps(),
         _ => Taps::off(),
     }
 }
@@ -282,10 +278,10 @@ impl Metric for FlowMetric {
             Some(e) => (e.current(), 1),
             None => (f64::NAN, 1),
         };
-        if !self.shared.enabled {
+        let mut core = lock(&self.shared);
+        if core.disabled {
             return Ok(entry);
         }
-        let mut core = lock(&self.shared);
         let written = match self.split {
             Split::Train => train_batch(&mut core, loss, count, metadata),
             Split::Valid => {
@@ -308,10 +304,10 @@ impl Metric for FlowMetric {
     /// the epoch's row.
     fn clear(&mut self) {
         self.loss.clear();
-        if !self.shared.enabled {
+        let mut core = lock(&self.shared);
+        if core.disabled {
             return;
         }
-        let mut core = lock(&self.shared);
         let written = match self.split {
             Split::Train => {
                 core.items.train_done = true;
@@ -364,9 +360,9 @@ fn train_batch(core: &mut crate::flow::Core, loss: f64, count: usize, metadata: 
     Ok(())
 }
 
-/// The end of an epoch: its row in `epochs.csv` (the training batches' mean loss, and the
+/// The end of a Learner's epoch, once its training split has ended: its row in `epochs.csv` (the training batches' mean loss, and the
 /// validation's when there was one) and the manifest.
-fn end_epoch(core: &mut crate::flow::Core) -> Result<(), Error> {
+pub(crate) fn end_epoch(core: &mut crate::flow::Core) -> Result<(), Error> {
     if !core.items.train_done {
         return Ok(());
     }
@@ -383,9 +379,4 @@ fn end_epoch(core: &mut crate::flow::Core) -> Result<(), Error> {
     core.recorder.epoch(&EpochRecord { model: &name, epoch, train: (train, None), test: None, valid, seconds })?;
     let watch = &core.watch;
     core.recorder.checkpoint(&[watch])
-}
-
-/// At the run's end: an epoch whose training split ended without a validation split.
-pub(crate) fn flush_items(core: &mut crate::flow::Core) -> Result<(), Error> {
-    end_epoch(core)
 }
