@@ -237,12 +237,21 @@ impl RunWriter {
         if !manifest.models.iter().any(|m| m.name == model) {
             return Err(WriteError::Resume { path: path.to_path_buf(), why: format!("it has no model `{model}`") });
         }
-        let epochs_path = path.join(names::EPOCHS);
-        let epochs = fs::read_to_string(&epochs_path).map_err(io(&epochs_path))?;
-        let epoch = last_of(&epochs, model, |f| f.get(1).and_then(|e| e.parse().ok()), 0);
-        let steps_path = path.join(names::STEPS);
-        let steps = fs::read_to_string(&steps_path).map_err(io(&steps_path))?;
-        let step = last_of(&steps, model, |f| f.get(1).and_then(|e| e.parse::<usize>().ok()).filter(|&e| e <= epoch).and_then(|_| f.get(2)?.parse().ok()), 0);
+        // Where the run goes on, read with the run folder's own reader: the model's last
+        // epoch row, and its last step row up to that epoch.
+        let resume = |why: crate::run::RunError| WriteError::Resume { path: path.to_path_buf(), why: why.to_string() };
+        let last = |file: &str, columns: &[&str], value: &dyn Fn(&crate::table::Row<'_>) -> Result<Option<u64>, crate::run::RunError>| {
+            let table = crate::table::Table::read(&path.join(file), columns).map_err(resume)?;
+            let mut max = 0u64;
+            for row in table.rows().filter(|r| r.str("model") == model) {
+                max = max.max(value(&row).map_err(resume)?.unwrap_or(0));
+            }
+            Ok::<usize, WriteError>(usize::try_from(max).unwrap_or(usize::MAX))
+        };
+        let epoch = last(names::EPOCHS, &["model", "epoch"], &|r| r.u64("epoch").map(Some))?;
+        let step = last(names::STEPS, &["model", "epoch", "step"], &|r| {
+            Ok((r.u64("epoch")? <= epoch as u64).then_some(r.u64("step")?))
+        })?;
         let writer = RunWriter {
             path: path.to_path_buf(),
             epochs: Csv::reopen(path, names::EPOCHS, &names::EPOCHS_COLUMNS, model, epoch)?,
@@ -375,18 +384,6 @@ impl RunWriter {
         self.layer_epochs.flush()?;
         self.epochs.flush()
     }
-}
-
-/// The largest value `field` reads from `model`'s rows of a CSV text, or `none`.
-fn last_of(text: &str, model: &str, field: impl Fn(&[&str]) -> Option<usize>, none: usize) -> usize {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
-            (fields.first() == Some(&model)).then(|| field(&fields)).flatten()
-        })
-        .max()
-        .unwrap_or(none)
 }
 
 /// A number as CSV text: the shortest form that reads back to the same f64 (so 1e-30 stays
