@@ -474,29 +474,8 @@ fn the_readme_lists_every_threshold_as_the_code_has_it() {
     assert!(readme.contains(&thresholds::markdown_table()), "README.md's table of thresholds differs from diagnosis::thresholds::markdown_table():\n{}", thresholds::markdown_table());
 }
 
-const DIGITS: &str = r#"
-name = "digits-diagnosis"
-seed = 4
-[data]
-source = "digits"
-[train]
-epochs = 2
-batch_size = 32
-[optimizer]
-kind = "sgd"
-lr = 0.1
-[telemetry]
-every = 10
-probe = 200
-[models.sigmoid]
-preset = "deep-sigmoid"
-depth = 6
-width = 32
-[models.relu]
-preset = "deep-relu"
-depth = 6
-width = 32
-"#;
+// The integration tests' quick digits experiment (two 6-layer nets, two epochs), shared with train.rs.
+use crate::train::DIGITS;
 
 #[test]
 fn a_trained_run_ends_with_its_diagnosis_sigmoid_vanishing_and_relu_healthy() {
