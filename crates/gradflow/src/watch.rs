@@ -5,13 +5,12 @@ use crate::error::Error;
 use crate::host::{HostTensor, flat, read_all};
 use crate::measure::{Histogram, LayerMetrics, Measurement, ParamMetrics, TimeStepMetrics};
 use crate::params::{AtParam, Grouping, LayerSpec, Layout, PathVisitor};
-use crate::reduce::{activation_sums, dead_share, gradient_sums, sum_of_row_norms, weight_sums};
+use crate::reduce::{activation_sums, dead_share, gradient_sums, map_n, sum_of_row_norms, weight_sums};
 use crate::taps::{Activation, TapState, Taps, TimePoint};
 use burn::module::{Module, Param};
 use burn::prelude::*;
 use burn::optim::GradientsParams;
 use burn::tensor::Gradients;
-use rayon::prelude::*;
 
 /// When the training batch is measured: steps 1, 2, 4, 8, … below `every` (when `early`),
 /// every multiple of `every`, and the last step of each epoch.
@@ -233,15 +232,14 @@ impl Watch {
         }
         let mut host = read_all(tensors);
         let act_host = host.split_off(deltas.len());
-        let delta_norms: Vec<f64> = deltas
-            .par_iter()
-            .zip(&host)
-            .zip(&rows_of)
-            // The mean over examples of each example's error norm. The loss is the batch's mean,
-            // so dL/dz of one example is 1/batch of that example's own loss's: times the batch
-            // (the rows), the value does not depend on the batch size.
-            .map(|((&(_, _, units), d), &rows)| sum_of_row_norms(d.as_ref(), units) / rows.max(1) as f64 * rows as f64)
-            .collect();
+        let entries = host.iter().map(|t| t.as_ref().len()).sum();
+        // The mean over examples of each example's error norm. The loss is the batch's mean, so
+        // dL/dz of one example is 1/batch of that example's own loss's: times the batch (the
+        // rows), the value does not depend on the batch size.
+        let delta_norms: Vec<f64> = map_n(deltas.len(), entries, |i| {
+            let rows = rows_of[i];
+            sum_of_row_norms(host[i].as_ref(), deltas[i].2) / rows.max(1) as f64 * rows as f64
+        });
         let mut layers = vec![LayerMetrics::default(); self.layout.layers.len()];
         for (&(layer, stream, _), v) in deltas.iter().zip(delta_norms) {
             if stream {
@@ -250,8 +248,8 @@ impl Watch {
                 layers[layer].delta_norm = Some(v);
             }
         }
-        let health: Vec<ActHealth> =
-            acts.par_iter().zip(&act_host).map(|(&(_, units, a), t)| act_health(t.as_ref(), units, a)).collect();
+        let entries = act_host.iter().map(|t| t.as_ref().len()).sum();
+        let health: Vec<ActHealth> = map_n(acts.len(), entries, |i| act_health(act_host[i].as_ref(), acts[i].1, acts[i].2));
         for (&(layer, _, a), h) in acts.iter().zip(health) {
             let l = &mut layers[layer];
             (l.act_mean, l.act_std, l.saturation, l.dead_fraction) = (Some(h.mean), Some(h.std), h.saturation, h.dead);
@@ -285,10 +283,11 @@ impl Watch {
         for (&i, g) in with_grad.iter().zip(&grad_host) {
             grad_of[i] = Some(g.as_ref());
         }
-        let params: Vec<ParamSums> = (0..n)
-            .into_par_iter()
-            .map(|i| param_sums(grad_of[i], weights[i].as_ref(), &self.initial[i], self.param_norms[i], !self.layout.params[i].is_bias))
-            .collect();
+        // Each parameter's weight, its initial value and its gradient are read.
+        let entries = weights.iter().map(|w| 3 * w.as_ref().len()).sum();
+        let params: Vec<ParamSums> = map_n(n, entries, |i| {
+            param_sums(grad_of[i], weights[i].as_ref(), &self.initial[i], self.param_norms[i], !self.layout.params[i].is_bias)
+        });
         let mut layers: Vec<LayerMetrics> = self.layout.layers.iter().enumerate().map(|(k, l)| self.layer_metrics(k, l, &params)).collect();
         let histograms = self.layout.layers.iter().map(|l| layer_histogram(&self.layout, l, &params)).collect();
         let mut time_steps = Vec::new();
@@ -327,7 +326,8 @@ impl Watch {
     pub fn updated<M: Module>(&self, measured: Measured, after: &M) -> Measurement {
         let Measured { mut measurement, before } = measured;
         let after = read_params(after, &self.layout);
-        let diffs: Vec<f64> = after.par_iter().zip(&before).map(|(a, b)| weight_sums(a.as_ref(), b.as_ref()).1).collect();
+        let entries = after.iter().map(|a| 2 * a.as_ref().len()).sum();
+        let diffs: Vec<f64> = map_n(after.len(), entries, |i| weight_sums(after[i].as_ref(), before[i].as_ref()).1);
         for (m, &d2) in measurement.params.iter_mut().zip(&diffs) {
             m.update_ratio = Some(ratio(d2.sqrt(), m.weight_norm));
         }
@@ -425,21 +425,18 @@ impl Watch {
         }
         let shapes: Vec<(usize, usize)> = hidden.iter().chain(&gates).map(|(_, t)| (t.dims()[0], t.dims()[1])).collect();
         let host = read_all(hidden.iter().chain(&gates).map(|(_, t)| flat(t.clone())).collect());
-        let values: Vec<f64> = host
-            .par_iter()
-            .zip(&shapes)
-            .enumerate()
-            .map(|(k, (h, &(_, units)))| {
-                if k < hidden.len() {
-                    // The mean over examples of each example's error norm, each example's own
-                    // loss (see `delta_norm`): the batch mean's 1/n undone.
-                    sum_of_row_norms(h.as_ref(), units)
-                } else {
-                    let (sum, _, _) = activation_sums(h.as_ref(), f32::NEG_INFINITY, f32::INFINITY);
-                    sum / h.as_ref().len().max(1) as f64
-                }
-            })
-            .collect();
+        let entries = host.iter().map(|t| t.as_ref().len()).sum();
+        let values: Vec<f64> = map_n(host.len(), entries, |k| {
+            let (h, units) = (host[k].as_ref(), shapes[k].1);
+            if k < hidden.len() {
+                // The mean over examples of each example's error norm, each example's own loss
+                // (see `delta_norm`): the batch mean's 1/n undone.
+                sum_of_row_norms(h, units)
+            } else {
+                let (sum, _, _) = activation_sums(h, f32::NEG_INFINITY, f32::INFINITY);
+                sum / h.len().max(1) as f64
+            }
+        });
         for (k, &(i, _)) in hidden.iter().enumerate() {
             out[i].hidden_delta_norm = Some(values[k]);
         }
