@@ -26,6 +26,21 @@ fn over(x: &Moment, test: impl Fn(u32, f64) -> bool) -> Option<Over> {
     Some(Over { layers, worst, place: at(x) })
 }
 
+/// A finding's evidence: its worst layer's value where the series first showed it and, when
+/// the series ends with it still there, at the end.
+fn evidence(seen: &Seen<Over>, quantity: impl Fn(&Over) -> String, threshold_name: &str, threshold: f64) -> Vec<Evidence> {
+    let one = |o: &Over| Evidence {
+        quantity: quantity(o),
+        value: o.worst.1,
+        threshold_name: Some(threshold_name.to_string()),
+        threshold: Some(threshold),
+        source: Some(crate::series::source_word(o.place.0).to_string()),
+        epoch: Some(o.place.1),
+        step: Some(o.place.2),
+    };
+    std::iter::once(&seen.first_detail).chain(&seen.last_detail).map(one).collect()
+}
+
 /// A finding of layers over a share of a metric.
 #[allow(clippy::too_many_arguments)]
 fn share_finding(
@@ -39,19 +54,7 @@ fn share_finding(
     remedy: runfolder::Remedy,
 ) -> Finding {
     let judged = seen.last_detail.clone().unwrap_or_else(|| seen.first_detail.clone());
-    let evidence = |o: &Over| Evidence {
-        quantity: format!("share of {what} in {}", m.layer_word(o.worst.0)),
-        value: o.worst.1,
-        threshold_name: Some(threshold_name.to_string()),
-        threshold: Some(threshold),
-        source: Some(crate::series::source_word(o.place.0).to_string()),
-        epoch: Some(o.place.1),
-        step: Some(o.place.2),
-    };
-    let mut ev = vec![evidence(&seen.first_detail)];
-    if let Some(end) = &seen.last_detail {
-        ev.push(evidence(end));
-    }
+    let ev = evidence(&seen, |o| format!("share of {what} in {}", m.layer_word(o.worst.0)), threshold_name, threshold);
     let summary = format!(
         "{}: {} {} more than {} {what} ({} at most, in {}), {}{}.",
         kind.as_str(),
@@ -150,19 +153,7 @@ pub fn updates(m: &Model<'_>, explained: &[u32]) -> Vec<Finding> {
             continue;
         };
         let judged = seen.last_detail.clone().unwrap_or_else(|| seen.first_detail.clone());
-        let evidence = |o: &Over| Evidence {
-            quantity: format!("update-to-weight ratio of {}", m.layer_word(o.worst.0)),
-            value: o.worst.1,
-            threshold_name: Some(name.to_string()),
-            threshold: Some(threshold),
-            source: Some(runfolder::SOURCE_TRAIN.to_string()),
-            epoch: Some(o.place.1),
-            step: Some(o.place.2),
-        };
-        let mut ev = vec![evidence(&seen.first_detail)];
-        if let Some(end) = &seen.last_detail {
-            ev.push(evidence(end));
-        }
+        let ev = evidence(&seen, |o| format!("update-to-weight ratio of {}", m.layer_word(o.worst.0)), name, threshold);
         let summary = format!(
             "{}: {} change{} by {} than {} of {} weights a step ({} in {}; about 1e-3 is the rule of thumb), {}{}.",
             kind.as_str(),
