@@ -121,32 +121,35 @@ pub fn header(columns: &[&str]) -> String {
 /// prediction beside the measured decay of the back-propagated error, per net at
 /// initialization. `cargo xtask report` tells it from a training run by [`diagnose::SUMMARY`].
 pub mod diagnose {
+    /// The columns that name a net in every file of the folder, first in each.
+    pub const NET_COLUMNS: [&str; 6] = ["activation", "weight_var", "bias_var", "depth", "width", "seed"];
+
+    /// [`NET_COLUMNS`] followed by a file's own columns. A wrong `N` (not 6 more than the
+    /// own columns) stops the build.
+    const fn with_net<const N: usize, const M: usize>(own: [&'static str; M]) -> [&'static str; N] {
+        assert!(N == NET_COLUMNS.len() + M, "a diagnose file's columns are NET_COLUMNS and its own");
+        let mut out = [""; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = if i < NET_COLUMNS.len() { NET_COLUMNS[i] } else { own[i - NET_COLUMNS.len()] };
+            i += 1;
+        }
+        out
+    }
+
     /// `diagnose.json`: the settings and the theory's numbers that do not vary per net
     /// ([`crate::DiagnoseInfo`]).
     pub const INFO: &str = "diagnose.json";
     /// `diagnose.csv`: one row per net (activation, sigma_w^2, seed, ...): the fitted
     /// per-layer factor of ||delta||^2 toward the input, beside chi_1 at q*.
     pub const SUMMARY: &str = "diagnose.csv";
-    pub const SUMMARY_COLUMNS: [&str; 8] =
-        ["activation", "weight_var", "bias_var", "depth", "width", "seed", "measured_factor", "predicted_chi1"];
+    pub const SUMMARY_COLUMNS: [&str; 8] = with_net(["measured_factor", "predicted_chi1"]);
     /// `diagnose_layers.csv`: one row per net and hidden layer (1 = the first): the mean over
     /// the probe examples of ||dL/dz||, the theory's q^l from the data's q^1 and its
     /// chi(q^l) = sigma_w^2 E[phi'(sqrt(q^l) z)^2], and whether the layer entered the fit (1)
     /// or not (0).
     pub const LAYERS: &str = "diagnose_layers.csv";
-    pub const LAYERS_COLUMNS: [&str; 11] = [
-        "activation",
-        "weight_var",
-        "bias_var",
-        "depth",
-        "width",
-        "seed",
-        "layer",
-        "delta_norm",
-        "predicted_q",
-        "predicted_chi",
-        "fitted",
-    ];
+    pub const LAYERS_COLUMNS: [&str; 11] = with_net(["layer", "delta_norm", "predicted_q", "predicted_chi", "fitted"]);
     /// `diagnose_spectrum.csv` (written with `train diagnose --spectrum K`): one row per net,
     /// hidden layer l from 2 and Jacobian: `layer`, hidden layer l's own dh^l/dh^{l-1}, or
     /// `input-output`, the product of those of layers 2 to l. The singular values sigma of
@@ -157,13 +160,7 @@ pub mod diagnose {
     /// chi(q^k) over layers 2 to l) and `predicted_spread` (free probability's, in the limit
     /// of wide layers: `meanfield::spectrum`).
     pub const SPECTRUM: &str = "diagnose_spectrum.csv";
-    pub const SPECTRUM_COLUMNS: [&str; 18] = [
-        "activation",
-        "weight_var",
-        "bias_var",
-        "depth",
-        "width",
-        "seed",
+    pub const SPECTRUM_COLUMNS: [&str; 18] = with_net([
         "layer",
         "jacobian",
         "count",
@@ -176,7 +173,7 @@ pub mod diagnose {
         "spread",
         "predicted_mean_sq",
         "predicted_spread",
-    ];
+    ]);
     /// The `jacobian` of one layer.
     pub const SPECTRUM_LAYER: &str = "layer";
     /// The `jacobian` of layers 2 to l together.
