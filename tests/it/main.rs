@@ -8,6 +8,7 @@ mod diagnose;
 mod diagnosis;
 mod fuzz;
 mod guards;
+mod images;
 mod learner;
 mod literature;
 mod meanfield;
