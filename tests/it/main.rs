@@ -3,6 +3,7 @@
 mod chain;
 mod common;
 mod config;
+mod conv;
 mod datasets;
 mod diagnose;
 mod diagnosis;
