@@ -17,6 +17,10 @@ use rayon::prelude::*;
 
 use crate::matmul;
 
+/// The values of the patch matrix one thread unfolds at a time (4 MiB of f32): a block of the
+/// CNN example's layers at batch 64 is its thread's whole half of the batch.
+const BLOCK_VALUES: usize = 1 << 20;
+
 /// The sizes of one convolution: input `[n, c, h, w]`, weight `[co, c, kh, kw]`, stride,
 /// symmetric zero padding, and the output's `oh` x `ow`.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +79,13 @@ impl Geometry {
     /// The pieces the batch is cut into: as many images each as makes one piece per thread.
     fn images_per_piece(&self) -> usize {
         self.n.div_ceil(rayon::current_num_threads().clamp(1, self.n))
+    }
+
+    /// The images unfolded at once within a piece: as many as keep the patch matrix near
+    /// [`BLOCK_VALUES`] (at least one image), so that a wide layer's patches do not take
+    /// hundreds of megabytes.
+    fn images_per_block(&self) -> usize {
+        (BLOCK_VALUES / (self.k() * self.p()).max(1)).max(1)
     }
 
     /// The output columns `lo..hi` at which kernel column `s` reads an input column inside
@@ -236,46 +247,56 @@ fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Mat<
 /// `conv2d(x, w) + b` for contiguous x `[n, c, h, w]`, w `[co, c, kh, kw]` and b `[co]`.
 pub(crate) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: &[f32]) -> FlexTensor {
     let (k, p, co) = (g.k(), g.p(), g.co);
-    let per = g.images_per_piece();
+    let (per, block) = (g.images_per_piece(), g.images_per_block());
     let mut out = vec![0.0f32; g.n * co * p];
     out.par_chunks_mut(per * co * p).zip(x.par_chunks(per * g.input_len())).for_each(|(out, x)| {
-        let images = x.len() / g.input_len();
-        let j = images * p;
-        let mut cols = vec![0.0f32; k * j];
-        for (b, image) in x.chunks_exact(g.input_len()).enumerate() {
-            im2col(g, image, &mut cols, j, b * p);
-        }
-        // The product starts from the bias, row c holding b[c]: the addition costs no pass.
-        let mut y: Vec<f32> = bias.iter().flat_map(|&b| std::iter::repeat_n(b, j)).collect();
-        gemm(co, j, k, &mut y, true, Mat::rows(w, k), Mat::rows(&cols, j));
-        for (b, image) in out.chunks_exact_mut(co * p).enumerate() {
-            for (c, plane) in image.chunks_exact_mut(p).enumerate() {
-                plane.copy_from_slice(&y[c * j + b * p..c * j + (b + 1) * p]);
+        for (out, x) in out.chunks_mut(block * co * p).zip(x.chunks(block * g.input_len())) {
+            let images = x.len() / g.input_len();
+            let j = images * p;
+            let cols = unfold(g, x, j);
+            // The product starts from the bias, row c holding b[c]: the addition costs no pass.
+            let mut y: Vec<f32> = bias.iter().flat_map(|&b| std::iter::repeat_n(b, j)).collect();
+            gemm(co, j, k, &mut y, true, Mat::rows(w, k), Mat::rows(&cols, j));
+            for (b, image) in out.chunks_exact_mut(co * p).enumerate() {
+                for (c, plane) in image.chunks_exact_mut(p).enumerate() {
+                    plane.copy_from_slice(&y[c * j + b * p..c * j + (b + 1) * p]);
+                }
             }
         }
     });
     matmul::tensor(out, Shape::new([g.n, co, g.oh, g.ow]))
 }
 
+/// The patches of the images `x` `[images, c, h, w]` as the matrix `[k, j]`, `j` = images p.
+fn unfold(g: &Geometry, x: &[f32], j: usize) -> Vec<f32> {
+    let mut cols = vec![0.0f32; g.k() * j];
+    for (b, image) in x.chunks_exact(g.input_len()).enumerate() {
+        im2col(g, image, &mut cols, j, b * g.p());
+    }
+    cols
+}
+
 /// The weight's and the bias's gradients from the output's gradient `dy` `[n, co, oh, ow]`.
 pub(crate) fn params_backward(g: &Geometry, x: &[f32], dy: &[f32]) -> (FlexTensor, FlexTensor) {
     let (k, p, co) = (g.k(), g.p(), g.co);
-    let per = g.images_per_piece();
+    let (per, block) = (g.images_per_piece(), g.images_per_block());
     let pieces: Vec<(Vec<f32>, Vec<f64>)> = x
         .par_chunks(per * g.input_len())
         .zip(dy.par_chunks(per * co * p))
         .map(|(x, dy)| {
-            let images = x.len() / g.input_len();
-            let j = images * p;
-            let mut cols = vec![0.0f32; k * j];
-            for (b, image) in x.chunks_exact(g.input_len()).enumerate() {
-                im2col(g, image, &mut cols, j, b * p);
-            }
-            let dy = gather_grad(g, dy, images);
             let mut dw = vec![0.0f32; co * k];
-            gemm(co, k, j, &mut dw, false, Mat::rows(&dy, j), Mat::transposed(&cols, j));
-            // The bias's gradient sums many terms (all pixels of all images): in f64.
-            let db = dy.chunks_exact(j.max(1)).map(|row| row.iter().map(|&v| f64::from(v)).sum()).collect();
+            let mut db = vec![0.0f64; co];
+            for (first, (x, dy)) in x.chunks(block * g.input_len()).zip(dy.chunks(block * co * p)).enumerate() {
+                let images = x.len() / g.input_len();
+                let j = images * p;
+                let cols = unfold(g, x, j);
+                let dy = gather_grad(g, dy, images);
+                gemm(co, k, j, &mut dw, first > 0, Mat::rows(&dy, j), Mat::transposed(&cols, j));
+                // The bias's gradient sums many terms (all pixels of all images): in f64.
+                for (s, row) in db.iter_mut().zip(dy.chunks_exact(j)) {
+                    *s += row.iter().map(|&v| f64::from(v)).sum::<f64>();
+                }
+            }
             (dw, db)
         })
         .collect();
@@ -294,16 +315,18 @@ pub(crate) fn params_backward(g: &Geometry, x: &[f32], dy: &[f32]) -> (FlexTenso
 /// The input's gradient from the output's gradient `dy` `[n, co, oh, ow]`.
 pub(crate) fn input_backward(g: &Geometry, w: &[f32], dy: &[f32]) -> FlexTensor {
     let (k, p, co) = (g.k(), g.p(), g.co);
-    let per = g.images_per_piece();
+    let (per, block) = (g.images_per_piece(), g.images_per_block());
     let mut dx = vec![0.0f32; g.n * g.input_len()];
     dx.par_chunks_mut(per * g.input_len()).zip(dy.par_chunks(per * co * p)).for_each(|(dx, dy)| {
-        let images = dx.len() / g.input_len();
-        let j = images * p;
-        let dy = gather_grad(g, dy, images);
-        let mut cols = vec![0.0f32; k * j];
-        gemm(k, j, co, &mut cols, false, Mat::transposed(w, k), Mat::rows(&dy, j));
-        for (b, image) in dx.chunks_exact_mut(g.input_len()).enumerate() {
-            col2im(g, &cols, j, b * p, image);
+        for (dx, dy) in dx.chunks_mut(block * g.input_len()).zip(dy.chunks(block * co * p)) {
+            let images = dx.len() / g.input_len();
+            let j = images * p;
+            let dy = gather_grad(g, dy, images);
+            let mut cols = vec![0.0f32; k * j];
+            gemm(k, j, co, &mut cols, false, Mat::transposed(w, k), Mat::rows(&dy, j));
+            for (b, image) in dx.chunks_exact_mut(g.input_len()).enumerate() {
+                col2im(g, &cols, j, b * p, image);
+            }
         }
     });
     matmul::tensor(dx, Shape::new([g.n, g.c, g.h, g.w]))
