@@ -233,3 +233,47 @@ fn bad_image_folders_are_one_line_errors_naming_the_file() {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(flat);
 }
+
+#[test]
+fn an_image_folder_trains_and_its_resolved_config_reruns_it() {
+    let dir = three_classes("images-train");
+    let text = format!(
+        r#"
+name = "images"
+seed = 5
+[data]
+source = 'images:{}'
+images = {{ size = [4, 5], color = "gray" }}
+[train]
+epochs = 1
+batch_size = 8
+[optimizer]
+kind = "sgd"
+lr = 0.1
+[telemetry]
+probe = 12
+[models.relu]
+preset = "deep-relu"
+depth = 2
+width = 8
+"#,
+        dir.display()
+    );
+    let exp = crate::common::experiment(&text, &[]);
+    let out = scratch("images-run").join("run");
+    let summary = crate::common::run_in(&exp, &out, train::backend::Backend::Flex).expect("trains");
+    assert_eq!(summary.status, gradflow::runfolder::Status::Completed, "{:?}", summary.reason);
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).expect("a file of the run");
+    let manifest: gradflow::runfolder::Manifest = serde_json::from_str(&read(gradflow::runfolder::MANIFEST)).expect("json");
+    let dataset = manifest.dataset.expect("the dataset");
+    assert_eq!((dataset.features, dataset.classes), (Some(20), Some(3)));
+    assert_eq!(dataset.image, Some(gradflow::runfolder::ImageInfo { channels: 1, height: 4, width: 5 }));
+    // The resolved config keeps the images table: it reads back with the same data, and is
+    // saved again as it is.
+    let saved = read(gradflow::runfolder::CONFIG);
+    assert!(saved.contains("color = \"gray\""), "{saved}");
+    let again = train::config::parse(&saved, &[]).expect("the saved config parses");
+    assert_eq!((&again.data, again.to_toml()), (&exp.data, saved));
+    let _ = std::fs::remove_dir_all(out.parent().expect("the scratch folder"));
+    let _ = std::fs::remove_dir_all(dir);
+}
