@@ -3,11 +3,13 @@
 mod chain;
 mod common;
 mod config;
+mod conv;
 mod datasets;
 mod diagnose;
 mod diagnosis;
 mod fuzz;
 mod guards;
+mod images;
 mod learner;
 mod literature;
 mod meanfield;

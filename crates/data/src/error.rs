@@ -92,6 +92,21 @@ pub enum DataError {
     #[error("{path}: not UTF-8 text (invalid byte at offset {offset})")]
     NotUtf8 { path: String, offset: usize },
 
+    /// A file with an image's extension in an `images:` folder is neither PNG nor JPEG.
+    #[error("{path}: not a PNG or JPEG image (the content starts with neither signature)")]
+    NotAnImage { path: String },
+
+    /// A PNG or JPEG file of an `images:` folder does not decode.
+    #[error("{path}: cannot decode the {format} file: {detail}")]
+    Decode { path: String, format: &'static str, detail: String },
+
+    /// An image of an `images:` folder has another size than the first, and no size to
+    /// resize to is configured.
+    #[error(
+        "{path}: the image is {height}x{width} (height x width), but {first} is {first_height}x{first_width}; set data.images.size = [height, width] to resize every image"
+    )]
+    ImageSize { path: String, height: usize, width: usize, first: String, first_height: usize, first_width: usize },
+
     /// There is nothing to learn from: no records, no features, or an empty training split.
     #[error("{path}: empty dataset: {what}")]
     Empty { path: String, what: String },

@@ -1,10 +1,10 @@
 //! Datasets as plain host arrays: the embedded `mnist-10k` and `digits`, any IDX dataset
-//! (`idx:<dir>`), CSV tables (`csv:<file>`), synthetic spirals and the tutorial's single
+//! (`idx:<dir>`), folders of PNG and JPEG images (`images:<dir>`), CSV tables (`csv:<file>`), synthetic spirals and the tutorial's single
 //! example, split, subset and scaled by one seed. No burn: the arrays are uploaded by `train`.
 //!
 //! Preparation rules, in order:
 //! 1. The test split is the source's own test set (`mnist-10k`, `idx:`), or else a seeded
-//!    stratified `test_fraction` of all the data (`digits`, `csv:`, `spiral`).
+//!    stratified `test_fraction` of all the data (`digits`, `images:`, `csv:`, `spiral`).
 //! 2. `limit` takes a seeded stratified subset of what remains for training.
 //! 3. `valid_fraction` of that is held out, stratified, for validation.
 //! 4. Pixels are divided by the largest value of the training split; CSV features are
@@ -17,6 +17,7 @@
 mod dataset;
 mod error;
 mod file;
+mod images;
 mod prepare;
 mod spec;
 mod spiral;
@@ -31,8 +32,9 @@ use std::path::Path;
 
 use prng::Rng;
 
-pub use dataset::{Dataset, Split, Subset, Targets, Task};
+pub use dataset::{Dataset, ImageShape, Split, Subset, Targets, Task};
 pub use error::DataError;
+pub use images::{Color, ImagesSpec, MAX_SIDE as MAX_IMAGE_SIDE};
 pub use spec::{AddingSpec, DataSpec, SpiralSpec};
 pub use split::stratified_subset;
 
@@ -57,6 +59,7 @@ pub fn load(spec: &DataSpec, seed: u64) -> Result<Dataset, DataError> {
         Source::Mnist10k => embedded_idx(&embedded::MNIST_10K)?,
         Source::Digits => embedded_idx(&embedded::DIGITS)?,
         Source::Idx(dir) => idx_dir(Path::new(dir))?,
+        Source::Images(dir) => image_folder(Path::new(dir), &spec.images)?,
         Source::Csv(path) => csv_table(Path::new(path), spec.label.as_deref())?,
         Source::Spiral => spirals(spec, seed),
     };
@@ -74,6 +77,7 @@ fn tutorial(spec: &DataSpec) -> Dataset {
     Dataset {
         name: spec.source.clone(),
         features: 1,
+        image: None,
         task,
         train: example.clone(),
         valid: Split::empty(task),
@@ -108,6 +112,7 @@ fn adding_problem(spec: &DataSpec, seed: u64) -> Dataset {
     Dataset {
         name: spec.source.clone(),
         features: steps * adding::FEATURES_PER_STEP,
+        image: None,
         task,
         train,
         valid,
@@ -217,8 +222,23 @@ fn idx_raw(origin: String, train: Labelled, test: Option<Labelled>) -> Result<Ra
         train: train.into_pool(),
         test: test.map(Labelled::into_pool),
         scaling: Scaling::Max,
+        image: Some(ImageShape::gray(rows, cols)),
         class_names: (0..classes).map(|c| c.to_string()).collect(),
         feature_names: (0..rows).flat_map(|r| (0..cols).map(move |c| format!("pixel_{r}_{c}"))).collect(),
+    })
+}
+
+/// A folder of class subfolders of images; it has no test set of its own.
+fn image_folder(dir: &Path, spec: &ImagesSpec) -> Result<Raw, DataError> {
+    let folder = images::read_folder(dir, spec)?;
+    Ok(Raw {
+        origin: file::display(dir),
+        train: folder.pool,
+        test: None,
+        scaling: Scaling::Max,
+        image: Some(folder.shape),
+        class_names: folder.class_names,
+        feature_names: images::feature_names(folder.shape),
     })
 }
 
@@ -230,6 +250,7 @@ fn csv_table(path: &Path, label: Option<&str>) -> Result<Raw, DataError> {
         train: Pool { x: table.x, labels: table.labels, features: table.feature_names.len() },
         test: None,
         scaling: Scaling::Standardize,
+        image: None,
         class_names: table.class_names,
         feature_names: table.feature_names,
     })
@@ -244,6 +265,7 @@ fn spirals(spec: &DataSpec, seed: u64) -> Raw {
         train: Pool { x, labels, features: 2 },
         test: None,
         scaling: Scaling::None,
+        image: None,
         class_names: (0..s.classes).map(|c| c.to_string()).collect(),
         feature_names: vec!["x".to_owned(), "y".to_owned()],
     }

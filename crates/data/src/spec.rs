@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::images::ImagesSpec;
+
 /// The sources without a parameter, for messages.
-const SOURCES: &str = "mnist-10k, digits, idx:<dir>, csv:<file>, spiral, adding, tutorial";
+const SOURCES: &str = "mnist-10k, digits, idx:<dir>, images:<dir>, csv:<file>, spiral, adding, tutorial";
 
 /// The largest sequence length accepted: far beyond what a recurrent net learns over, so that a
 /// typo cannot ask for more memory than the machine has.
@@ -20,7 +22,8 @@ const MAX_SPIRAL_POINTS: usize = 10_000_000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// `"mnist-10k"` | `"digits"` | `"idx:<dir>"` | `"csv:<file>"` | `"spiral"` | `"tutorial"`.
+    /// `"mnist-10k"` | `"digits"` | `"idx:<dir>"` | `"images:<dir>"` | `"csv:<file>"` | `"spiral"`
+    /// | `"adding"` | `"tutorial"`.
     pub source: String,
     /// A stratified, seeded subset of this size of the training data (before the
     /// validation split is held out), for quick runs. The test split is never subset.
@@ -35,7 +38,7 @@ pub struct DataSpec {
     #[serde(default)]
     pub valid_fraction: f64,
     /// Fraction of all the data held out for testing, for sources without their own test
-    /// set (`digits`, `csv:`, `spiral`); ignored by the others.
+    /// set (`digits`, `images:`, `csv:`, `spiral`); ignored by the others.
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
     /// `csv:` only: the label column, by header name or 0-based index (`"quality"`, `"4"`);
@@ -53,6 +56,15 @@ pub struct DataSpec {
     /// `adding` only: how many sequences to draw.
     #[serde(default)]
     pub adding: AddingSpec,
+    /// `images:` only: the size and color mode every image is brought to.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub images: ImagesSpec,
+}
+
+/// Whether a table is all defaults, so that the resolved config of another source does not
+/// list it.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// The sizes of the `adding` problem's splits, drawn from the seed.
@@ -89,6 +101,7 @@ impl Default for DataSpec {
             spiral: SpiralSpec::default(),
             sequence_length: None,
             adding: AddingSpec::default(),
+            images: ImagesSpec::default(),
         }
     }
 }
@@ -117,6 +130,7 @@ pub(crate) enum Source<'a> {
     Mnist10k,
     Digits,
     Idx(&'a str),
+    Images(&'a str),
     Csv(&'a str),
     Spiral,
     Adding,
@@ -137,11 +151,13 @@ impl DataSpec {
             _ => {
                 if let Some(dir) = param("idx:") {
                     Ok(Source::Idx(dir))
+                } else if let Some(dir) = param("images:") {
+                    Ok(Source::Images(dir))
                 } else if let Some(file) = param("csv:") {
                     Ok(Source::Csv(file))
-                } else if source.starts_with("idx:") || source.starts_with("csv:") {
+                } else if ["idx:", "images:", "csv:"].iter().any(|scheme| source.starts_with(scheme)) {
                     Err(format!(
-                        "data.source {source:?} needs a path after the colon, e.g. \"idx:data/fashion\" or \"csv:table.csv\""
+                        "data.source {source:?} needs a path after the colon, e.g. \"idx:data/fashion\", \"images:photos\" or \"csv:table.csv\""
                     ))
                 } else {
                     Err(format!("data.source must be one of {SOURCES}, got {source:?}"))
@@ -152,7 +168,7 @@ impl DataSpec {
 
     /// Whether the source takes its test split with `test_fraction`.
     fn uses_test_fraction(source: Source<'_>) -> bool {
-        matches!(source, Source::Digits | Source::Csv(_) | Source::Spiral)
+        matches!(source, Source::Digits | Source::Images(_) | Source::Csv(_) | Source::Spiral)
     }
 
     /// Checks the values without touching any file. The message names the key, e.g.
@@ -210,6 +226,11 @@ impl DataSpec {
         } else if self.adding != AddingSpec::default() {
             return Err(format!("data.adding applies only to the adding source, not to {:?}", self.source));
         }
+        if let Source::Images(_) = source {
+            self.images.validate()?;
+        } else if self.images != ImagesSpec::default() {
+            return Err(format!("data.images applies only to images: sources, not to {:?}", self.source));
+        }
         if source == Source::Spiral {
             let s = &self.spiral;
             if s.classes < 2 {
@@ -244,6 +265,8 @@ mod tests {
     fn sources_parse() {
         assert_eq!(spec("idx:/a b").parsed_source(), Ok(Source::Idx("/a b")));
         assert_eq!(spec("csv:t.csv").parsed_source(), Ok(Source::Csv("t.csv")));
+        assert_eq!(spec("images:pics").parsed_source(), Ok(Source::Images("pics")));
+        assert!(spec("images: ").validate().unwrap_err().contains("needs a path"));
         assert!(spec("idx:").validate().unwrap_err().contains("needs a path"));
         assert!(spec("mnist").validate().unwrap_err().contains("data.source must be one of"));
     }
@@ -265,6 +288,11 @@ mod tests {
         bad(|s| s.spiral.noise = -0.1, "data.spiral.noise");
         bad(|s| s.spiral.points = usize::MAX, "at most");
         bad(|s| s.label = Some("y".into()), "data.label");
+        bad(|s| s.images.size = Some([28, 28]), "data.images applies only to images: sources");
+        let images = |size| DataSpec { images: ImagesSpec { size: Some(size), ..ImagesSpec::default() }, ..spec("images:x") };
+        assert!(images([0, 28]).validate().unwrap_err().contains("data.images.size"));
+        assert!(images([28, 100_000]).validate().unwrap_err().contains("got [28, 100000]"));
+        assert_eq!(images([32, 24]).validate(), Ok(()));
         assert_eq!(spec("spiral").validate(), Ok(()));
         // A source with its own test set ignores test_fraction, so the sum is not checked.
         let mnist = DataSpec { valid_fraction: 0.5, test_fraction: 0.6, ..spec("mnist-10k") };

@@ -1,5 +1,6 @@
 //! The project's operations under burn's autodiff: each records a backward step that keeps
-//! what its gradients need (the sigmoid its output, the linear layer x and w) and computes them
+//! what its gradients need (the sigmoid its output, the linear layer and the convolution x and
+//! w) and computes them
 //! with the inner backend's own operations of this crate.
 
 use crate::Kernels;
@@ -127,7 +128,55 @@ impl<B: Backend + Kernels> Backward<B, 3> for LayerNormBackward {
     }
 }
 
+/// The backward step of [`Kernels::conv2d_fused`] under autodiff: its state is (x, w, stride,
+/// padding), and the gradients come from [`Kernels::conv2d_input_backward`] (only when the
+/// input takes part in the graph: not for a network's first layer) and
+/// [`Kernels::conv2d_params_backward`].
+#[derive(Debug)]
+struct Conv2dBackward;
+
+impl<B: Backend + Kernels> Backward<B, 3> for Conv2dBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>, [usize; 2], [usize; 2]);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [x_id, w_id, b_id] = ops.parents.map(|p| p.map(|n| n.id));
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, w, stride, padding) = ops.state;
+        if let Some(id) = x_id {
+            grads.register::<B>(id, B::conv2d_input_backward(x.clone(), w.clone(), grad.clone(), stride, padding));
+        }
+        if w_id.is_some() || b_id.is_some() {
+            let (dw, db) = B::conv2d_params_backward(x, w, grad, stride, padding);
+            for (id, d) in [(w_id, dw), (b_id, db)] {
+                if let Some(id) = id {
+                    grads.register::<B>(id, d);
+                }
+            }
+        }
+    }
+}
+
 impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn conv2d_fused(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        // Compute-bound: x and w are kept (shared, not copied) for the backward pass, which
+        // unfolds x's patches again rather than keeping them.
+        match Conv2dBackward.prepare::<C>([x.node(), w.node(), b.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let state = (x.primitive().clone(), w.primitive().clone(), stride, padding);
+                prep.finish(state, B::conv2d_fused(x.into_primitive(), w.into_primitive(), b.into_primitive(), stride, padding))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::conv2d_fused(x.into_primitive(), w.into_primitive(), b.into_primitive(), stride, padding))
+            }
+        }
+    }
+
     fn layer_norm_rows(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
         // Compute-bound (as burn's checkpointing calls it): the normalized rows are kept for the
         // backward pass, never recomputed.

@@ -1,16 +1,17 @@
 //! The project's operations on burn-flex, on the tensors' host buffers: the vectorized
-//! sigmoid, the linear layer's products (`matmul.rs`), the column sums, LayerNorm's rows, and
-//! the SGD update.
+//! sigmoid, the linear layer's products (`matmul.rs`), the column sums, LayerNorm's rows, the
+//! convolution's products (`conv.rs`), and the SGD update.
 //! Anything they do not cover (another dtype, a layout they do not take) goes to burn's own.
 
+use crate::conv::{self, Geometry};
 use crate::matmul::{self, Start, View};
 use crate::{
-    Kernels, exp, layer_norm_backward_composed, layer_norm_saved_composed, linear_composed, linear_tapped_composed, sgd_composed,
+    Kernels, conv2d_params_backward_composed, exp, layer_norm_backward_composed, layer_norm_saved_composed, linear_composed, linear_tapped_composed, sgd_composed,
     sum_rows_composed,
 };
 use burn::tensor::Shape;
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{ActivationOps, FloatTensorOps};
+use burn::backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{DType, Flex, TensorMetadata};
 use rayon::prelude::*;
@@ -171,6 +172,51 @@ impl Kernels for Flex {
         )
     }
 
+    fn conv2d_fused(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        match (Geometry::of(&x, &w, stride, padding), contiguous(&x, 4), contiguous(&w, 4), contiguous(&b, 1)) {
+            (Some(g), Some(xs), Some(ws), Some(bs)) if bs.len() == w.shape()[0] => conv::forward(&g, xs, ws, bs),
+            _ => Self::conv2d(x, w, Some(b), ConvOptions::new(stride, padding, [1, 1], 1)),
+        }
+    }
+
+    fn conv2d_params_backward(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let geo = Geometry::of(&x, &w, stride, padding);
+        // The output's gradient comes from whatever operation follows, in any layout: one copy
+        // into a contiguous buffer costs less than falling back to burn's backward pass.
+        let g = contiguous_copy(g);
+        match (geo, contiguous(&x, 4), contiguous(&g, 4)) {
+            (Some(geo), Some(xs), Some(gs)) if geo.output_len() == gs.len() => conv::params_backward(&geo, xs, gs),
+            _ => conv2d_params_backward_composed::<Self>(x, w, g, stride, padding),
+        }
+    }
+
+    fn conv2d_input_backward(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let geo = Geometry::of(&x, &w, stride, padding);
+        let g = contiguous_copy(g);
+        match (geo, contiguous(&w, 4), contiguous(&g, 4)) {
+            (Some(geo), Some(ws), Some(gs)) if geo.output_len() == gs.len() => conv::input_backward(&geo, ws, gs),
+            _ => Self::conv2d_x_backward(x, w, g, ConvOptions::new(stride, padding, [1, 1], 1)),
+        }
+    }
+
     fn sgd_update(mut param: FloatTensor<Self>, grad: FloatTensor<Self>, lr: f64) -> FloatTensor<Self> {
         if param.dtype() != DType::F32 || grad.dtype() != DType::F32 || param.shape() != grad.shape() {
             return sgd_composed::<Self>(param, grad, lr);
@@ -241,6 +287,17 @@ fn contiguous(t: &FlexTensor, dims: usize) -> Option<&[f32]> {
     }
     let (start, end) = t.layout().contiguous_offsets()?;
     Some(&t.storage::<f32>()[start..end])
+}
+
+/// The tensor itself when it is a contiguous f32 tensor, else a contiguous f32 copy of it
+/// (other dtypes are left as they are, for burn's own operations).
+fn contiguous_copy(t: FlexTensor) -> FlexTensor {
+    if t.dtype() != DType::F32 || t.layout().contiguous_offsets().is_some() {
+        return t;
+    }
+    let shape = t.shape();
+    let values: Vec<f32> = t.into_data().to_vec().expect("an f32 tensor reads as f32");
+    matmul::tensor(values, shape)
 }
 
 /// `p -= g * lr`, element by element, in chunks split over the current rayon pool.

@@ -17,6 +17,10 @@
 //!   nine operations it is made of, each with its node and its backward step. Here it is one
 //!   node that keeps the normalized rows and each row's `1 / sqrt(var + eps)`, and on flex the
 //!   forward and backward passes are one loop over each row.
+//! - [`conv2d`]: burn-flex computes a convolution's backward pass as two other convolutions
+//!   (a transposed one for the input, and one with the batch as channels and the output as the
+//!   kernel for the weight). Here the forward pass and both backward products are one matrix
+//!   product per thread over the unfolded patches (im2col), the bias the product's start.
 //! - [`sgd_update`]: `w - lr g`, with burn's own rounding, in place where the parameter's
 //!   buffer is not shared, in one pass split over the current rayon pool. burn's optimizer
 //!   makes two single-threaded passes and a new buffer for each.
@@ -32,6 +36,7 @@
 #![allow(deprecated)]
 
 mod autodiff;
+mod conv;
 mod exp;
 mod flex;
 mod host;
@@ -41,6 +46,7 @@ pub use host::{HostValues, host_values};
 
 use burn::backend::NdArray;
 use burn::backend::tensor::FloatTensor;
+use burn::backend::ops::ConvOptions;
 use burn::backend::{Backend, Dispatch, Scalar, TensorMetadata, backend_extension};
 use burn::prelude::Tensor;
 use burn::tensor::Shape;
@@ -119,6 +125,44 @@ pub trait Kernels: Backend {
         layer_norm_backward_composed::<Self>(g, xhat, rstd, gamma)
     }
 
+    /// `conv2d(x, w) + b` for x `[n, c_in, h, w]`, w `[c_out, c_in, kh, kw]` and b `[c_out]`,
+    /// with `stride` and the same zero `padding` on both sides of each dimension (no dilation,
+    /// no groups). By default, burn's own `conv2d`.
+    fn conv2d_fused(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, w, Some(b), conv_options(stride, padding))
+    }
+
+    /// The gradients of [`Kernels::conv2d_fused`]'s weight and bias from its output's gradient
+    /// g `[n, c_out, oh, ow]`. By default, burn's own `conv2d_weight_backward` and
+    /// `conv2d_bias_backward`.
+    fn conv2d_params_backward(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        conv2d_params_backward_composed::<Self>(x, w, g, stride, padding)
+    }
+
+    /// The gradient of [`Kernels::conv2d_fused`]'s input from its output's gradient g. By
+    /// default, burn's own `conv2d_x_backward`.
+    fn conv2d_input_backward(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, w, g, conv_options(stride, padding))
+    }
+
     /// `param - lr grad`. By default, burn's SGD arithmetic: `param - (grad * lr)`.
     fn sgd_update(param: FloatTensor<Self>, grad: FloatTensor<Self>, lr: f64) -> FloatTensor<Self> {
         sgd_composed::<Self>(param, grad, lr)
@@ -177,6 +221,25 @@ fn layer_norm_backward_composed<B: Backend>(
     (dx, dgamma, dbeta)
 }
 
+/// burn's options for a convolution with `stride` and symmetric zero `padding`.
+fn conv_options(stride: [usize; 2], padding: [usize; 2]) -> ConvOptions<2> {
+    ConvOptions::new(stride, padding, [1, 1], 1)
+}
+
+fn conv2d_params_backward_composed<B: Backend>(
+    x: FloatTensor<B>,
+    w: FloatTensor<B>,
+    g: FloatTensor<B>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let co = w.shape()[0];
+    let dw = B::conv2d_weight_backward(x.clone(), w, g.clone(), conv_options(stride, padding));
+    // burn's `conv2d_bias_backward` takes the bias only for its shape: `[c_out]`.
+    let bias_shape = B::float_zeros(Shape::new([co]), &g.device(), g.dtype().into());
+    (dw, B::conv2d_bias_backward(x, bias_shape, g))
+}
+
 fn sgd_composed<B: Backend>(param: FloatTensor<B>, grad: FloatTensor<B>, lr: f64) -> FloatTensor<B> {
     B::float_sub(param, B::float_mul_scalar(grad, Scalar::Float(lr)))
 }
@@ -203,6 +266,17 @@ pub fn linear(x: Tensor<2>, w: Tensor<2>, b: Option<Tensor<1>>, tap: Option<Tens
 /// [`Kernels::layer_norm_rows`].
 pub fn layer_norm(x: Tensor<2>, gamma: Tensor<1>, beta: Tensor<1>, eps: f64) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as Kernels>::layer_norm_rows(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), eps))
+}
+
+/// A 2-D convolution `conv2d(x, w) + b` as burn's `conv2d` computes it, x `[n, c_in, h, w]`,
+/// w `[c_out, c_in, kh, kw]`, b `[c_out]`, with `stride` and the same zero `padding` on both
+/// sides (no dilation, no groups); forward and backward as described at
+/// [`Kernels::conv2d_fused`]. On flex the forward pass and both backward products are matrix
+/// products over unfolded patches (`conv.rs`).
+pub fn conv2d(x: Tensor<4>, w: Tensor<4>, b: Option<Tensor<1>>, stride: [usize; 2], padding: [usize; 2]) -> Tensor<4> {
+    // Without a bias, a zero one that takes no part in the graph: one fused operation still.
+    let b = b.unwrap_or_else(|| Tensor::zeros([w.dims()[0]], &w.device()));
+    Tensor::from_dispatch(<Dispatch as Kernels>::conv2d_fused(x.into_dispatch(), w.into_dispatch(), b.into_dispatch(), stride, padding))
 }
 
 /// One plain SGD step of a parameter, `param - lr grad`, on tensors outside the autodiff graph
