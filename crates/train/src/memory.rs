@@ -22,6 +22,7 @@
 //! are no longer in the memory the system reports available.
 
 use crate::config::{Experiment, NetConfig, OptimizerSpec};
+pub use crate::config::LIMIT_KEY;
 use data::{Dataset, Task};
 use gradflow::runfolder::MemoryInfo;
 use models::MlpConfig;
@@ -88,9 +89,6 @@ pub struct Limit {
     pub bytes: f64,
     pub source: String,
 }
-
-/// The config key that sets the limit instead of the system.
-pub const LIMIT_KEY: &str = "train.memory_limit_gb";
 
 /// A run that would not fit: the one line the user sees.
 #[derive(Debug, thiserror::Error)]
