@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use data::{DataError, DataSpec, Dataset, Targets, Task};
+use data::{DataError, DataSpec, Dataset, ImageShape, Targets, Task};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -133,6 +133,8 @@ fn idx_folder_with_raw_and_gzip_files_loads_and_scales_by_the_training_maximum()
     let dir = small_idx_dir("idx-ok");
     let ds = data::load(&idx_spec(&dir), 1).expect("a valid IDX folder loads");
     assert_eq!((ds.train.len, ds.valid.len, ds.test.len, ds.features), (50, 0, 20, 12));
+    // The files' 4 rows of 3 columns are the image's height and width, in that order.
+    assert_eq!(ds.image, Some(ImageShape { channels: 1, height: 4, width: 3 }));
     assert_eq!(ds.task, Task::Classification { classes: 10 });
     assert_eq!(ds.class_names, (0..10).map(|c| c.to_string()).collect::<Vec<_>>());
     assert_eq!(ds.feature_names.len(), 12);
@@ -319,6 +321,7 @@ fn idx_60000_images_parse() {
 fn mnist_10k_is_embedded_with_its_known_sizes() {
     let ds = data::load(&spec("mnist-10k"), 42).expect("the embedded MNIST loads");
     assert_eq!((ds.train.len, ds.valid.len, ds.test.len, ds.features), (10_000, 0, 10_000, 784));
+    assert_eq!(ds.image, Some(ImageShape::gray(28, 28)));
     assert_eq!(ds.task, Task::Classification { classes: 10 });
     assert_eq!(ds.class_names, (0..10).map(|c| c.to_string()).collect::<Vec<_>>());
     assert_eq!((ds.train.x.len(), ds.test.x.len()), (7_840_000, 7_840_000));
@@ -336,6 +339,7 @@ fn digits_is_embedded_with_its_known_sizes_and_split_by_test_fraction() {
     assert_eq!(ds.train.len + ds.test.len, 1_797);
     assert_eq!(ds.test.len, 359); // round(0.2 * 1797)
     assert_eq!((ds.features, ds.task), (64, Task::Classification { classes: 10 }));
+    assert_eq!(ds.image, Some(ImageShape::gray(8, 8)));
     // Values 0..16 scaled by their own maximum, not by 255.
     assert_eq!(max(&ds.train.x), 1.0);
 }
@@ -798,6 +802,22 @@ fn a_validation_split_that_leaves_no_training_data_is_an_error() {
     assert_eq!(all, data::load(&spec("digits"), 2).expect("digits"));
 }
 
+#[test]
+fn only_image_sources_carry_an_image_shape() {
+    let shape = |s: DataSpec| data::load(&s, 3).expect("the source loads").image;
+    for source in ["spiral", "tutorial"] {
+        assert_eq!(shape(spec(source)), None, "{source}");
+    }
+    assert_eq!(shape(DataSpec { sequence_length: Some(5), ..spec("adding") }), None);
+    assert_eq!(shape(csv_spec(&repo_root().join("data/tabular/iris.csv"))), None);
+    // Splitting, subsetting and reading as a sequence keep the shape, and the shape accounts
+    // for every feature, in the convolution layout of a batch.
+    let digits = data::load(&DataSpec { limit: Some(100), valid_fraction: 0.1, sequence_length: Some(8), ..spec("digits") }, 3)
+        .expect("digits");
+    let image = digits.image.expect("digits are images");
+    assert_eq!((image.features(), image.batch(5), image.to_string()), (digits.features, [5, 1, 8, 8], "1x8x8".to_owned()));
+}
+
 /// A regression dataset of `n` examples with 2 features and 2 outputs, built by hand as a
 /// user of the crate can.
 fn regression(n: usize) -> Dataset {
@@ -809,6 +829,7 @@ fn regression(n: usize) -> Dataset {
     Dataset {
         name: "hand".into(),
         features: 2,
+        image: None,
         task: Task::Regression { outputs: 2 },
         train: split(n),
         valid: data::Split::empty(Task::Regression { outputs: 2 }),

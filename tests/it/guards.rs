@@ -84,6 +84,9 @@ fn the_estimate_counts_each_part_and_goes_into_the_manifest() {
     let stop = AtomicBool::new(false);
     trainer::run(&exp, &dataset, RunOptions { backend: Backend::Flex, out: out.clone(), stop: &stop }, Box::new(Silent)).expect("trains");
     let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(out.join(runfolder::MANIFEST)).expect("manifest")).expect("json");
+    // The digits are images, and the manifest says of what shape.
+    let image = manifest.dataset.as_ref().and_then(|d| d.image);
+    assert_eq!(image, Some(runfolder::ImageInfo { channels: 1, height: 8, width: 8 }));
     let memory = manifest.memory.expect("the estimate is in the manifest");
     assert_eq!(memory.estimate_bytes, estimate.total().round() as u64);
     assert_eq!(memory.parts["optimizer"], (3.0 * 4.0 * p) as u64);

@@ -407,6 +407,8 @@ fn recurrent_runs_write_every_time_step() {
     assert_eq!(summary.status, Status::Completed, "{:?}", summary.reason);
     let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(out.join(runfolder::MANIFEST)).unwrap()).unwrap();
     assert_eq!(manifest.dataset.as_ref().unwrap().sequence_length, Some(8));
+    // The adding problem's sequences are no images.
+    assert_eq!(manifest.dataset.as_ref().unwrap().image, None);
     let kinds: Vec<_> = manifest.models.iter().map(|m| (m.kind.clone().unwrap(), m.hidden)).collect();
     assert_eq!(kinds, [("rnn".to_string(), Some(8)), ("lstm".to_string(), Some(8)), ("gru".to_string(), Some(8))]);
     let (header, rows) = read_csv(&out.join(runfolder::TIME_STEPS));

@@ -256,6 +256,7 @@ fn write_run(dir: &Path, spec: &Spec) {
             test: Some(200),
             probe: Some(100),
             sequence_length: spec.recurrent.then_some(T as usize),
+            image: None,
         }),
         task: Some(if spec.regression { "regression" } else { "classification" }.into()),
         loss: Some(if spec.regression { "mse" } else { "cross-entropy" }.into()),

@@ -26,6 +26,42 @@ impl Subset {
     }
 }
 
+/// The shape of one image of a dataset whose examples are images: `channels` planes of
+/// `height` rows of `width` pixels. An example's features are its pixels channel by channel,
+/// each channel row by row (CHW), so `features == channels * height * width` and a batch of
+/// `n` examples reshapes to burn's and PyTorch's convolution layout `[n, channels, height, width]`
+/// without moving a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// A grayscale image of `height` x `width` pixels (one channel).
+    pub fn gray(height: usize, width: usize) -> ImageShape {
+        ImageShape { channels: 1, height, width }
+    }
+
+    /// Values per image: `channels * height * width`.
+    pub fn features(self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// The shape of a batch of `n` images in convolution layout: `[n, channels, height, width]`.
+    pub fn batch(self, n: usize) -> [usize; 4] {
+        [n, self.channels, self.height, self.width]
+    }
+}
+
+impl std::fmt::Display for ImageShape {
+    /// `1x28x28` (channels x height x width).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+    }
+}
+
 /// What the model is asked to predict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
@@ -123,6 +159,10 @@ pub struct Dataset {
     pub name: String,
     /// Features per example.
     pub features: usize,
+    /// The shape of an example when the examples are images (`mnist-10k`, `digits`, `idx:`,
+    /// `images:`), whose product is `features`; `None` for tables, spirals and sequences
+    /// drawn as such (`csv:`, `spiral`, `adding`, `tutorial`).
+    pub image: Option<ImageShape>,
     pub task: Task,
     pub train: Split,
     /// Empty when the configuration asks for no validation split.

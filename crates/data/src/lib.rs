@@ -31,7 +31,7 @@ use std::path::Path;
 
 use prng::Rng;
 
-pub use dataset::{Dataset, Split, Subset, Targets, Task};
+pub use dataset::{Dataset, ImageShape, Split, Subset, Targets, Task};
 pub use error::DataError;
 pub use spec::{AddingSpec, DataSpec, SpiralSpec};
 pub use split::stratified_subset;
@@ -74,6 +74,7 @@ fn tutorial(spec: &DataSpec) -> Dataset {
     Dataset {
         name: spec.source.clone(),
         features: 1,
+        image: None,
         task,
         train: example.clone(),
         valid: Split::empty(task),
@@ -108,6 +109,7 @@ fn adding_problem(spec: &DataSpec, seed: u64) -> Dataset {
     Dataset {
         name: spec.source.clone(),
         features: steps * adding::FEATURES_PER_STEP,
+        image: None,
         task,
         train,
         valid,
@@ -217,6 +219,7 @@ fn idx_raw(origin: String, train: Labelled, test: Option<Labelled>) -> Result<Ra
         train: train.into_pool(),
         test: test.map(Labelled::into_pool),
         scaling: Scaling::Max,
+        image: Some(ImageShape::gray(rows, cols)),
         class_names: (0..classes).map(|c| c.to_string()).collect(),
         feature_names: (0..rows).flat_map(|r| (0..cols).map(move |c| format!("pixel_{r}_{c}"))).collect(),
     })
@@ -230,6 +233,7 @@ fn csv_table(path: &Path, label: Option<&str>) -> Result<Raw, DataError> {
         train: Pool { x: table.x, labels: table.labels, features: table.feature_names.len() },
         test: None,
         scaling: Scaling::Standardize,
+        image: None,
         class_names: table.class_names,
         feature_names: table.feature_names,
     })
@@ -244,6 +248,7 @@ fn spirals(spec: &DataSpec, seed: u64) -> Raw {
         train: Pool { x, labels, features: 2 },
         test: None,
         scaling: Scaling::None,
+        image: None,
         class_names: (0..s.classes).map(|c| c.to_string()).collect(),
         feature_names: vec!["x".to_owned(), "y".to_owned()],
     }

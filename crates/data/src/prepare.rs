@@ -3,7 +3,7 @@
 
 use prng::Rng;
 
-use crate::dataset::{Dataset, Split, Targets, Task};
+use crate::dataset::{Dataset, ImageShape, Split, Targets, Task};
 use crate::split::{self, stream};
 use crate::{DataError, DataSpec};
 
@@ -69,6 +69,8 @@ pub(crate) struct Raw {
     /// The source's own test set, if it has one.
     pub test: Option<Pool>,
     pub scaling: Scaling,
+    /// The shape of an example, when the examples are images.
+    pub image: Option<ImageShape>,
     pub class_names: Vec<String>,
     pub feature_names: Vec<String>,
 }
@@ -112,6 +114,7 @@ pub(crate) fn prepare(raw: Raw, spec: &DataSpec, seed: u64) -> Result<Dataset, D
     Ok(Dataset {
         name: spec.source.clone(),
         features: train.features,
+        image: raw.image,
         task: Task::Classification { classes: raw.class_names.len() },
         train: train.into_split(),
         valid: valid.into_split(),

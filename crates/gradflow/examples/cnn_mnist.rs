@@ -13,7 +13,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
 use clap::Parser;
-use gradflow::runfolder::{DatasetInfo, EpochRecord, ModelInfo, Status};
+use gradflow::runfolder::{DatasetInfo, EpochRecord, ImageInfo, ModelInfo, Status};
 use gradflow::{Measurement, Recorder, Taps, Watch};
 use model::{Cnn, CnnConfig};
 use std::path::PathBuf;
@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     m.task = Some("classification".into());
     m.loss = Some("cross-entropy".into());
     m.seed = Some(42);
-    m.dataset = Some(DatasetInfo { source: Some("mnist-10k".into()), train: Some(dataset.train.len), test: Some(dataset.test.len), classes: Some(10), ..Default::default() });
+    m.dataset = Some(DatasetInfo { source: Some("mnist-10k".into()), train: Some(dataset.train.len), test: Some(dataset.test.len), classes: Some(10), image: dataset.image.map(|s| ImageInfo { channels: s.channels, height: s.height, width: s.width }), ..Default::default() });
     let mut watch = Watch::new("cnn", &model)?;
     run.add(&watch, ModelInfo::default())?;
 

@@ -132,6 +132,19 @@ pub struct DatasetInfo {
     /// example is T inputs of `features / T` values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_length: Option<usize>,
+    /// The shape of an example when the examples are images (absent for tables, spirals
+    /// and the adding problem): its `features` are `channels` planes of `height` rows of
+    /// `width` pixels, channel by channel, each row by row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageInfo>,
+}
+
+/// The manifest's `dataset.image` object: `{ "channels": 1, "height": 28, "width": 28 }`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
 }
 
 /// One entry of the manifest's `models`.

@@ -8,7 +8,7 @@ use crate::net::outputs;
 use crate::step::Trainee;
 use data::{Dataset, Task};
 use gradflow::Cadence;
-use gradflow::runfolder::{DatasetInfo, Manifest, ModelInfo, TelemetryInfo};
+use gradflow::runfolder::{DatasetInfo, ImageInfo, Manifest, ModelInfo, TelemetryInfo};
 
 /// The manifest at the start of the run.
 pub(crate) fn manifest(
@@ -40,6 +40,7 @@ pub(crate) fn manifest(
             test: Some(dataset.test.len),
             probe: Some(probe),
             sequence_length: exp.data.sequence_length,
+            image: dataset.image.map(|s| ImageInfo { channels: s.channels, height: s.height, width: s.width }),
         }),
         task: Some(
             match dataset.task {
