@@ -4,7 +4,7 @@
 //! `net/`) are that part's own types, read here and handed down; no module below imports this
 //! one (`tests/it/tidy.rs`). They are re-exported here, where a config's reader finds them.
 
-use crate::net::{mlp, recurrent};
+use crate::net::{cnn, mlp, recurrent};
 use anyhow::{Context, Result, bail};
 use data::{DataSpec, Task};
 use models::{MlpConfig, Norm};
@@ -287,6 +287,12 @@ impl Experiment {
             let input = spec.layers.as_ref().and_then(|l| l.first().copied()).or(spec.width).unwrap_or(1);
             if spec.kind == ModelKind::Mlp {
                 spec.to_mlp(&key, input, 1, 0)?;
+            } else if spec.kind == ModelKind::Cnn {
+                if self.data.source == "tutorial" {
+                    return Err(err(format!("{key}.kind"), "a CNN reads images; the tutorial is one number (data.source = \"tutorial\")"));
+                }
+                // Every key but the image's size, which only the data can rule out.
+                spec.to_cnn(&key, Some(cnn::stand_in_image(spec)), 1, 0)?;
             } else {
                 if self.data.source == "tutorial" {
                     return Err(err(format!("{key}.kind"), "a recurrent model needs sequences; the tutorial is one number (data.source = \"tutorial\")"));
@@ -336,7 +342,7 @@ impl Experiment {
         let train_len = dataset.train.len;
         for (name, spec) in &self.models.0 {
             let key = format!("models.{name}");
-            NetConfig::from_spec(&key, spec, dataset.features, crate::net::outputs(&dataset.task), 0, self.data.sequence_length)?;
+            NetConfig::from_spec(&key, spec, dataset.features, crate::net::outputs(&dataset.task), 0, self.data.sequence_length, image_of(dataset))?;
             let last = train_len % self.train.batch_size;
             if spec.norm == Norm::Batch && last == 1 {
                 return Err(err(
@@ -383,12 +389,23 @@ impl Experiment {
             .map(|(name, net)| match net {
                 NetConfig::Mlp(m) => Ok((name, m)),
                 NetConfig::Recurrent(_) => Err(err(format!("models.{name}.kind"), "is a recurrent model, not an MLP")),
+                NetConfig::Cnn(_) => Err(err(format!("models.{name}.kind"), "is a CNN, not an MLP")),
             })
             .collect()
     }
 
-    /// The models' configs for a dataset with `input` features and `output` outputs.
+    /// The models' configs for a dataset with `input` features and `output` outputs, whose
+    /// examples are not images (a CNN is an error; [`Experiment::nets_for`] reads the shape).
     pub fn nets(&self, input: usize, output: usize) -> Result<Vec<(String, NetConfig)>, ConfigError> {
+        self.nets_on(input, output, None)
+    }
+
+    /// The models' configs for a loaded dataset: its features, outputs and image shape.
+    pub fn nets_for(&self, dataset: &data::Dataset) -> Result<Vec<(String, NetConfig)>, ConfigError> {
+        self.nets_on(dataset.features, crate::net::outputs(&dataset.task), image_of(dataset))
+    }
+
+    fn nets_on(&self, input: usize, output: usize, image: Option<[usize; 3]>) -> Result<Vec<(String, NetConfig)>, ConfigError> {
         self.models
             .0
             .iter()
@@ -397,7 +414,7 @@ impl Experiment {
                 // Each model draws from its own stream of the experiment's seed, so adding a
                 // model never changes the weights of another.
                 let seed = prng::Rng::derive(self.seed, &[0x6d6f_6465_6c, i as u64]).next_u64();
-                Ok((name.clone(), NetConfig::from_spec(&format!("models.{name}"), spec, input, output, seed, self.data.sequence_length)?))
+                Ok((name.clone(), NetConfig::from_spec(&format!("models.{name}"), spec, input, output, seed, self.data.sequence_length, image)?))
             })
             .collect()
     }
@@ -411,6 +428,7 @@ impl Experiment {
             match spec.kind {
                 ModelKind::Mlp => mlp::resolve(spec),
                 ModelKind::Rnn | ModelKind::Lstm | ModelKind::Gru => recurrent::resolve(spec),
+                ModelKind::Cnn => cnn::resolve(spec),
             }
         }
         e
@@ -421,4 +439,9 @@ impl Experiment {
         // Serializing plain structs of strings, numbers and tables cannot fail.
         toml::to_string_pretty(self).expect("an experiment serializes to TOML")
     }
+}
+
+/// The dataset's image shape as `[channels, height, width]`, when its examples are images.
+fn image_of(dataset: &data::Dataset) -> Option<[usize; 3]> {
+    dataset.image.map(|s| [s.channels, s.height, s.width])
 }

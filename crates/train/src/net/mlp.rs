@@ -16,6 +16,9 @@ impl ModelSpec {
                 return Err(err(format!("{key}.{field}"), "applies to recurrent models only (kind = \"rnn\", \"lstm\" or \"gru\")"));
             }
         }
+        if self.channels.is_some() {
+            return Err(err(format!("{key}.channels"), "applies to CNNs only (kind = \"cnn\")"));
+        }
         let preset = match self.preset.as_deref() {
             None => None,
             Some(p) => Some(models::presets::by_name(p, input, 1, 1, output).ok_or_else(|| {

@@ -1,9 +1,10 @@
-//! The models `train` builds, one type over the MLP and the recurrent networks, so that the
-//! training loop, the probe and the evaluation are written once for both; and beside each
+//! The models `train` builds, one type over the MLP, the recurrent networks and the CNN, so
+//! that the training loop, the probe and the evaluation are written once for all; and beside each
 //! kind of model its config module, which reads a `[models.<name>]` table (`spec.rs`) into
 //! the models crate's config. The experiment's config (`config.rs`) calls down into these
 //! modules; nothing here imports it back.
 
+pub mod cnn;
 pub mod mlp;
 pub mod recurrent;
 pub mod spec;
@@ -16,15 +17,16 @@ use burn::prelude::*;
 use data::Task;
 use gradflow::runfolder::ModelInfo;
 use gradflow::{Taps, Watch};
-use models::{Mlp, MlpConfig, Recurrent, RecurrentConfig};
+use models::{Cnn, CnnConfig, Mlp, MlpConfig, Recurrent, RecurrentConfig};
 use spec::{ModelKind, ModelSpec};
 use std::path::Path;
 
-/// A model's configuration as `train` builds it: the MLP or a recurrent network.
+/// A model's configuration as `train` builds it: the MLP, a recurrent network or a CNN.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NetConfig {
     Mlp(MlpConfig),
     Recurrent(RecurrentConfig),
+    Cnn(CnnConfig),
 }
 
 /// The width of the model's output layer.
@@ -40,6 +42,7 @@ pub(crate) fn outputs(task: &Task) -> usize {
 pub(crate) enum Net {
     Mlp(Mlp),
     Recurrent(Recurrent),
+    Cnn(Cnn),
 }
 
 impl Default for Net {
@@ -56,14 +59,16 @@ macro_rules! each {
         match $net {
             Net::Mlp($m) => $body,
             Net::Recurrent($m) => $body,
+            Net::Cnn($m) => $body,
         }
     };
 }
 
 impl NetConfig {
-    /// One model's config, read by its kind's module: an MLP, or a recurrent network over
-    /// `sequence_length` (`data.sequence_length`) steps of `input / T` features each. `key`
-    /// names the model in messages (`models.sigmoid`).
+    /// One model's config, read by its kind's module: an MLP, a recurrent network over
+    /// `sequence_length` (`data.sequence_length`) steps of `input / T` features each, or a CNN
+    /// on images of `image` (`[channels, height, width]`; `None` when the data are not
+    /// images). `key` names the model in messages (`models.sigmoid`).
     pub(crate) fn from_spec(
         key: &str,
         spec: &ModelSpec,
@@ -71,9 +76,12 @@ impl NetConfig {
         output: usize,
         seed: u64,
         sequence_length: Option<usize>,
+        image: Option<[usize; 3]>,
     ) -> Result<NetConfig, ConfigError> {
-        if spec.kind == ModelKind::Mlp {
-            return spec.to_mlp(key, input, output, seed).map(NetConfig::Mlp);
+        match spec.kind {
+            ModelKind::Mlp => return spec.to_mlp(key, input, output, seed).map(NetConfig::Mlp),
+            ModelKind::Cnn => return spec.to_cnn(key, image, output, seed).map(NetConfig::Cnn),
+            ModelKind::Rnn | ModelKind::Lstm | ModelKind::Gru => {}
         }
         let steps = sequence_length.ok_or_else(|| err("data.sequence_length", "missing: a recurrent model needs T"))?;
         if input % steps != 0 {
@@ -90,6 +98,7 @@ impl NetConfig {
         match self {
             NetConfig::Mlp(c) => Net::Mlp(c.init(device)),
             NetConfig::Recurrent(c) => Net::Recurrent(c.init(device)),
+            NetConfig::Cnn(c) => Net::Cnn(c.init(device)),
         }
     }
 
@@ -99,6 +108,7 @@ impl NetConfig {
         let grouping = match self {
             NetConfig::Mlp(c) => c.grouping(),
             NetConfig::Recurrent(c) => c.grouping(),
+            NetConfig::Cnn(c) => c.grouping(),
         };
         each!(net, m => Watch::grouped(name, m, &grouping)).expect("the models train builds have parameters")
     }
@@ -108,6 +118,7 @@ impl NetConfig {
         match self {
             NetConfig::Mlp(c) => c.num_params(),
             NetConfig::Recurrent(c) => c.num_params(),
+            NetConfig::Cnn(c) => c.num_params(),
         }
     }
 
@@ -117,6 +128,7 @@ impl NetConfig {
         match self {
             NetConfig::Mlp(c) => mlp::info(c, base),
             NetConfig::Recurrent(c) => recurrent::info(c, base),
+            NetConfig::Cnn(c) => cnn::info(c, base),
         }
     }
 }
@@ -135,6 +147,7 @@ impl Net {
         match self {
             Net::Mlp(m) => Net::Mlp(m.valid()),
             Net::Recurrent(m) => Net::Recurrent(m.valid()),
+            Net::Cnn(m) => Net::Cnn(m.valid()),
         }
     }
 
@@ -143,6 +156,7 @@ impl Net {
         match self {
             Net::Mlp(m) => Net::Mlp(gradflow::with_training(m, training)),
             Net::Recurrent(m) => Net::Recurrent(gradflow::with_training(m, training)),
+            Net::Cnn(m) => Net::Cnn(gradflow::with_training(m, training)),
         }
     }
 
@@ -173,6 +187,7 @@ impl Net {
         match self {
             Net::Mlp(m) => Net::Mlp(optim.step(lr, m, grads)),
             Net::Recurrent(m) => Net::Recurrent(optim.step(lr, m, grads)),
+            Net::Cnn(m) => Net::Cnn(optim.step(lr, m, grads)),
         }
     }
 

@@ -1,7 +1,7 @@
 //! A `[models.<name>]` table as written: one flat set of keys for every kind of model (so that
 //! a key of the wrong kind is refused by name, not as an unknown field), the initializers as
 //! a config writes them, and the kind that picks which config module (`mlp.rs`,
-//! `recurrent.rs`) reads the table.
+//! `recurrent.rs`, `cnn.rs`) reads the table.
 
 use crate::config_error::{ConfigError, err};
 use chain::Activation;
@@ -23,6 +23,9 @@ pub enum ModelKind {
     Lstm,
     /// burn's GRU.
     Gru,
+    /// A CNN of stages of 3x3 convolutions on the data's images (`channels` per stage,
+    /// `depth` convolutions each).
+    Cnn,
 }
 
 impl ModelKind {
@@ -32,13 +35,14 @@ impl ModelKind {
             ModelKind::Rnn => "rnn",
             ModelKind::Lstm => "lstm",
             ModelKind::Gru => "gru",
+            ModelKind::Cnn => "cnn",
         }
     }
 
     /// The recurrent cell, for a recurrent kind.
     pub fn cell(self) -> Option<Cell> {
         match self {
-            ModelKind::Mlp => None,
+            ModelKind::Mlp | ModelKind::Cnn => None,
             ModelKind::Rnn => Some(Cell::Rnn),
             ModelKind::Lstm => Some(Cell::Lstm),
             ModelKind::Gru => Some(Cell::Gru),
@@ -48,12 +52,13 @@ impl ModelKind {
 
 /// One model. An MLP has either `depth` and `width`, or an explicit list of hidden `layers`; a
 /// recurrent model (`kind = "rnn" | "lstm" | "gru"`) has `hidden` units in each of `depth`
-/// stacked layers.
+/// stacked layers; a CNN (`kind = "cnn"`) has `channels` per stage and `depth` convolutions
+/// in each.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// `mlp` (the default), or a recurrent `rnn`, `lstm` or `gru` over the data's time steps
-    /// (`data.sequence_length`).
+    /// `mlp` (the default), a recurrent `rnn`, `lstm` or `gru` over the data's time steps
+    /// (`data.sequence_length`), or a `cnn` on the data's images.
     #[serde(default)]
     pub kind: ModelKind,
     /// A recurrent model's hidden size.
@@ -71,9 +76,12 @@ pub struct ModelSpec {
     /// that the model does not set itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
-    /// Number of hidden layers.
+    /// Number of hidden layers (a CNN's: convolutions per stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<usize>,
+    /// A CNN's channels, one number per stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<usize>>,
     /// Units per hidden layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<usize>,
@@ -92,11 +100,12 @@ pub struct ModelSpec {
     #[serde(default)]
     pub bias_init: BiasInitSpec,
     /// `none`, `batch` or `layer`: normalizes every hidden layer's pre-activation, before the
-    /// activation.
+    /// activation (a CNN's: `none` or `batch`, BatchNorm2d after every convolution).
     #[serde(default)]
     pub norm: Norm,
     /// Adds every hidden layer's output to a residual stream where its input and output
-    /// widths match (`h + f(z)`).
+    /// widths match (`h + f(z)`); a CNN adds every convolution's but the first, projecting the
+    /// skip where the shape changes.
     #[serde(default)]
     pub residual: bool,
     /// With `residual`: a learned projection on the skip of layers whose widths differ.
