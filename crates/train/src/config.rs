@@ -236,10 +236,10 @@ impl Experiment {
             _ => Ok(()),
         };
         clip("train.clip_grad_norm".into(), t.clip_grad_norm)?;
-        if let Some(gb) = t.memory_limit_gb {
-            if !(gb.is_finite() && gb > 0.0) {
-                return Err(err(LIMIT_KEY, format!("must be a positive number of GB, got {gb}")));
-            }
+        if let Some(gb) = t.memory_limit_gb
+            && !(gb.is_finite() && gb > 0.0)
+        {
+            return Err(err(LIMIT_KEY, format!("must be a positive number of GB, got {gb}")));
         }
         let positive = |key: &str, v: f64| {
             if v.is_finite() && v > 0.0 { Ok(()) } else { Err(err(key, format!("must be a positive number, got {v}"))) }

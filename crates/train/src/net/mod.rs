@@ -84,7 +84,7 @@ impl NetConfig {
             ModelKind::Rnn | ModelKind::Lstm | ModelKind::Gru => {}
         }
         let steps = sequence_length.ok_or_else(|| err("data.sequence_length", "missing: a recurrent model needs T"))?;
-        if input % steps != 0 {
+        if !input.is_multiple_of(steps) {
             return Err(err(
                 "data.sequence_length",
                 format!("{steps} time steps do not divide the data's {input} features evenly (each step reads features / T of them)"),
