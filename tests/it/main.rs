@@ -1,6 +1,7 @@
 //! The workspace's one integration-test binary: each module tests one feature end to end.
 
 mod chain;
+mod cnn;
 mod common;
 mod config;
 mod conv;

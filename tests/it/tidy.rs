@@ -110,3 +110,48 @@ fn every_command_builds_burn_with_the_same_features() {
         }
     }
 }
+
+/// The `train` crate's modules from the top down: a module may use those of the layers below
+/// its own and no other. The experiment's config is read at the top and flows down (the loop
+/// builds what it says, each kind of model reads its own table in `net/`), so nothing below
+/// `config` may import it, or anything else above it, back.
+const TRAIN_LAYERS: &[&[&str]] = &[
+    &["main", "lib"],
+    &["cli"],
+    &["bench", "diagnose", "tutorial"],
+    &["trainer"],
+    &["manifest", "flags", "jacobian"],
+    &["memory"],
+    &["config"],
+    &["step"],
+    &["loss"],
+    &["net"],
+    &["optim", "batches", "config_error", "backend", "compute"],
+];
+
+#[test]
+fn the_train_crate_imports_only_downwards_from_its_config() {
+    let src = root().join("crates/train/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let layer_of = |module: &str| TRAIN_LAYERS.iter().position(|layer| layer.contains(&module));
+    let mut seen = std::collections::BTreeSet::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().to_string();
+        let module = first.trim_end_matches(".rs").to_string();
+        let own = layer_of(&module).unwrap_or_else(|| panic!("crates/train/src/{} is in no layer of TRAIN_LAYERS", rel.display()));
+        seen.insert(module.clone());
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("crate::{"), "{}: name each module as `crate::<module>::…`, so that this test sees it", rel.display());
+        for (at, _) in text.match_indices("crate::") {
+            let used: String = text[at + "crate::".len()..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if used == module {
+                continue;
+            }
+            let theirs = layer_of(&used).unwrap_or_else(|| panic!("{} uses crate::{used}, which is in no layer of TRAIN_LAYERS", rel.display()));
+            assert!(theirs > own, "crates/train/src/{} (layer {own}) uses crate::{used} (layer {theirs}): only lower layers may be used", rel.display());
+        }
+    }
+    assert!(seen.contains("config") && seen.contains("net") && seen.contains("step"), "the layers name modules that exist: {seen:?}");
+}

@@ -168,16 +168,22 @@ pub fn draw_weight(init: &Init, fan_in: usize, fan_out: usize, rng: &mut Rng) ->
 
 /// Draws a bias vector of length `fan_out` for a layer with the given fans.
 pub fn draw_bias(bias: &BiasInit, weight: &Init, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Vec<f32> {
+    draw_bias_of(bias, weight, fan_in, fan_out, fan_out, rng)
+}
+
+/// Draws a bias vector of length `n` for a layer with the given fans (a convolution's fans
+/// count its kernel's area, its bias one value per output channel).
+pub(crate) fn draw_bias_of(bias: &BiasInit, weight: &Init, fan_in: usize, fan_out: usize, n: usize, rng: &mut Rng) -> Vec<f32> {
     match *bias {
-        BiasInit::Zero => vec![0.0; fan_out],
-        BiasInit::Constant { value } => vec![value as f32; fan_out],
-        BiasInit::SameAsWeight => draw_iid(weight, fan_in, fan_out, fan_out, rng),
-        BiasInit::Drawn(ref init) => draw_iid(init, fan_in, fan_out, fan_out, rng),
+        BiasInit::Zero => vec![0.0; n],
+        BiasInit::Constant { value } => vec![value as f32; n],
+        BiasInit::SameAsWeight => draw_iid(weight, fan_in, fan_out, n, rng),
+        BiasInit::Drawn(ref init) => draw_iid(init, fan_in, fan_out, n, rng),
     }
 }
 
 /// `n` independent draws of the scheme's distribution.
-fn draw_iid(init: &Init, fan_in: usize, fan_out: usize, n: usize, rng: &mut Rng) -> Vec<f32> {
+pub(crate) fn draw_iid(init: &Init, fan_in: usize, fan_out: usize, n: usize, rng: &mut Rng) -> Vec<f32> {
     let (fi, fo) = (fan_in as f64, fan_out as f64);
     let uniform = |rng: &mut Rng, a: f64| rng.uniform_in(-a, a);
     (0..n)

@@ -441,7 +441,7 @@ impl Mlp {
 }
 
 /// The activation as the telemetry names it.
-fn watched(f: Option<Activation>) -> gradflow::Activation {
+pub(crate) fn watched(f: Option<Activation>) -> gradflow::Activation {
     match f {
         Some(Activation::Sigmoid) => gradflow::Activation::Sigmoid,
         Some(Activation::Tanh) => gradflow::Activation::Tanh,
@@ -454,7 +454,7 @@ fn watched(f: Option<Activation>) -> gradflow::Activation {
 /// `z = a W + b (+ tap)` of one layer: burn's `Linear::forward`, computed by the kernels crate
 /// in one matrix product that starts from the bias (and the tap), with a backward pass that
 /// writes each gradient once (see the kernels crate).
-fn affine(layer: &Linear, a: Tensor<2>, tap: Option<Tensor<2>>) -> Tensor<2> {
+pub(crate) fn affine(layer: &Linear, a: Tensor<2>, tap: Option<Tensor<2>>) -> Tensor<2> {
     kernels::linear(a, layer.weight.val(), layer.bias.as_ref().map(Param::val), tap)
 }
 

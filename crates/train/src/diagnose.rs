@@ -278,7 +278,7 @@ pub fn run(args: &DiagnoseArgs) -> Result<Diagnosis> {
     let probe_idx = dataset.probe_indices(args.probe, args.seed);
     let probe_split = dataset.train.gather(&probe_idx);
     let m2 = probe_split.x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / probe_split.x.len().max(1) as f64;
-    let outputs = crate::manifest::outputs(&dataset.task);
+    let outputs = crate::net::outputs(&dataset.task);
     let loss = if dataset.classes().is_some() { LossKind::CrossEntropy } else { LossKind::Mse };
 
     let theory = meanfield::Theory::default();

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod compute;
 pub mod config;
+mod config_error;
 pub mod diagnose;
 pub mod jacobian;
 pub mod loss;

@@ -1,12 +1,46 @@
-//! The losses, read back with the batch's correct predictions, and evaluation over a split.
-//! Nielsen's sigmoid cross-entropy is public, for users of the library and its test.
+//! The losses (`train.loss`, the kind a config names), read back with the batch's correct
+//! predictions, and evaluation over a split. Nielsen's sigmoid cross-entropy is public, for
+//! users of the library and its test.
 
 use crate::batches::{Batch, SplitTensors};
-use crate::config::LossKind;
+use crate::net::Net;
 use burn::prelude::*;
 use burn::tensor::Transaction;
 use burn::tensor::activation::{log_sigmoid, log_softmax};
-use crate::net::Net;
+use serde::{Deserialize, Serialize};
+
+/// The loss a config names (`train.loss`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Softmax cross-entropy on logits, averaged over the batch.
+    CrossEntropy,
+    /// Mean squared error over every output of every example (PyTorch's `MSELoss`).
+    Mse,
+    /// Half the mean squared error: the tutorial's loss, 0.5 (out - target)^2.
+    HalfMse,
+    /// Nielsen's `network2.CrossEntropyCost`: a sigmoid on every output and the binary
+    /// cross-entropy against one-hot targets, summed over the outputs and averaged over the
+    /// batch, -(1/n) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]. The model's outputs
+    /// are the logits z (the sigmoid is the loss's), so that dC/dz = (a - y) / n.
+    SigmoidCrossEntropy,
+}
+
+impl LossKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::CrossEntropy => "cross-entropy",
+            LossKind::Mse => "mse",
+            LossKind::HalfMse => "half-mse",
+            LossKind::SigmoidCrossEntropy => "sigmoid-cross-entropy",
+        }
+    }
+
+    /// Whether the loss takes class labels (and accuracy is measured).
+    pub fn classifies(self) -> bool {
+        matches!(self, LossKind::CrossEntropy | LossKind::SigmoidCrossEntropy)
+    }
+}
 
 /// The loss of a batch (mean over examples) and, for classes, the number of correct
 /// predictions.

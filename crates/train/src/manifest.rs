@@ -4,6 +4,7 @@
 use crate::backend::Backend;
 use crate::compute::ComputeThreads;
 use crate::config::{Experiment, LossKind};
+use crate::net::outputs;
 use crate::step::Trainee;
 use data::{Dataset, Task};
 use gradflow::Cadence;
@@ -65,10 +66,3 @@ pub(crate) fn model_info(t: &Trainee) -> ModelInfo {
     ModelInfo { clip_grad_norm: t.clip, ..t.config.info(&t.name) }
 }
 
-/// The width of the model's output layer.
-pub(crate) fn outputs(task: &Task) -> usize {
-    match *task {
-        Task::Classification { classes } => classes,
-        Task::Regression { outputs } => outputs,
-    }
-}

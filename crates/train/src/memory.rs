@@ -11,9 +11,10 @@
 //!   for Adam's two moments, and `4P` more for the new buffers burn's optimizers write;
 //! - the telemetry's host copies: the initial values the watch keeps (`4P`), the weights a
 //!   logged step keeps for its update ratio (`4P`), and a host copy of the probe's taps;
-//! - activations: per example and hidden or output unit, the pre-activation with its tap,
-//!   the activation and the tap's gradient, and one more for a norm's output or a residual
-//!   sum, for the larger of a training batch and the probe set (they are never alive at the
+//! - activations: per example and hidden or output unit (a CNN's: per entry of every
+//!   convolution's output maps, and the largest convolution's unfolded input), the
+//!   pre-activation with its tap, the activation and the tap's gradient, and one more for a
+//!   norm's output or a residual sum, for the larger of a training batch and the probe set (they are never alive at the
 //!   same time), or of an evaluation chunk.
 //!
 //! The models train one after the other within a step, so every model's parameters, state and
@@ -22,6 +23,7 @@
 //! are no longer in the memory the system reports available.
 
 use crate::config::{Experiment, NetConfig, OptimizerSpec};
+pub use crate::config::LIMIT_KEY;
 use data::{Dataset, Task};
 use gradflow::runfolder::MemoryInfo;
 use models::MlpConfig;
@@ -89,9 +91,6 @@ pub struct Limit {
     pub source: String,
 }
 
-/// The config key that sets the limit instead of the system.
-pub const LIMIT_KEY: &str = "train.memory_limit_gb";
-
 /// A run that would not fit: the one line the user sees.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -149,7 +148,7 @@ pub fn estimate(exp: &Experiment, dataset: &Dataset) -> Estimate {
     let eval = EVAL_CHUNK.min(dataset.train.len.max(dataset.test.len).max(dataset.valid.len) as f64);
     let data = F32 * (rows * (features + target) + probe * features);
     // Configs that do not validate have no models to estimate; `validate` reports them.
-    let nets = exp.nets(dataset.features, outputs).unwrap_or_default();
+    let nets = exp.nets_for(dataset).unwrap_or_default();
     let optimizer = match exp.optimizer {
         OptimizerSpec::Sgd { momentum, weight_decay, .. } if momentum == 0.0 && weight_decay == 0.0 => 0.0,
         OptimizerSpec::Sgd { momentum, .. } => if momentum > 0.0 { 2.0 } else { 1.0 },
@@ -175,6 +174,23 @@ pub fn estimate(exp: &Experiment, dataset: &Dataset) -> Estimate {
                     let units = l * t * (4.0 * g * h + 3.0 * h);
                     let taps = l * t * (2.0 * h + g * h);
                     (cfg.num_params() as f64, features + units + 3.0 * outputs as f64, taps, l * t * h * g * h, features + 2.0 * g * h * t)
+                }
+                NetConfig::Cnn(cfg) => {
+                    // Per convolution and example the graph keeps z with its tap, the activation
+                    // and the tap's gradient, and one more map for a norm's output and one for a
+                    // residual sum; burn's conv2d unfolds its input into an im2col buffer of
+                    // 9 values per input entry and output position, alive for the largest
+                    // convolution at a time.
+                    let convs = cfg.convs();
+                    let maps = |c: &models::ConvShape| (c.out_channels * c.out_size[0] * c.out_size[1]) as f64;
+                    let units: f64 = convs.iter().map(maps).sum();
+                    let kept = 4.0 + f64::from(u8::from(cfg.norm != models::Norm::None)) + f64::from(u8::from(cfg.residual));
+                    let unfold = convs
+                        .iter()
+                        .map(|c| (c.in_channels * 9 * c.out_size[0] * c.out_size[1]) as f64)
+                        .fold(0.0, f64::max);
+                    let widest = convs.iter().map(maps).fold(0.0, f64::max);
+                    (cfg.num_params() as f64, features + kept * units + unfold + 3.0 * outputs as f64, 2.0 * units, 0.0, features + 2.0 * widest + unfold)
                 }
             };
             ModelEstimate {

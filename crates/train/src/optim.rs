@@ -1,11 +1,56 @@
-//! How a model's parameters are updated: the kernels crate's in-place SGD where the arithmetic
-//! is plain, burn's optimizers for everything that keeps state or decays weights.
+//! The optimizer a config names (`[optimizer]`), and how a model's parameters are updated:
+//! the kernels crate's in-place SGD where the arithmetic is plain, burn's optimizers for
+//! everything that keeps state or decays weights.
 
-use crate::config::OptimizerSpec;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The `[optimizer]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum OptimizerSpec {
+    /// Stochastic gradient descent with optional momentum and weight decay.
+    Sgd {
+        lr: f64,
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    /// Adam with PyTorch's defaults (betas 0.9 and 0.999, eps 1e-8).
+    Adam {
+        lr: f64,
+        #[serde(default = "default_beta1")]
+        beta1: f64,
+        #[serde(default = "default_beta2")]
+        beta2: f64,
+        #[serde(default = "default_eps")]
+        eps: f64,
+        #[serde(default)]
+        weight_decay: f64,
+    },
+}
+
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+impl OptimizerSpec {
+    pub fn lr(&self) -> f64 {
+        match *self {
+            OptimizerSpec::Sgd { lr, .. } | OptimizerSpec::Adam { lr, .. } => lr,
+        }
+    }
+}
 
 /// How a trainee's parameters are updated.
 pub(crate) enum Updater {

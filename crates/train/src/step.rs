@@ -2,10 +2,9 @@
 //! backward, measure, clip, update.
 
 use crate::batches::Batch;
-use crate::config::{LossKind, NetConfig, OptimizerSpec};
-use crate::loss::{loss_and_correct, read_loss};
-use crate::net::Net;
-use crate::optim::Updater;
+use crate::loss::{LossKind, loss_and_correct, read_loss};
+use crate::net::{Net, NetConfig};
+use crate::optim::{OptimizerSpec, Updater};
 use burn::prelude::*;
 use gradflow::runfolder::Divergence;
 use gradflow::{Cadence, Measurement, Taps, Watch};

@@ -8,7 +8,7 @@ use crate::compute::ComputeThreads;
 use crate::config::{Experiment, LossKind};
 use crate::flags::Flags;
 use crate::loss::evaluate;
-use crate::manifest::{manifest, model_info, outputs};
+use crate::manifest::{manifest, model_info};
 use crate::step::{Trainee, probe, train_step};
 use anyhow::{Context, Result};
 use data::Dataset;
@@ -76,10 +76,10 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
     let device = opts.backend.autodiff_device();
     let plain = opts.backend.plain_device();
     device.seed(exp.seed);
-    let (input, output) = (dataset.features, outputs(&dataset.task));
+    let input = dataset.features;
     let loss_kind = exp.loss(&dataset.task);
     let cadence = Cadence { every: exp.telemetry.every, early: exp.telemetry.early };
-    let nets = exp.nets(input, output).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let nets = exp.nets_for(dataset).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut trainees: Vec<Trainee> = nets
         .into_iter()
         .enumerate()

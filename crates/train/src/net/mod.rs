@@ -1,20 +1,48 @@
-//! The models `train` builds, one type over the MLP and the recurrent networks, so that the
-//! training loop, the probe and the evaluation are written once for both.
+//! The models `train` builds, one type over the MLP, the recurrent networks and the CNN, so
+//! that the training loop, the probe and the evaluation are written once for all; and beside each
+//! kind of model its config module, which reads a `[models.<name>]` table (`spec.rs`) into
+//! the models crate's config. The experiment's config (`config.rs`) calls down into these
+//! modules; nothing here imports it back.
 
-use crate::config::NetConfig;
+pub mod cnn;
+pub mod mlp;
+pub mod recurrent;
+pub mod spec;
+
+use crate::config_error::{ConfigError, err};
+use crate::optim::Updater;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use data::Task;
 use gradflow::runfolder::ModelInfo;
 use gradflow::{Taps, Watch};
-use models::{Mlp, Recurrent};
+use models::{Cnn, CnnConfig, Mlp, MlpConfig, Recurrent, RecurrentConfig};
+use spec::{ModelKind, ModelSpec};
 use std::path::Path;
+
+/// A model's configuration as `train` builds it: the MLP, a recurrent network or a CNN.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NetConfig {
+    Mlp(MlpConfig),
+    Recurrent(RecurrentConfig),
+    Cnn(CnnConfig),
+}
+
+/// The width of the model's output layer.
+pub(crate) fn outputs(task: &Task) -> usize {
+    match *task {
+        Task::Classification { classes } => classes,
+        Task::Regression { outputs } => outputs,
+    }
+}
 
 /// A model under training.
 #[derive(Debug, Clone)]
 pub(crate) enum Net {
     Mlp(Mlp),
     Recurrent(Recurrent),
+    Cnn(Cnn),
 }
 
 impl Default for Net {
@@ -31,16 +59,46 @@ macro_rules! each {
         match $net {
             Net::Mlp($m) => $body,
             Net::Recurrent($m) => $body,
+            Net::Cnn($m) => $body,
         }
     };
 }
 
 impl NetConfig {
+    /// One model's config, read by its kind's module: an MLP, a recurrent network over
+    /// `sequence_length` (`data.sequence_length`) steps of `input / T` features each, or a CNN
+    /// on images of `image` (`[channels, height, width]`; `None` when the data are not
+    /// images). `key` names the model in messages (`models.sigmoid`).
+    pub(crate) fn from_spec(
+        key: &str,
+        spec: &ModelSpec,
+        input: usize,
+        output: usize,
+        seed: u64,
+        sequence_length: Option<usize>,
+        image: Option<[usize; 3]>,
+    ) -> Result<NetConfig, ConfigError> {
+        match spec.kind {
+            ModelKind::Mlp => return spec.to_mlp(key, input, output, seed).map(NetConfig::Mlp),
+            ModelKind::Cnn => return spec.to_cnn(key, image, output, seed).map(NetConfig::Cnn),
+            ModelKind::Rnn | ModelKind::Lstm | ModelKind::Gru => {}
+        }
+        let steps = sequence_length.ok_or_else(|| err("data.sequence_length", "missing: a recurrent model needs T"))?;
+        if !input.is_multiple_of(steps) {
+            return Err(err(
+                "data.sequence_length",
+                format!("{steps} time steps do not divide the data's {input} features evenly (each step reads features / T of them)"),
+            ));
+        }
+        spec.to_recurrent(key, input / steps, steps, output, seed).map(NetConfig::Recurrent)
+    }
+
     /// Builds the model, every parameter drawn from the config's seed.
     pub(crate) fn init(&self, device: &Device) -> Net {
         match self {
             NetConfig::Mlp(c) => Net::Mlp(c.init(device)),
             NetConfig::Recurrent(c) => Net::Recurrent(c.init(device)),
+            NetConfig::Cnn(c) => Net::Cnn(c.init(device)),
         }
     }
 
@@ -50,6 +108,7 @@ impl NetConfig {
         let grouping = match self {
             NetConfig::Mlp(c) => c.grouping(),
             NetConfig::Recurrent(c) => c.grouping(),
+            NetConfig::Cnn(c) => c.grouping(),
         };
         each!(net, m => Watch::grouped(name, m, &grouping)).expect("the models train builds have parameters")
     }
@@ -59,6 +118,7 @@ impl NetConfig {
         match self {
             NetConfig::Mlp(c) => c.num_params(),
             NetConfig::Recurrent(c) => c.num_params(),
+            NetConfig::Cnn(c) => c.num_params(),
         }
     }
 
@@ -66,26 +126,9 @@ impl NetConfig {
     pub(crate) fn info(&self, name: &str) -> ModelInfo {
         let base = ModelInfo { name: name.to_string(), parameters: Some(self.num_params()), weights: Some(format!("{name}.bpk")), ..ModelInfo::default() };
         match self {
-            NetConfig::Mlp(c) => ModelInfo {
-                kind: Some("mlp".to_string()),
-                activation: Some(c.activation.name().to_string()),
-                output_activation: Some(c.output_activation.map_or("none", |a| a.name()).to_string()),
-                init: Some(c.init.to_string()),
-                bias_init: Some(c.bias_init.to_string()),
-                widths: c.sizes(),
-                norm: Some(c.norm.name().to_string()),
-                residual: Some(c.residual),
-                ..base
-            },
-            NetConfig::Recurrent(c) => ModelInfo {
-                kind: Some(c.cell.name().to_string()),
-                hidden: Some(c.hidden),
-                activation: Some("tanh".to_string()),
-                output_activation: Some("none".to_string()),
-                init: Some(if c.init == c.recurrent_init { c.init.to_string() } else { format!("{} (recurrent: {})", c.init, c.recurrent_init) }),
-                bias_init: Some(c.bias_init.to_string()),
-                ..base
-            },
+            NetConfig::Mlp(c) => mlp::info(c, base),
+            NetConfig::Recurrent(c) => recurrent::info(c, base),
+            NetConfig::Cnn(c) => cnn::info(c, base),
         }
     }
 }
@@ -104,6 +147,7 @@ impl Net {
         match self {
             Net::Mlp(m) => Net::Mlp(m.valid()),
             Net::Recurrent(m) => Net::Recurrent(m.valid()),
+            Net::Cnn(m) => Net::Cnn(m.valid()),
         }
     }
 
@@ -112,6 +156,7 @@ impl Net {
         match self {
             Net::Mlp(m) => Net::Mlp(gradflow::with_training(m, training)),
             Net::Recurrent(m) => Net::Recurrent(gradflow::with_training(m, training)),
+            Net::Cnn(m) => Net::Cnn(gradflow::with_training(m, training)),
         }
     }
 
@@ -138,10 +183,11 @@ impl Net {
     }
 
     /// The model after one optimizer step.
-    pub(crate) fn step(self, optim: &mut crate::optim::Updater, lr: f64, grads: GradientsParams) -> Net {
+    pub(crate) fn step(self, optim: &mut Updater, lr: f64, grads: GradientsParams) -> Net {
         match self {
             Net::Mlp(m) => Net::Mlp(optim.step(lr, m, grads)),
             Net::Recurrent(m) => Net::Recurrent(optim.step(lr, m, grads)),
+            Net::Cnn(m) => Net::Cnn(optim.step(lr, m, grads)),
         }
     }
 

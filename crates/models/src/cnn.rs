@@ -1,0 +1,362 @@
+//! The configurable CNN: stages of 3x3 convolutions, downsampled by stride 2 between stages,
+//! whose activation, initialization, normalization (BatchNorm2d) and residual skips (He et
+//! al.'s option B: identity, or a 1x1 projection where the shape changes) are configuration,
+//! then global average pooling and a linear head; with a tapped forward pass for telemetry.
+
+use crate::init::{BiasInit, Init, draw_bias, draw_bias_of, draw_iid, draw_weight};
+use crate::mlp::{ModelError, Norm, apply, watched};
+use burn::module::Param;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear};
+use burn::prelude::*;
+use burn::tensor::ops::ConvOptions;
+use chain::Activation;
+use gradflow::{Grouping, Taps};
+use prng::Rng;
+
+/// The side of every convolution's kernel in the stages.
+pub const KERNEL: usize = 3;
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ModelError {
+    ModelError::Invalid { field, message: message.into() }
+}
+
+/// The configuration of a [`Cnn`]: an image of `input` = `[channels, height, width]`, then
+/// `channels.len()` stages of `depth` 3x3 convolutions each, stage `s` with `channels[s]`
+/// channels; the first convolution of every stage but the first has stride 2 (it halves the
+/// image, rounding up), every other one stride 1, all padded by 1. Global average pooling and
+/// a linear layer to `output` classes follow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CnnConfig {
+    /// `[channels, height, width]` of one example.
+    pub input: [usize; 3],
+    /// Channels of each stage, first to last.
+    pub channels: Vec<usize>,
+    /// Convolutions per stage.
+    pub depth: usize,
+    pub output: usize,
+    /// Applied after every convolution (after its norm).
+    pub activation: Activation,
+    pub init: Init,
+    pub bias_init: BiasInit,
+    /// `none` or `batch` (BatchNorm2d over each channel); `layer` is refused.
+    pub norm: Norm,
+    /// Adds every convolution's output but the first's to a residual stream (see [`Cnn`]).
+    pub residual: bool,
+    /// Seeds the initializers; convolution `i` draws from its own streams of this seed.
+    pub seed: u64,
+}
+
+/// Where one convolution sits and what it maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// 1-based stage and position within it, as the layer's name says (`s2.conv3`).
+    pub stage: usize,
+    pub index: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub stride: usize,
+    /// The side of its output image (height, width).
+    pub out_size: [usize; 2],
+    pub skip: ConvSkip,
+}
+
+/// What a convolution's output is added to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvSkip {
+    /// Plain: `h' = f(z)`.
+    #[default]
+    None,
+    /// `h' = h + f(z)`: input and output of the same shape.
+    Identity,
+    /// `h' = P h + f(z)`, `P` a 1x1 convolution of the convolution's stride, no bias.
+    Projection,
+}
+
+impl ConvShape {
+    /// The layer's name in every file and view: `s<stage>.conv<index>`.
+    pub fn name(&self) -> String {
+        format!("s{}.conv{}", self.stage, self.index)
+    }
+}
+
+/// The side of a 3x3 convolution's output, padding 1: `floor((n + 2 - 3) / stride) + 1`.
+fn out_side(n: usize, stride: usize) -> usize {
+    (n + 2 - KERNEL) / stride + 1
+}
+
+impl CnnConfig {
+    /// Every convolution, first to last.
+    pub fn convs(&self) -> Vec<ConvShape> {
+        let mut out = Vec::with_capacity(self.channels.len() * self.depth);
+        let (mut c, mut size) = (self.input[0], [self.input[1], self.input[2]]);
+        for (s, &channels) in self.channels.iter().enumerate() {
+            for j in 0..self.depth {
+                let stride = if s > 0 && j == 0 { 2 } else { 1 };
+                let out_size = size.map(|n| out_side(n, stride));
+                let first = out.is_empty();
+                let skip = match (self.residual && !first, c == channels && stride == 1) {
+                    (false, _) => ConvSkip::None,
+                    (true, true) => ConvSkip::Identity,
+                    (true, false) => ConvSkip::Projection,
+                };
+                out.push(ConvShape { stage: s + 1, index: j + 1, in_channels: c, out_channels: channels, stride, out_size, skip });
+                (c, size) = (channels, out_size);
+            }
+        }
+        out
+    }
+
+    /// The number of trainable parameters: convolutions with their biases, the norms' scale
+    /// and shift, the projections and the head.
+    pub fn num_params(&self) -> usize {
+        let convs: usize = self
+            .convs()
+            .iter()
+            .map(|c| {
+                let conv = c.out_channels * c.in_channels * KERNEL * KERNEL + c.out_channels;
+                let norm = if self.norm == Norm::Batch { 2 * c.out_channels } else { 0 };
+                let projection = if c.skip == ConvSkip::Projection { c.out_channels * c.in_channels } else { 0 };
+                conv + norm + projection
+            })
+            .sum();
+        let last = self.channels.last().copied().unwrap_or(0);
+        convs + last * self.output + self.output
+    }
+
+    /// Checks the shapes and the initializers. `field` names the config key at fault.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let [c, h, w] = self.input;
+        if c == 0 || h == 0 || w == 0 {
+            return Err(invalid("input", format!("an image of {c}x{h}x{w} (channels x height x width) has no pixels")));
+        }
+        if self.output == 0 {
+            return Err(invalid("output", "must be at least 1"));
+        }
+        if self.channels.is_empty() {
+            return Err(invalid("channels", "needs at least one stage"));
+        }
+        if let Some(s) = self.channels.iter().position(|&c| c == 0) {
+            return Err(invalid("channels", format!("stage {} has 0 channels", s + 1)));
+        }
+        if self.depth == 0 {
+            return Err(invalid("depth", "must be at least 1 (the convolutions of each stage)"));
+        }
+        if h < KERNEL || w < KERNEL {
+            return Err(invalid("input", format!("the {h}x{w} image is smaller than the {KERNEL}x{KERNEL} kernel")));
+        }
+        for conv in self.convs().iter().filter(|c| c.index == 1) {
+            let [oh, ow] = conv.out_size;
+            if oh < KERNEL || ow < KERNEL {
+                return Err(invalid(
+                    "channels",
+                    format!(
+                        "stage {} works on a {oh}x{ow} image (the {h}x{w} input halved {} times), smaller than the \
+                         {KERNEL}x{KERNEL} kernel: use at most {} stages",
+                        conv.stage,
+                        conv.stage - 1,
+                        conv.stage - 1
+                    ),
+                ));
+            }
+        }
+        if self.norm == Norm::Layer {
+            return Err(invalid("norm", "a CNN takes `none` or `batch` (BatchNorm2d over each channel)"));
+        }
+        if self.residual && self.convs().iter().all(|c| c.skip == ConvSkip::None) {
+            return Err(invalid(
+                "residual",
+                "the first convolution has no skip and there is no other: give more than one convolution (`depth` or `channels`)",
+            ));
+        }
+        self.init.validate().map_err(|m| invalid("init", m))?;
+        match self.bias_init {
+            BiasInit::Constant { value } if !value.is_finite() => {
+                return Err(invalid("bias_init", format!("value must be finite, got {value}")));
+            }
+            BiasInit::SameAsWeight if matches!(self.init, Init::Orthogonal { .. }) => {
+                return Err(invalid("bias_init", "same-as-weight is not defined for orthogonal weights"));
+            }
+            BiasInit::Drawn(Init::Orthogonal { .. }) => {
+                return Err(invalid("bias_init", "orthogonal is not defined for a bias vector"));
+            }
+            BiasInit::Drawn(ref init) => init.validate().map_err(|m| invalid("bias_init", m))?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// How the watcher groups the parameters: convolution `i` with its norm and its skip's
+    /// projection is the layer `s<stage>.conv<index>`, and the head is `head`.
+    pub fn grouping(&self) -> Grouping {
+        self.convs().iter().enumerate().fold(Grouping::default(), |g, (i, c)| {
+            let members = [format!("convs.{i}"), format!("norms.{i}"), format!("projections.{i}")];
+            g.group(c.name(), &members.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    }
+
+    /// Builds the model on `device`, every parameter drawn now from the seed: a convolution's
+    /// weight from `init` with PyTorch's fans (fan in `C_in * 9`, fan out `C_out * 9`), its
+    /// bias from `bias_init`, a projection from `init` (fan in `C_in`), the head as the MLP's
+    /// output layer.
+    ///
+    /// # Panics
+    /// If the configuration does not [`validate`](Self::validate): callers validate user input first.
+    pub fn init(&self, device: &Device) -> Cnn {
+        if let Err(e) = self.validate() {
+            panic!("CnnConfig::init on an invalid config ({e}); validate user input first");
+        }
+        let shapes = self.convs();
+        let area = KERNEL * KERNEL;
+        let convs = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (fan_in, fan_out) = (c.in_channels * area, c.out_channels * area);
+                let mut rng = Rng::derive(self.seed, &[i as u64, 0]);
+                let weight = draw_filters(&self.init, c.out_channels, c.in_channels, area, &mut rng);
+                let mut rng = Rng::derive(self.seed, &[i as u64, 1]);
+                let bias = draw_bias_of(&self.bias_init, &self.init, fan_in, fan_out, c.out_channels, &mut rng);
+                Conv {
+                    weight: Param::from_data(TensorData::new(weight, [c.out_channels, c.in_channels, KERNEL, KERNEL]), device),
+                    bias: Param::from_data(TensorData::new(bias, [c.out_channels]), device),
+                }
+            })
+            .collect();
+        let norms = if self.norm == Norm::Batch { shapes.iter().map(|c| BatchNormConfig::new(c.out_channels).init(device)).collect() } else { Vec::new() };
+        let projections = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (c.skip == ConvSkip::Projection).then(|| {
+                    let mut rng = Rng::derive(self.seed, &[i as u64, 2]);
+                    let weight = draw_filters(&self.init, c.out_channels, c.in_channels, 1, &mut rng);
+                    Param::from_data(TensorData::new(weight, [c.out_channels, c.in_channels, 1, 1]), device)
+                })
+            })
+            .collect();
+        let last = *self.channels.last().expect("validated: at least one stage");
+        let k = shapes.len() as u64;
+        let mut rng = Rng::derive(self.seed, &[k, 0]);
+        let weight = draw_weight(&self.init, last, self.output, &mut rng);
+        let mut rng = Rng::derive(self.seed, &[k, 1]);
+        let bias = draw_bias(&self.bias_init, &self.init, last, self.output, &mut rng);
+        let head = Linear {
+            weight: Param::from_data(TensorData::new(weight, [last, self.output]), device),
+            bias: Some(Param::from_data(TensorData::new(bias, [self.output]), device)),
+        };
+        Cnn { convs, norms, projections, head, shapes, input: self.input, activation: self.activation }
+    }
+}
+
+/// `out` filters of `inputs x area` weights, `[out, inputs, k, k]` row-major, drawn with
+/// PyTorch's fans for a convolution (fan in `inputs * area`, fan out `out * area`). An
+/// orthogonal draw is made on the `[out, inputs * area]` matrix that PyTorch's `orthogonal_`
+/// flattens a convolution's weight into.
+fn draw_filters(init: &Init, out: usize, inputs: usize, area: usize, rng: &mut Rng) -> Vec<f32> {
+    match init {
+        Init::Orthogonal { .. } => draw_weight(init, out, inputs * area, rng),
+        _ => draw_iid(init, inputs * area, out * area, out * inputs * area, rng),
+    }
+}
+
+/// One 3x3 convolution's parameters, in PyTorch's layout `[C_out, C_in, 3, 3]`.
+#[derive(Module, Debug)]
+pub struct Conv {
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+/// A CNN of stages of 3x3 convolutions. Convolution `i` (0-based here, named
+/// `s<stage>.conv<index>` in every file and view) computes, from its input `h`:
+///
+/// ```text
+/// z  = conv(h, W, stride) + b       tapped: delta_norm = dL/dz, per example
+/// n  = norm(z)                      none | BatchNorm2d (norms.i)
+/// a  = f(n)                         tapped: act_mean, act_std, saturation, dead channels
+/// h' = a                            plain, and always the first convolution
+/// h' = h + a                        residual, where the shape is kept
+/// h' = P h + a                      residual, where channels or size change: P a 1x1
+///                                   convolution of the same stride (projections.i, no bias)
+///                                   tapped: stream_delta_norm = dL/dh'
+/// ```
+///
+/// then `g = mean over height and width of h` and the head `y = g V + c` (logits), tapped as
+/// `head`. A convolution's activation health is per channel: a dead channel (never above 0
+/// at any position of any example) is a dead unit.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    pub convs: Vec<Conv>,
+    /// One per convolution when the norm is `batch`, else empty.
+    pub norms: Vec<BatchNorm>,
+    /// One per convolution when the model is residual (`Some` where the skip is projected),
+    /// else `None`.
+    pub projections: Vec<Option<Param<Tensor<4>>>>,
+    pub head: Linear,
+    #[module(skip)]
+    pub shapes: Vec<ConvShape>,
+    #[module(skip)]
+    pub input: [usize; 3],
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+/// One convolution with padding 1: burn's own `conv2d`, the one place where a faster kernel
+/// would take its place.
+fn conv(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, stride: usize, padding: usize) -> Tensor<4> {
+    burn::tensor::module::conv2d(x, weight, bias, ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1))
+}
+
+impl Cnn {
+    /// The logits of a batch of flattened images `[n, channels * height * width]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_tapped(x, &Taps::off())
+    }
+
+    /// The logits, with every convolution tapped when `taps` are on (its name's tap gives
+    /// dL/dz of its output and the health of its activation, per channel, and a residual
+    /// one's stream dL/dh'), and the head tapped as `head`.
+    pub fn forward_tapped(&self, x: Tensor<2>, taps: &Taps) -> Tensor<2> {
+        let [c, h, w] = self.input;
+        let n = x.dims()[0];
+        let mut h = x.reshape([n, c, h, w]);
+        let f = self.activation;
+        for (i, (layer, shape)) in self.convs.iter().zip(&self.shapes).enumerate() {
+            let name = taps.is_on().then(|| shape.name());
+            let skip = match shape.skip {
+                ConvSkip::None => None,
+                ConvSkip::Identity => Some(h.clone()),
+                ConvSkip::Projection => self.projections[i].as_ref().map(|p| conv(h.clone(), p.val(), None, shape.stride, 0)),
+            };
+            let mut z = conv(h, layer.weight.val(), Some(layer.bias.val()), shape.stride, 1);
+            if let Some(name) = &name {
+                z = taps.tap(name, z);
+            }
+            let z = match self.norms.get(i) {
+                Some(norm) => norm.forward(z),
+                None => z,
+            };
+            let a = apply(f, z);
+            if let Some(name) = &name {
+                // Per channel: the rows are every example's every position, the columns the
+                // channels, so that a unit is a channel.
+                let [n, ch, ph, pw] = a.dims();
+                let channels = a.clone().detach().permute([0, 2, 3, 1]).reshape([n * ph * pw, ch]);
+                taps.activation(name, channels, watched(Some(f)));
+            }
+            h = match skip {
+                None => a,
+                Some(s) => {
+                    let sum = s + a;
+                    match &name {
+                        Some(name) => taps.stream(name, sum),
+                        None => sum,
+                    }
+                }
+            };
+        }
+        let [n, ch, _, _] = h.dims();
+        let pooled: Tensor<2> = h.mean_dim(3).mean_dim(2).reshape([n, ch]);
+        let z = crate::mlp::affine(&self.head, pooled, None);
+        if taps.is_on() { taps.tap("head", z) } else { z }
+    }
+}
