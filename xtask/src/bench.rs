@@ -4,7 +4,7 @@
 //! Each round runs `train bench` and the reference script (same configurations and JSON-lines
 //! fields) for one configuration, one after the other: `bench/pytorch_mlp.py` for the MLPs a
 //! to e, `bench/pytorch_rnn.py` for the recurrent `rnn` and `lstm` (the adding problem at
-//! T = 100). The ratio reported is project steps/s over PyTorch steps/s: above 1, the
+//! T = 100), `bench/pytorch_cnn.py` for the CNN `cnn`. The ratio reported is project steps/s over PyTorch steps/s: above 1, the
 //! project is faster.
 
 use anyhow::{Context, Result, bail};
@@ -14,7 +14,7 @@ use std::process::Command;
 
 /// What to compare.
 pub struct BenchCompare {
-    /// Configurations a to e (MLPs), rnn and lstm (recurrent).
+    /// Configurations a to e (MLPs), rnn and lstm (recurrent), cnn.
     pub configs: Vec<String>,
     /// Alternating rounds per configuration.
     pub rounds: usize,
@@ -68,14 +68,19 @@ pub const MLP_CONFIGS: [&str; 5] = ["a", "b", "c", "d", "e"];
 /// The recurrent configurations of `train bench` and `bench/pytorch_rnn.py`.
 pub const RNN_CONFIGS: [&str; 2] = ["rnn", "lstm"];
 
+/// The CNN configuration of `train bench` and `bench/pytorch_cnn.py`.
+pub const CNN_CONFIGS: [&str; 1] = ["cnn"];
+
 /// The reference script of a configuration, relative to the workspace root.
 pub fn reference_script(config: &str) -> Result<&'static str> {
     if MLP_CONFIGS.contains(&config) {
         Ok("bench/pytorch_mlp.py")
     } else if RNN_CONFIGS.contains(&config) {
         Ok("bench/pytorch_rnn.py")
+    } else if CNN_CONFIGS.contains(&config) {
+        Ok("bench/pytorch_cnn.py")
     } else {
-        let known: Vec<&str> = MLP_CONFIGS.iter().chain(&RNN_CONFIGS).copied().collect();
+        let known: Vec<&str> = MLP_CONFIGS.iter().chain(&RNN_CONFIGS).chain(&CNN_CONFIGS).copied().collect();
         bail!("--config: unknown configuration `{config}` (expected one of {})", known.join(", "))
     }
 }
@@ -133,8 +138,9 @@ pub fn run(b: &BenchCompare) -> Result<String> {
     Ok(table)
 }
 
-/// The `kind` of the summary lines: the MLPs' and the recurrent nets'.
-const SUMMARY_KINDS: [&str; 2] = ["mlp_summary", "rnn_summary"];
+/// The `kind` of the summary lines: `train bench` writes `mlp_summary` for every model, the
+/// reference scripts one kind each.
+const SUMMARY_KINDS: [&str; 3] = ["mlp_summary", "rnn_summary", "cnn_summary"];
 
 /// Takes the summary lines of one program's output.
 fn collect(m: &mut Medians, implementation: &str, out: &std::process::Output, what: &str) -> Result<()> {
@@ -168,8 +174,9 @@ mod tests {
         assert_eq!(reference_script("rnn").expect("rnn"), "bench/pytorch_rnn.py");
         assert_eq!(reference_script("lstm").expect("lstm"), "bench/pytorch_rnn.py");
         let err = reference_script("gru").expect_err("no gru benchmark").to_string();
-        assert!(err.contains("`gru`") && err.contains("one of a, b, c, d, e, rnn, lstm"), "{err}");
-        for script in ["bench/pytorch_mlp.py", "bench/pytorch_rnn.py"] {
+        assert_eq!(reference_script("cnn").expect("cnn"), "bench/pytorch_cnn.py");
+        assert!(err.contains("`gru`") && err.contains("one of a, b, c, d, e, rnn, lstm, cnn"), "{err}");
+        for script in ["bench/pytorch_mlp.py", "bench/pytorch_rnn.py", "bench/pytorch_cnn.py"] {
             assert!(workspace_root().join(script).is_file(), "{script} is missing");
         }
     }

@@ -1,7 +1,7 @@
-//! `train bench`: steady-state training throughput of deep MLPs and of recurrent networks on
-//! the adding problem, plain and with the project's telemetry at its default cadence, in the
-//! JSON-lines format of the PyTorch reference scripts (`pytorch_mlp.py`, `pytorch_rnn.py`), so
-//! that the two can be compared side by side.
+//! `train bench`: steady-state training throughput of deep MLPs, of recurrent networks on the
+//! adding problem and of a CNN, plain and with the project's telemetry at its default cadence,
+//! in the JSON-lines format of the PyTorch reference scripts (`pytorch_mlp.py`,
+//! `pytorch_rnn.py`, `pytorch_cnn.py`), so that the two can be compared side by side.
 
 use crate::backend::Backend;
 use crate::config::{LossKind, NetConfig, OptimizerSpec, TelemetrySpec};
@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use chain::Activation;
 use clap::Args;
-use models::{Cell, Norm, RecurrentConfig, presets};
+use models::{Cell, CnnConfig, Norm, RecurrentConfig, presets};
 use prng::Rng;
 use serde_json::json;
 use std::process::ExitCode;
@@ -22,29 +22,45 @@ use std::time::Instant;
 const IN_DIM: usize = 784;
 const CLASSES: usize = 10;
 
-/// One of the benchmark's MLPs, as `bench/pytorch_mlp.py` names and builds it.
+/// One of the benchmark's models, as the reference script of its family names and builds it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BenchConfig {
     pub name: &'static str,
-    /// Hidden layers.
+    /// Hidden layers (an MLP), the sequence length T (a recurrent net) or the convolutions
+    /// per stage (a CNN).
     pub depth: usize,
+    /// Hidden width (an MLP), hidden size (a recurrent net) or the last stage's channels (a
+    /// CNN).
     pub width: usize,
     pub activation: Activation,
     pub norm: Norm,
     pub residual: bool,
-    /// A recurrent network instead: `depth` is then the sequence length T and `width` the
-    /// hidden size.
-    pub cell: Option<Cell>,
+    pub family: Family,
+}
+
+/// The kind of network a benchmark configuration trains.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Family {
+    /// An MLP on synthetic 784-wide inputs (`bench/pytorch_mlp.py`).
+    Mlp,
+    /// A recurrent network of this cell on the adding problem (`bench/pytorch_rnn.py`).
+    Recurrent(Cell),
+    /// The models crate's CNN on synthetic 1x28x28 images: [`CNN_STAGES`] of `depth`
+    /// convolutions each (`bench/pytorch_cnn.py --config cnn`).
+    Cnn,
 }
 
 const fn plain(name: &'static str, depth: usize, width: usize, activation: Activation) -> BenchConfig {
-    BenchConfig { name, depth, width, activation, norm: Norm::None, residual: false, cell: None }
+    BenchConfig { name, depth, width, activation, norm: Norm::None, residual: false, family: Family::Mlp }
 }
 
 /// The adding problem's setup of the recurrent benchmarks, as `bench/pytorch_rnn.py` has it.
 const fn recurrent(name: &'static str, cell: Cell) -> BenchConfig {
-    BenchConfig { name, depth: 100, width: 128, activation: Activation::Tanh, norm: Norm::None, residual: false, cell: Some(cell) }
+    BenchConfig { name, depth: 100, width: 128, activation: Activation::Tanh, norm: Norm::None, residual: false, family: Family::Recurrent(cell) }
 }
+
+/// The CNN benchmark's channels per stage (`CNN_STAGES` in `bench/pytorch_cnn.py`).
+pub const CNN_STAGES: [usize; 3] = [8, 16, 32];
 
 /// The recurrent benchmarks' optimizer (Adam, lr 1e-3, PyTorch's betas and epsilon) and
 /// global clipping norm.
@@ -52,25 +68,29 @@ const RECURRENT_LR: f64 = 1e-3;
 const RECURRENT_CLIP: f64 = 1.0;
 
 /// The benchmark's models.
-pub const CONFIGS: [BenchConfig; 7] = [
+pub const CONFIGS: [BenchConfig; 8] = [
     plain("a", 10, 256, Activation::Sigmoid),
     plain("b", 10, 256, Activation::Relu),
     plain("c", 50, 64, Activation::Sigmoid),
     plain("d", 4, 1024, Activation::Relu),
     // a with the remedies: LayerNorm before each activation, and a residual skip around every
     // 256 -> 256 layer.
-    BenchConfig { name: "e", depth: 10, width: 256, activation: Activation::Sigmoid, norm: Norm::Layer, residual: true, cell: None },
+    BenchConfig { name: "e", depth: 10, width: 256, activation: Activation::Sigmoid, norm: Norm::Layer, residual: true, family: Family::Mlp },
     // The adding problem at T = 100, hidden 128, batch 128: Adam 1e-3, global clipping at 1,
     // a read-out from the last state.
     recurrent("rnn", Cell::Rnn),
     recurrent("lstm", Cell::Lstm),
+    // Three stages of 8, 16 and 32 channels, two 3x3 ReLU convolutions each, the first of
+    // the later stages with stride 2; global average pooling and a linear head.
+    BenchConfig { name: "cnn", depth: 2, width: 32, activation: Activation::Relu, norm: Norm::None, residual: false, family: Family::Cnn },
 ];
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Comma-separated configurations: a (10x256 sigmoid), b (10x256 ReLU), c (50x64 sigmoid),
     /// d (4x1024 ReLU), e (a with LayerNorm and residual skips), rnn and lstm (the adding
-    /// problem, T = 100, hidden 128, Adam), or `all`.
+    /// problem, T = 100, hidden 128, Adam), cnn (three stages of two 3x3 ReLU convolutions,
+    /// 8 to 32 channels, on 1x28x28 images), or `all`.
     #[arg(long, default_value = "all")]
     pub config: String,
     /// Comma-separated modes: `plain` and `telemetry` (the default cadence).
@@ -115,7 +135,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         for name in args.config.split(',').filter(|s| !s.is_empty()) {
             match CONFIGS.iter().find(|c| c.name == name) {
                 Some(c) => v.push(*c),
-                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d, e, rnn, lstm or all"),
+                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d, e, rnn, lstm, cnn or all"),
             }
         }
         v
@@ -152,8 +172,8 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
     let plain_device = args.backend.plain_device();
     let defaults = TelemetrySpec::default();
     let cadence = Cadence { every: defaults.every, early: defaults.early };
-    let (net, optimizer, clip, loss, lr, batches, flops_per_step) = match c.cell {
-        None => {
+    let (net, optimizer, clip, loss, lr, batches, flops_per_step) = match c.family {
+        Family::Mlp => {
             // PyTorch's default initialization, as in the reference script.
             let preset = match act {
                 Activation::Relu => presets::deep_relu(IN_DIM, depth, width, CLASSES),
@@ -169,7 +189,7 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
             let sgd = OptimizerSpec::Sgd { lr: args.lr, momentum: 0.0, weight_decay: 0.0 };
             (NetConfig::Mlp(config), sgd, None, LossKind::CrossEntropy, args.lr, synthetic_batches(args, &plain_device), 3 * 2 * args.batch * macs)
         }
-        Some(cell) => {
+        Family::Recurrent(cell) => {
             // PyTorch's initialization of its recurrent modules, as in the reference script.
             let config = RecurrentConfig::new(cell, 2, depth, width, 1).with_seed(args.seed);
             let adam = OptimizerSpec::Adam { lr: RECURRENT_LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
@@ -177,6 +197,30 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
             let g = cell.gates();
             let macs = depth * (2 * g * width + g * width * width) + width;
             (NetConfig::Recurrent(config), adam, Some(RECURRENT_CLIP), LossKind::Mse, RECURRENT_LR, adding_batches(args, depth, &plain_device), 3 * 2 * args.batch * macs)
+        }
+        Family::Cnn => {
+            // PyTorch's default initialization, as in the reference script.
+            let config = CnnConfig {
+                input: [1, 28, 28],
+                channels: CNN_STAGES.to_vec(),
+                depth,
+                output: CLASSES,
+                activation: act,
+                init: models::Init::Legacy,
+                bias_init: models::BiasInit::SameAsWeight,
+                norm: c.norm,
+                residual: c.residual,
+                seed: args.seed,
+            };
+            let area = 9;
+            let macs: usize = config
+                .convs()
+                .iter()
+                .map(|v| v.out_size[0] * v.out_size[1] * v.out_channels * v.in_channels * area)
+                .sum::<usize>()
+                + width * CLASSES;
+            let sgd = OptimizerSpec::Sgd { lr: args.lr, momentum: 0.0, weight_decay: 0.0 };
+            (NetConfig::Cnn(config), sgd, None, LossKind::CrossEntropy, args.lr, synthetic_batches(args, &plain_device), 3 * 2 * args.batch * macs)
         }
     };
     let n_params = net.num_params();
@@ -231,7 +275,8 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
         let mut summary = json!({
             "kind": "mlp_summary", "impl": format!("burn-{}", args.backend.name()), "config": name,
             "depth": depth, "width": width, "act": act.name(), "norm": c.norm.name(), "residual": c.residual,
-            "mode": mode, "batch": args.batch, "lr": lr, "cell": c.cell.map(Cell::name),
+            "mode": mode, "batch": args.batch, "lr": lr, "cell": match c.family { Family::Recurrent(cell) => Some(cell.name()), _ => None },
+            "family": match c.family { Family::Mlp => "mlp", Family::Recurrent(_) => "recurrent", Family::Cnn => "cnn" },
             "threads": threads.threads(), "flush_denormal": threads.flushing(), "n_params": n_params,
             "flops_per_step": flops_per_step, "steps_per_repeat": steps, "repeats": args.repeats,
             "steps_per_s_median": round(med, 3),
