@@ -4,6 +4,7 @@ mod chain;
 mod common;
 mod config;
 mod datasets;
+mod device_reduce;
 mod diagnose;
 mod diagnosis;
 mod fuzz;

@@ -1,8 +1,11 @@
-//! The CPU backends the project runs on, chosen at run time with `--backend`.
+//! The backends the project runs on, chosen at run time with `--backend`: burn's two CPU
+//! backends, always compiled in, and its GPU backends, compiled in by the `wgpu` and `cuda`
+//! features (off by default, so that the default build keeps one build of burn).
 
-use burn::prelude::Device;
+use burn::prelude::*;
 
-/// A burn backend. Both are compiled in; results agree to float tolerance.
+/// A burn backend. Results agree to float tolerance on all of them; the kernels crate's fast
+/// paths run on flex alone, the others run burn's own operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Backend {
     /// burn-flex: burn's maintained CPU backend (SIMD, gemm, threads). The default.
@@ -10,6 +13,22 @@ pub enum Backend {
     Flex,
     /// burn-ndarray: the older CPU backend (deprecated upstream, removed in burn 0.23).
     Ndarray,
+    /// burn's wgpu backend (Vulkan, Metal or DirectX; Mesa's lavapipe on a machine without a
+    /// GPU, with CUBECL_WGPU_DEFAULT_DEVICE=Cpu). Needs a build with `--features wgpu`.
+    Wgpu,
+    /// burn's CUDA backend, on the first NVIDIA GPU. Needs a build with `--features cuda`.
+    Cuda,
+}
+
+/// Why a backend cannot be used: one line, naming the missing feature or driver.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend's cargo feature was off in this build.
+    #[error("backend `{backend}` is not compiled into this build: rebuild with `cargo build -p train --release --features {backend}`")]
+    NotCompiled { backend: &'static str },
+    /// The backend is compiled in but its device could not be opened.
+    #[error("backend `{backend}` has no usable device ({hint}): {message}")]
+    NoDevice { backend: &'static str, hint: &'static str, message: String },
 }
 
 impl Backend {
@@ -17,15 +36,78 @@ impl Backend {
         match self {
             Backend::Flex => "flex",
             Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
         }
     }
 
-    /// The device without autodiff: data, evaluation, telemetry reductions.
+    /// Whether this build has the backend.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Backend::Flex | Backend::Ndarray => true,
+            Backend::Wgpu => cfg!(feature = "wgpu"),
+            Backend::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// Checks that the backend is compiled in and that its device works, by running one small
+    /// operation on it: a missing driver or adapter surfaces here as a one-line error instead
+    /// of a panic deep in the first step. The CPU backends always pass.
+    pub fn open(self) -> Result<(), BackendError> {
+        if !self.is_compiled() {
+            return Err(BackendError::NotCompiled { backend: self.name() });
+        }
+        if matches!(self, Backend::Flex | Backend::Ndarray) {
+            return Ok(());
+        }
+        let hint = match self {
+            Backend::Cuda => "is NVIDIA's driver installed and a GPU visible? nvidia-smi lists them",
+            _ => {
+                "is a Vulkan driver installed? Without a GPU: apt-get install mesa-vulkan-drivers libvulkan1 and CUBECL_WGPU_DEFAULT_DEVICE=Cpu"
+            }
+        };
+        // cubecl reports a missing adapter or driver by panicking when the device is first
+        // used; the probe catches that panic, with the panic message kept out of the terminal
+        // (it becomes the error's message instead).
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let probe = std::panic::catch_unwind(|| {
+            let device = self.plain_device();
+            Tensor::<1>::ones([4], &device).sum().into_scalar::<f32>()
+        });
+        std::panic::set_hook(previous);
+        match probe {
+            Ok(sum) if sum == 4.0 => Ok(()),
+            Ok(sum) => Err(BackendError::NoDevice { backend: self.name(), hint, message: format!("a test sum of four ones gave {sum}") }),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the device panicked".to_string());
+                // One line: cubecl's messages carry the error's debug print over several.
+                let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+                Err(BackendError::NoDevice { backend: self.name(), hint, message })
+            }
+        }
+    }
+
+    /// The device without autodiff: data, evaluation, telemetry reductions. Call
+    /// [`Backend::open`] first: for a GPU backend that this build lacks, this panics with the
+    /// error `open` would have returned.
     #[allow(deprecated)] // Device::ndarray is deprecated in 0.22 but is still a supported backend.
     pub fn plain_device(self) -> Device {
         match self {
             Backend::Flex => Device::flex(),
             Backend::Ndarray => Device::ndarray(),
+            #[cfg(feature = "wgpu")]
+            // The default adapter: the most capable GPU, or the one CUBECL_WGPU_DEFAULT_DEVICE
+            // names (`Cpu` for lavapipe, which wgpu never picks on its own).
+            Backend::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Device::cuda(0),
+            #[allow(unreachable_patterns)]
+            other => panic!("{}", BackendError::NotCompiled { backend: other.name() }),
         }
     }
 

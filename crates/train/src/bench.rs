@@ -108,6 +108,7 @@ pub struct BenchArgs {
 
 /// Runs the benchmark and prints JSON lines.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    args.backend.open()?;
     let configs: Vec<_> = if args.config == "all" {
         CONFIGS.to_vec()
     } else {

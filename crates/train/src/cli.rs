@@ -156,6 +156,7 @@ pub fn run(cli: Cli, stop: &AtomicBool) -> Result<ExitCode> {
         Some(Command::Tutorial(args)) => {
             let chain = args.chain();
             chain.validate().map_err(|m| anyhow::anyhow!("tutorial: --{m}"))?;
+            args.backend.open()?;
             let results = crate::tutorial::run(&chain, &args.activations(), args.backend);
             if args.json {
                 println!("{}", crate::tutorial::to_json(&chain, &results));

@@ -265,6 +265,7 @@ fn validate(args: &DiagnoseArgs) -> Result<()> {
 /// Measures, writes the folder, and returns what it found.
 pub fn run(args: &DiagnoseArgs) -> Result<Diagnosis> {
     validate(args)?;
+    args.backend.open()?;
     let spec = data::DataSpec { source: args.data.clone(), ..data::DataSpec::default() };
     spec.validate().map_err(|m| anyhow::anyhow!("--data: {m}"))?;
     let dataset = data::load(&spec, args.seed).with_context(|| format!("--data {}", args.data))?;
