@@ -63,10 +63,15 @@ fn same(host: &Measurement, device: &Measurement) {
     assert_eq!(host.histograms, device.histograms, "histogram bins");
 }
 
-/// Two watches of one model, one per path; a step measured by both, with its update.
 #[test]
 fn device_path_matches_host_path_on_flex() {
-    let device = Device::flex().autodiff();
+    paths_agree(&Device::flex().autodiff());
+}
+
+/// Two watches of one model on `device` (autodiff), one per path; a step measured by both,
+/// with its update (also run on wgpu by tests/it/gpu.rs).
+pub(crate) fn paths_agree(device: &Device) {
+    let device = device.clone();
     device.seed(7);
     let net = Net {
         first: LinearConfig::new(12, 16).init(&device),

@@ -8,6 +8,9 @@ mod device_reduce;
 mod diagnose;
 mod diagnosis;
 mod fuzz;
+// burn's wgpu backend against flex: `cargo test -p tests --features wgpu` (README, .ci/run).
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod guards;
 mod learner;
 mod literature;

@@ -54,6 +54,7 @@
 
 #![deny(missing_docs)]
 
+pub mod backend;
 mod clip;
 mod device;
 mod error;

@@ -150,8 +150,13 @@ impl Watch {
     /// Reduces the parameters where `reduction` says: by default on the host for flex and on
     /// the device for the other backends (see `device.rs`). Both give the same numbers.
     pub fn with_reduction(mut self, reduction: Reduction) -> Watch {
-        self.reduction = reduction;
+        self.set_reduction(reduction);
         self
+    }
+
+    /// As [`Watch::with_reduction`], on a watch in place.
+    pub fn set_reduction(&mut self, reduction: Reduction) {
+        self.reduction = reduction;
     }
 
     /// Whether a reading of these weights is reduced on the device.

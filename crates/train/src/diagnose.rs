@@ -89,8 +89,8 @@ pub struct DiagnoseArgs {
     /// The folder to write (must not exist or be empty); default runs/<timestamp>-diagnose.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// The compute backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    /// The compute backend: flex or ndarray (CPU), wgpu or cuda (in a build with that feature).
+    #[arg(long, default_value_t = Backend::Flex)]
     pub backend: Backend,
     /// Print nothing (the folder is written all the same).
     #[arg(long, short)]
