@@ -62,15 +62,16 @@ fn a_recurrent_step_on_wgpu_measures_what_flex_measures() {
         assert_eq!(f.time_steps.len(), g.time_steps.len(), "{cell:?}: the same time steps");
         for (a, b) in f.time_steps.iter().zip(&g.time_steps) {
             let what = format!("{cell:?} layer {} t={}", a.layer, a.t);
-            close(a.hidden_delta_norm.unwrap(), b.hidden_delta_norm.unwrap(), 1e-4, &format!("{what} hidden_delta_norm"));
-            close(a.recurrent_grad_norm.unwrap(), b.recurrent_grad_norm.unwrap(), 1e-4, &format!("{what} recurrent_grad_norm"));
-            assert_eq!(a.gate_mean.is_some(), b.gate_mean.is_some(), "{what}: gated on both or neither");
-            if let (Some(x), Some(y)) = (a.gate_mean, b.gate_mean) {
-                close(x, y, 1e-4, &format!("{what} gate_mean"));
+            assert_eq!((a.layer, a.t), (b.layer, b.t), "{what}: the same step");
+            for ((name, x), (other, y)) in a.rows().into_iter().zip(b.rows()) {
+                assert_eq!(name, other, "{what}: the same metrics");
+                close(x, y, 1e-4, &format!("{what} {name}"));
             }
         }
+        assert!(f.time_steps.iter().any(|s| s.hidden_delta_norm.is_some()), "{cell:?}: time steps were tapped");
         for (i, (a, b)) in f.layers.iter().zip(&g.layers).enumerate() {
-            for ((name, x), (_, y)) in a.rows().into_iter().zip(b.rows()) {
+            for ((name, x), (other, y)) in a.rows().into_iter().zip(b.rows()) {
+                assert_eq!(name, other, "{cell:?} layer {i}: the same metrics");
                 close(x, y, 1e-4, &format!("{cell:?} layer {i} {name}"));
             }
         }
@@ -78,9 +79,9 @@ fn a_recurrent_step_on_wgpu_measures_what_flex_measures() {
     }
 }
 
-/// A sigmoid MLP trained for one short epoch on each backend: every probe row of layers.csv
-/// (the per-layer norms at initialization and after the epoch) agrees within float
-/// tolerance, and the run on wgpu reduced its telemetry on the device.
+/// A sigmoid MLP trained for one short epoch on each backend: the per-layer norms of
+/// layers.csv's probe rows (at initialization and after the epoch) agree within float
+/// tolerance; on wgpu they were reduced on the device.
 #[test]
 fn a_short_mlp_training_on_wgpu_logs_flex_norms() {
     let _ = wgpu();
@@ -114,7 +115,9 @@ width = 16
         assert!(manifest.contains(&format!("\"backend\": \"{}\"", backend.name())), "{manifest}");
         text.lines()
             .skip(1)
-            .filter(|l| l.split(',').nth(3) == Some("probe"))
+            // The norms; shares of entries past a threshold (saturation, dead units,
+            // underflow) may flip with a value one ulp from it, so they are left out.
+            .filter(|l| l.split(',').nth(3) == Some("probe") && l.split(',').nth(5).is_some_and(|m| m.contains("norm") || m == "dist_from_init"))
             .map(|l| {
                 let (key, value) = l.rsplit_once(',').unwrap();
                 (key.to_string(), value.parse::<f64>().unwrap())
@@ -137,7 +140,7 @@ fn both_reductions_are_available_on_wgpu() {
     let layer: burn::nn::Linear = burn::nn::LinearConfig::new(8, 4).init(&device);
     let x = Tensor::<2>::ones([3, 8], &device);
     let grads = layer.forward(x).square().sum().backward();
-    let mut read = |r: Reduction| {
+    let read = |r: Reduction| {
         let mut w = Watch::new("l", &layer).unwrap().with_reduction(r);
         w.read_params(&layer, gradflow::GradSource::Raw(&grads), None).unwrap().into_measurement()
     };
