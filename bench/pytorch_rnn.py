@@ -144,15 +144,25 @@ def make_step(model, opt, mode):
     return step
 
 
+# The device the model and batches live on (--device), and a wait for its queued work: CUDA
+# runs asynchronously, so a timer read without it would time the launches, not the steps.
+DEVICE = torch.device("cpu")
+
+
+def sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def run_config(cfg_name, cell, t, hidden, modes, args):
     """One model/optimizer; timed repeats interleave the modes so that machine drift hits every
     mode alike. The grad-norm computation does not change the training trajectory."""
     torch.manual_seed(args.seed)
-    model = SeqRegressor(cell, hidden)
+    model = SeqRegressor(cell, hidden).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, eps=ADAM_EPS)
     params = list(model.parameters())
     g = torch.Generator().manual_seed(args.seed + 1)
-    pool = [adding_batch(args.batch, t, g) for _ in range(args.pool_batches)]
+    pool = [tuple(x.to(DEVICE) for x in adding_batch(args.batch, t, g)) for _ in range(args.pool_batches)]
     steps_fn = {m: make_step(model, opt, m) for m in modes}
     nb = len(pool)
     gates = 4 if cell == "lstm" else 1
@@ -164,6 +174,7 @@ def run_config(cfg_name, cell, t, hidden, modes, args):
     for i in range(args.warmup):
         steps_fn[modes[i % len(modes)]](*pool[k % nb])
         k += 1
+    sync()
     warm_s = time.perf_counter() - t0
     if args.steps:
         steps = args.steps
@@ -181,6 +192,7 @@ def run_config(cfg_name, cell, t, hidden, modes, args):
             for _ in range(steps):
                 out = step(*pool[k % nb])
                 k += 1
+            sync()
             dt = time.perf_counter() - t0
             if out is not None:
                 last_norms = out
@@ -206,6 +218,7 @@ def run_config(cfg_name, cell, t, hidden, modes, args):
             t0 = time.perf_counter()
             for _ in range(n_it):
                 fn(params)
+            sync()
             reps.append((time.perf_counter() - t0) / n_it * 1e6)
         iso[name] = round(statistics.median(reps), 2)
 
@@ -266,12 +279,15 @@ def main():
     ap.add_argument("--target-s", type=float, default=1.5, help="target seconds per repeat when calibrating")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True) (FTZ/DAZ)")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, or cuda (bench/gpu.sh)")
     args = ap.parse_args()
 
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
     fd_ok = torch.set_flush_denormal(args.flush_denormal)
     print(json.dumps({
-        "kind": "rnn_env", "torch": torch.__version__, "python": platform.python_version(),
+        "kind": "rnn_env", "torch": torch.__version__, "device": args.device, "python": platform.python_version(),
         "cpu": cpu_model(), "nproc": os.cpu_count(), "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "mkldnn": torch.backends.mkldnn.is_available(),

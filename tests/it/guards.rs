@@ -128,3 +128,27 @@ fn a_run_whose_process_is_gone_is_reported_as_stopped_without_closing() {
     assert!(page.contains("stopped without closing (killed?)"), "the page's status says it");
     let _ = std::fs::remove_dir_all(out.parent().expect("the scratch folder"));
 }
+
+/// A backend this build lacks: a one-line error naming the feature to build with, and a run
+/// folder closed `failed` with that reason (so the folder says why nothing trained).
+#[test]
+fn a_backend_not_compiled_in_fails_in_one_line_and_closes_its_run_folder() {
+    let Some(missing) = [Backend::Cuda, Backend::Wgpu].into_iter().find(|b| !b.is_compiled()) else {
+        // A build with both GPU features has no backend to miss; the flex build checks this.
+        return;
+    };
+    let exp = train::config::parse(SMALL, &[]).expect("parses");
+    let dataset = data::load(&exp.data, exp.seed).expect("digits");
+    let out = scratch("guards-backend").join("run");
+    let stop = AtomicBool::new(false);
+    let e = trainer::run(&exp, &dataset, RunOptions { backend: missing, out: out.clone(), stop: &stop }, Box::new(Silent))
+        .expect_err("the backend is not compiled in");
+    let msg = format!("{e:#}");
+    assert!(!msg.contains('\n'), "one line: {msg}");
+    let feature = format!("--features {}", missing.name());
+    assert!(msg.contains("is not compiled into this build") && msg.contains(&feature), "{msg}");
+    let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("a manifest")).expect("parses");
+    assert_eq!(manifest.status, Status::Failed);
+    assert_eq!(manifest.reason.as_deref(), Some(msg.as_str()));
+    assert_eq!(manifest.backend.as_deref(), Some(missing.name()));
+}

@@ -6,9 +6,13 @@ mod common;
 mod config;
 mod conv;
 mod datasets;
+mod device_reduce;
 mod diagnose;
 mod diagnosis;
 mod fuzz;
+// burn's wgpu backend against flex: `cargo test -p tests --features wgpu` (README, .ci/run).
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod guards;
 mod images;
 mod learner;

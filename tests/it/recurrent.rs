@@ -159,13 +159,13 @@ impl HostRnn {
 }
 
 /// A batch of sequences and targets, as burn tensors and as host rows.
-fn batch(n: usize, steps: usize, input: usize, outputs: usize, seed: u64, device: &Device) -> (Tensor<2>, Tensor<2>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+pub(crate) fn batch(n: usize, steps: usize, input: usize, outputs: usize, seed: u64, device: &Device) -> (Tensor<2>, Tensor<2>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let x = inputs(n, steps * input, seed, device);
     let y = inputs(n, outputs, seed + 1, device);
     (x.clone(), y.clone(), matrix(x), matrix(y))
 }
 
-fn half_sse(out: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
+pub(crate) fn half_sse(out: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
     let n = out.dims()[0] as f64;
     (out - y).square().sum().mul_scalar(0.5 / n)
 }

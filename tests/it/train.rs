@@ -257,6 +257,8 @@ fn the_benchmark_command_runs_a_few_steps() {
         repeats: 1,
         seed: 0,
         backend: Backend::Flex,
+        // The device path of the telemetry, which the GPU backends take, forced on flex.
+        reduction: train::bench::ReductionArg::Device,
         flush_denormals: true,
     };
     assert_eq!(train::bench::run(&args).unwrap(), std::process::ExitCode::SUCCESS);

@@ -9,8 +9,8 @@ use train::tutorial;
 
 /// The tutorial's published numbers: sigmoid dL/dw for layers 1..3, and ReLU's (the same
 /// for all three layers), to 6 decimals.
-const SIGMOID: [f64; 3] = [-0.000424, -0.003870, -0.032004];
-const RELU: f64 = -0.092188;
+pub(crate) const SIGMOID: [f64; 3] = [-0.000424, -0.003870, -0.032004];
+pub(crate) const RELU: f64 = -0.092188;
 
 #[test]
 fn autodiff_reproduces_the_tutorial_on_both_backends() {

@@ -12,6 +12,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::Parser;
+use gradflow::backend::Backend;
 use gradflow::runfolder::{Manifest, ModelInfo};
 use gradflow::{Recorder, Taps, Watch};
 use model::CnnConfig;
@@ -29,6 +30,10 @@ struct Args {
     /// Examples per step.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// The compute backend: flex or ndarray (CPU), wgpu or cuda (in a build with that feature:
+    /// `--features wgpu`).
+    #[arg(long, default_value_t = Backend::Flex)]
+    backend: Backend,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -38,7 +43,8 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let device = Device::flex().autodiff();
+    args.backend.open()?;
+    let device = args.backend.autodiff_device();
     device.seed(1);
     let mut model = CnnConfig::new().init(&device);
     let mut optim = SgdConfig::new().init();

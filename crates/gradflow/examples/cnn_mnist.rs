@@ -13,6 +13,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
 use clap::Parser;
+use gradflow::backend::Backend;
 use gradflow::runfolder::{DatasetInfo, EpochRecord, ImageInfo, ModelInfo, Status};
 use gradflow::{Measurement, Recorder, Taps, Watch};
 use model::{Cnn, CnnConfig};
@@ -37,6 +38,10 @@ struct Args {
     /// Train on this many training images only (a quick look).
     #[arg(long)]
     limit: Option<usize>,
+    /// The compute backend: flex or ndarray (CPU), wgpu or cuda (in a build with that feature:
+    /// `--features wgpu`).
+    #[arg(long, default_value_t = Backend::Flex)]
+    backend: Backend,
 }
 
 /// A split of the dataset as image and label tensors.
@@ -48,7 +53,8 @@ fn tensors(split: &data::Split, device: &Device) -> (Tensor<4>, Tensor<1, Int>) 
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let device = Device::flex().autodiff();
+    args.backend.open()?;
+    let device = args.backend.autodiff_device();
     device.seed(42);
     let spec = data::DataSpec { limit: args.limit, ..data::DataSpec::default() };
     let dataset = data::load(&spec, 42)?;

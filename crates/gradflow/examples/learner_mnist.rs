@@ -22,6 +22,7 @@ use burn::train::{
     ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
 };
 use clap::Parser;
+use gradflow::backend::Backend;
 use gradflow::learner::{Grads, Lr, Optim}; // + gradflow
 use gradflow::{Activation, Taps};
 use std::path::PathBuf;
@@ -154,11 +155,16 @@ struct Args {
     /// The SGD learning rate.
     #[arg(long, default_value_t = 0.1)]
     lr: f64,
+    /// The compute backend: flex or ndarray (CPU), wgpu or cuda (in a build with that feature:
+    /// `--features wgpu`).
+    #[arg(long, default_value_t = Backend::Flex)]
+    backend: Backend,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let device = Device::flex().autodiff();
+    args.backend.open()?;
+    let device = args.backend.autodiff_device();
     gradflow::seed(&device, 42); // + gradflow: `device.seed(42)`, and the manifest records it
     let spec = data::DataSpec {
         limit: args.limit,

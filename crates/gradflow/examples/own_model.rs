@@ -12,6 +12,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::sigmoid;
 use clap::Parser;
+use gradflow::backend::Backend;
 use gradflow::{Activation, Taps};
 use std::path::PathBuf;
 
@@ -52,11 +53,16 @@ struct Args {
     /// How many epochs of 50 steps to train.
     #[arg(long, default_value_t = 4)]
     epochs: usize,
+    /// The compute backend: flex or ndarray (CPU), wgpu or cuda (in a build with that feature:
+    /// `--features wgpu`).
+    #[arg(long, default_value_t = Backend::Flex)]
+    backend: Backend,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let device = Device::flex().autodiff();
+    args.backend.open()?;
+    let device = args.backend.autodiff_device();
     gradflow::seed(&device, 0); // + gradflow: `device.seed(0)`, and the manifest records it
     let mut model = Net::new(8, 32, &device);
     let mut optim = SgdConfig::new().init();

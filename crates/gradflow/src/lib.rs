@@ -54,7 +54,9 @@
 
 #![deny(missing_docs)]
 
+pub mod backend;
 mod clip;
+mod device;
 mod error;
 mod flow;
 mod host;
@@ -70,6 +72,7 @@ pub mod view;
 mod watch;
 
 pub use clip::{clip_global_norm, global_norm};
+pub use device::Reduction;
 pub use error::Error;
 pub use flow::{Flow, FlowConfig};
 pub use measure::{Histogram, LayerMetrics, Measurement, ParamMetrics, TimeStepMetrics};

@@ -1,6 +1,7 @@
 //! The watcher of one model: finds its parameters, keeps their initial values, and turns a
 //! forward and backward pass into a [`Measurement`].
 
+use crate::device::{DeviceState, Reduction, in_host_memory};
 use crate::error::Error;
 use crate::host::{HostTensor, flat, read_all};
 use crate::measure::{Histogram, LayerMetrics, Measurement, ParamMetrics, TimeStepMetrics};
@@ -83,6 +84,9 @@ pub struct Watch {
     /// Per layer: the norm of its weights (not biases) at initialization.
     initial_norms: Vec<f64>,
     cadence: Cadence,
+    /// Where the parameters are reduced, and what the device path keeps.
+    reduction: Reduction,
+    device: DeviceState,
 }
 
 /// What the taps of one forward pass measured (see [`Watch::read_taps`]): per layer the
@@ -96,7 +100,13 @@ pub struct Tapped {
 pub struct Measured {
     /// What was measured, without the update ratio.
     pub measurement: Measurement,
-    before: Vec<HostTensor>,
+    before: Before,
+}
+
+/// The weights a measurement saw: on the host, or (the device path) the tensors themselves.
+enum Before {
+    Host(Vec<HostTensor>),
+    Device(Vec<Tensor<1>>),
 }
 
 impl Measured {
@@ -131,7 +141,31 @@ impl Watch {
             initial,
             initial_norms: layer_norms,
             cadence: Cadence::default(),
+            reduction: Reduction::Auto,
+            device: DeviceState::default(),
         })
+    }
+
+    /// Reduces the parameters where `reduction` says: by default on the host for the CPU
+    /// backends (flex, ndarray) and on the device for the GPU backends (see `device.rs`). Both
+    /// give the same numbers.
+    pub fn with_reduction(mut self, reduction: Reduction) -> Watch {
+        self.set_reduction(reduction);
+        self
+    }
+
+    /// As [`Watch::with_reduction`], on a watch in place.
+    pub fn set_reduction(&mut self, reduction: Reduction) {
+        self.reduction = reduction;
+    }
+
+    /// Whether a reading of these weights is reduced on the device.
+    fn on_device(&self, weights: &[Tensor<1>]) -> bool {
+        match self.reduction {
+            Reduction::Host => false,
+            Reduction::Device => true,
+            Reduction::Auto => !weights.first().is_some_and(in_host_memory),
+        }
     }
 
     /// Measures at this cadence (the default: steps 1, 2, 4, 8, 16, then every 25).
@@ -273,21 +307,30 @@ impl Watch {
         if reader.weights.len() != n {
             return Err(Error::ModelChanged { name: self.name.clone(), expected: n, found: reader.weights.len() });
         }
-        let with_grad: Vec<usize> = (0..n).filter(|&i| reader.grads_out[i].is_some()).collect();
-        let mut tensors = reader.weights;
-        tensors.extend(reader.grads_out.into_iter().flatten());
-        let mut host = read_all(tensors);
-        let grad_host = host.split_off(n);
-        let weights = host;
-        let mut grad_of: Vec<Option<&[f32]>> = vec![None; n];
-        for (&i, g) in with_grad.iter().zip(&grad_host) {
-            grad_of[i] = Some(g.as_ref());
-        }
-        // Each parameter's weight, its initial value and its gradient are read.
-        let entries = weights.iter().map(|w| 3 * w.as_ref().len()).sum();
-        let params: Vec<ParamSums> = map_n(n, entries, |i| {
-            param_sums(grad_of[i], weights[i].as_ref(), &self.initial[i], self.param_norms[i], !self.layout.params[i].is_bias)
-        });
+        // The one place where the path is chosen: the device's reductions read back only
+        // scalars and counts (device.rs); the host's read every tensor, in place on flex.
+        let (params, weights) = if self.on_device(&reader.weights) {
+            let histogram: Vec<bool> = self.layout.params.iter().map(|p| !p.is_bias).collect();
+            let params = self.device.param_sums(&reader.weights, reader.grads_out, &self.initial, &self.param_norms, &histogram);
+            (params, Before::Device(reader.weights))
+        } else {
+            let with_grad: Vec<usize> = (0..n).filter(|&i| reader.grads_out[i].is_some()).collect();
+            let mut tensors = reader.weights;
+            tensors.extend(reader.grads_out.into_iter().flatten());
+            let mut host = read_all(tensors);
+            let grad_host = host.split_off(n);
+            let weights = host;
+            let mut grad_of: Vec<Option<&[f32]>> = vec![None; n];
+            for (&i, g) in with_grad.iter().zip(&grad_host) {
+                grad_of[i] = Some(g.as_ref());
+            }
+            // Each parameter's weight, its initial value and its gradient are read.
+            let entries = weights.iter().map(|w| 3 * w.as_ref().len()).sum();
+            let params: Vec<ParamSums> = map_n(n, entries, |i| {
+                param_sums(grad_of[i], weights[i].as_ref(), &self.initial[i], self.param_norms[i], !self.layout.params[i].is_bias)
+            });
+            (params, Before::Host(weights))
+        };
         let mut layers: Vec<LayerMetrics> = self.layout.layers.iter().enumerate().map(|(k, l)| self.layer_metrics(k, l, &params)).collect();
         let histograms = self.layout.layers.iter().map(|l| layer_histogram(&self.layout, l, &params)).collect();
         let mut time_steps = Vec::new();
@@ -325,9 +368,14 @@ impl Watch {
     /// layer: `after` is the model the optimizer returned.
     pub fn updated<M: Module>(&self, measured: Measured, after: &M) -> Measurement {
         let Measured { mut measurement, before } = measured;
-        let after = read_params(after, &self.layout);
-        let entries = after.iter().map(|a| 2 * a.as_ref().len()).sum();
-        let diffs: Vec<f64> = map_n(after.len(), entries, |i| weight_sums(after[i].as_ref(), before[i].as_ref()).1);
+        let diffs: Vec<f64> = match before {
+            Before::Host(before) => {
+                let after = read_params(after, &self.layout);
+                let entries = after.iter().map(|a| 2 * a.as_ref().len()).sum();
+                map_n(after.len(), entries, |i| weight_sums(after[i].as_ref(), before[i].as_ref()).1)
+            }
+            Before::Device(before) => crate::device::update_sums(param_tensors(after, &self.layout), &before),
+        };
         for (m, &d2) in measurement.params.iter_mut().zip(&diffs) {
             m.update_ratio = Some(ratio(d2.sqrt(), m.weight_norm));
         }
@@ -508,16 +556,16 @@ struct PlacedTap {
     activation: Option<(Activation, Tensor<2>)>,
 }
 
-/// One parameter's host sums.
-struct ParamSums {
-    metrics: ParamMetrics,
+/// One parameter's sums (from the host's or the device's reductions).
+pub(crate) struct ParamSums {
+    pub(crate) metrics: ParamMetrics,
     /// Sum of squared gradient entries (`None` without a gradient).
-    g2: Option<f64>,
-    tiny: usize,
-    len: usize,
-    w2: f64,
-    d2: f64,
-    histogram: Option<Histogram>,
+    pub(crate) g2: Option<f64>,
+    pub(crate) tiny: usize,
+    pub(crate) len: usize,
+    pub(crate) w2: f64,
+    pub(crate) d2: f64,
+    pub(crate) histogram: Option<Histogram>,
 }
 
 fn param_sums(grad: Option<&[f32]>, weight: &[f32], initial: &[f32], w0: f64, histogram: bool) -> ParamSums {
@@ -610,7 +658,12 @@ impl AtParam for &mut ReadParams<'_> {
 }
 
 fn read_params<M: Module>(model: &M, layout: &Layout) -> Vec<HostTensor> {
+    read_all(param_tensors(model, layout))
+}
+
+/// Every parameter's value as a flat tensor, where it lives.
+fn param_tensors<M: Module>(model: &M, layout: &Layout) -> Vec<Tensor<1>> {
     let mut reader = ReadParams { grads: None, weights: Vec::with_capacity(layout.params.len()), grads_out: Vec::new() };
     model.visit(&mut PathVisitor::new(&mut reader));
-    read_all(reader.weights)
+    reader.weights
 }

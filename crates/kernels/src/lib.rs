@@ -25,7 +25,9 @@
 //!   buffer is not shared, in one pass split over the current rayon pool. burn's optimizer
 //!   makes two single-threaded passes and a new buffer for each.
 //!
-//! Each has a default body made of burn's own operations, which is what ndarray runs.
+//! Each has a default body made of burn's own operations, which is what ndarray runs, and
+//! what burn's GPU backends (cubecl's `Cube`, under the `wgpu` and `cuda` features) run: the
+//! fast paths are flex's alone.
 //!
 //! Besides these, [`host_values`] reads a flex tensor's values in place, for the telemetry.
 //!
@@ -52,7 +54,7 @@ use burn::prelude::Tensor;
 use burn::tensor::Shape;
 
 /// The project's operations, on every backend it runs on.
-#[backend_extension(Flex, NdArray, Autodiff)]
+#[backend_extension(Flex, NdArray, Cube: cfg(any(feature = "wgpu", feature = "cuda")), Autodiff)]
 pub trait Kernels: Backend {
     /// 1 / (1 + e^-x), element by element. By default, burn's own sigmoid.
     fn sigmoid_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -296,3 +298,7 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 pub use exp::sigmoid as sigmoid_slice;
 
 impl Kernels for NdArray {}
+
+/// burn's GPU backends run the default bodies: burn's own operations, fused and tuned there.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl Kernels for burn::backend::Cube {}

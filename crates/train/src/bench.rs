@@ -117,17 +117,43 @@ pub struct BenchArgs {
     /// Seed of the synthetic data and the weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The compute backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    /// The compute backend: flex or ndarray (CPU), wgpu or cuda (in a build with that feature).
+    #[arg(long, default_value_t = Backend::Flex)]
     pub backend: Backend,
+    /// Where the telemetry reduces the parameters: auto (the host on flex, the device
+    /// elsewhere), host or device; to compare the two paths on one backend.
+    #[arg(long, value_enum, default_value_t = ReductionArg::Auto)]
+    pub reduction: ReductionArg,
     /// Flush subnormal floats to zero on the training threads, as `train run` does by
     /// default (`false`: IEEE arithmetic; the reference script's `--flush-denormal` is `true`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub flush_denormals: bool,
 }
 
+/// `--reduction`: gradflow's [`gradflow::Reduction`], as a flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReductionArg {
+    /// The host on flex, the device on the other backends.
+    Auto,
+    /// Every tensor read back and reduced on the host.
+    Host,
+    /// Reduced on the device, only scalars and counts read back.
+    Device,
+}
+
+impl From<ReductionArg> for gradflow::Reduction {
+    fn from(r: ReductionArg) -> gradflow::Reduction {
+        match r {
+            ReductionArg::Auto => gradflow::Reduction::Auto,
+            ReductionArg::Host => gradflow::Reduction::Host,
+            ReductionArg::Device => gradflow::Reduction::Device,
+        }
+    }
+}
+
 /// Runs the benchmark and prints JSON lines.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    args.backend.open()?;
     let configs: Vec<_> = if args.config == "all" {
         CONFIGS.to_vec()
     } else {
@@ -225,6 +251,7 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
     };
     let n_params = net.num_params();
     let mut trainee = Trainee::new(name.to_string(), net, &optimizer, clip, cadence.clone(), &device);
+    trainee.watch.set_reduction(args.reduction.into());
 
     let mut k = 0usize;
     // Returns whether the step was logged.
@@ -274,6 +301,7 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
         let med = median(&rates[mi]);
         let mut summary = json!({
             "kind": "mlp_summary", "impl": format!("burn-{}", args.backend.name()), "config": name,
+            "reduction": format!("{:?}", args.reduction).to_lowercase(),
             "depth": depth, "width": width, "act": act.name(), "norm": c.norm.name(), "residual": c.residual,
             "mode": mode, "batch": args.batch, "lr": lr, "cell": match c.family { Family::Recurrent(cell) => Some(cell.name()), _ => None },
             "family": match c.family { Family::Mlp => "mlp", Family::Recurrent(_) => "recurrent", Family::Cnn => "cnn" },

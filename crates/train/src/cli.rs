@@ -50,8 +50,8 @@ pub struct RunArgs {
     /// The run folder to write (must not exist or be empty); default runs/<timestamp>-<name>.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// The compute backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    /// The compute backend: flex or ndarray (CPU), wgpu or cuda (in a build with that feature).
+    #[arg(long, default_value_t = Backend::Flex)]
     pub backend: Backend,
     /// Override the experiment's seed.
     #[arg(long)]
@@ -105,8 +105,8 @@ pub struct TutorialArgs {
     /// The activation after every layer.
     #[arg(long, value_enum, default_value_t = TutorialActivation::Both)]
     pub activation: TutorialActivation,
-    /// The compute backend for the autodiff pass.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    /// The compute backend for the autodiff pass: flex, ndarray, wgpu or cuda (wgpu and cuda in a build with that feature).
+    #[arg(long, default_value_t = Backend::Flex)]
     pub backend: Backend,
     /// Print one JSON document instead of the report.
     #[arg(long)]
@@ -156,6 +156,7 @@ pub fn run(cli: Cli, stop: &AtomicBool) -> Result<ExitCode> {
         Some(Command::Tutorial(args)) => {
             let chain = args.chain();
             chain.validate().map_err(|m| anyhow::anyhow!("tutorial: --{m}"))?;
+            args.backend.open()?;
             let results = crate::tutorial::run(&chain, &args.activations(), args.backend);
             if args.json {
                 println!("{}", crate::tutorial::to_json(&chain, &results));
@@ -197,6 +198,20 @@ pub fn run_experiment(args: &RunArgs, stop: &AtomicBool) -> Result<ExitCode> {
     }
     let (exp, dataset) = load_experiment(&args.config, &sets)?;
     let out = args.out.clone().unwrap_or_else(|| trainer::default_out(Path::new("."), &exp.name));
+    // On a GPU, the estimate against the device's memory too, where burn reports it. A
+    // backend that does not open is left to the run, which closes its folder `failed` with why.
+    if matches!(args.backend, Backend::Wgpu | Backend::Cuda) && args.backend.open().is_ok() {
+        match crate::memory::check_device(&exp, &dataset, args.backend) {
+            Ok(Some(_)) => {}
+            Ok(None) if exp.train.memory_limit_gb.is_none() => tracing::warn!(
+                "cannot check the run against the {} device's memory: burn reports no capacity for it (`--set {}=<GB>` checks against a limit of your own)",
+                args.backend.name(),
+                crate::memory::LIMIT_KEY
+            ),
+            Ok(None) => {}
+            Err(e) => anyhow::bail!("config {}: {e}", args.config.display()),
+        }
+    }
     let view: Box<dyn View> = if args.quiet { Box::new(view::Silent) } else { view::for_stdout() };
     if !args.quiet {
         println!(

@@ -89,8 +89,8 @@ pub struct DiagnoseArgs {
     /// The folder to write (must not exist or be empty); default runs/<timestamp>-diagnose.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// The compute backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    /// The compute backend: flex or ndarray (CPU), wgpu or cuda (in a build with that feature).
+    #[arg(long, default_value_t = Backend::Flex)]
     pub backend: Backend,
     /// Print nothing (the folder is written all the same).
     #[arg(long, short)]
@@ -265,6 +265,7 @@ fn validate(args: &DiagnoseArgs) -> Result<()> {
 /// Measures, writes the folder, and returns what it found.
 pub fn run(args: &DiagnoseArgs) -> Result<Diagnosis> {
     validate(args)?;
+    args.backend.open()?;
     let spec = data::DataSpec { source: args.data.clone(), ..data::DataSpec::default() };
     spec.validate().map_err(|m| anyhow::anyhow!("--data: {m}"))?;
     let dataset = data::load(&spec, args.seed).with_context(|| format!("--data {}", args.data))?;

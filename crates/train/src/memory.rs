@@ -114,6 +114,21 @@ pub fn check(exp: &Experiment, dataset: &Dataset) -> Result<(Estimate, Option<Li
     }
 }
 
+/// Checks the estimate against a GPU backend's memory where burn reports it, unless the
+/// config sets the limit itself (then [`check`] has used it). `Ok(None)`: nothing to check
+/// against (a CPU backend, the config's limit, or a device without a figure).
+pub fn check_device(exp: &Experiment, dataset: &Dataset, backend: gradflow::backend::Backend) -> Result<Option<Limit>, Box<TooLarge>> {
+    if exp.train.memory_limit_gb.is_some() {
+        return Ok(None);
+    }
+    let Some(bytes) = backend.device_memory() else {
+        return Ok(None);
+    };
+    let limit = Limit { bytes: bytes as f64, source: format!("the {} device's memory, as burn reports it", backend.name()) };
+    let estimate = estimate(exp, dataset);
+    if estimate.total() > limit.bytes { Err(Box::new(TooLarge { estimate, limit })) } else { Ok(Some(limit)) }
+}
+
 /// The manifest's record of the run's estimate and of the limit now.
 pub fn record(exp: &Experiment, dataset: &Dataset) -> MemoryInfo {
     info(&estimate(exp, dataset), limit(exp).as_ref())

@@ -73,6 +73,9 @@ pub fn run(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<
 }
 
 fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<dyn View>, threads: &ComputeThreads) -> Result<RunSummary> {
+    if let Err(e) = opts.backend.open() {
+        return Err(fail_unopened(exp, dataset, &opts, view, threads, e));
+    }
     let device = opts.backend.autodiff_device();
     let plain = opts.backend.plain_device();
     device.seed(exp.seed);
@@ -139,6 +142,28 @@ fn run_on(exp: &Experiment, dataset: &Dataset, opts: RunOptions<'_>, view: Box<d
             .collect(),
         diagnosis,
     })
+}
+
+/// A backend that cannot be used (not compiled in, no driver, no adapter): the run folder is
+/// still made, with the manifest the run would have had, and closed `failed` with the reason,
+/// so that the folder says why nothing trained. The error is returned for the command line.
+fn fail_unopened(
+    exp: &Experiment,
+    dataset: &Dataset,
+    opts: &RunOptions<'_>,
+    view: Box<dyn View>,
+    threads: &ComputeThreads,
+    error: crate::backend::BackendError,
+) -> anyhow::Error {
+    let cadence = Cadence { every: exp.telemetry.every, early: exp.telemetry.early };
+    let probe = dataset.probe_subset(exp.telemetry.probe_subset, exp.telemetry.probe, exp.seed).len();
+    let manifest = manifest(exp, dataset, &opts.backend, threads, &cadence, exp.loss(&dataset.task), probe);
+    let closed = Recorder::create(&opts.out, manifest, Some(&exp.resolved(&dataset.task).to_toml()), view)
+        .and_then(|mut rec| rec.finish(Status::Failed, Some(error.to_string())));
+    match closed {
+        Ok(()) => anyhow::Error::new(error),
+        Err(e) => anyhow::anyhow!("{error} (and the run folder {} could not be closed: {e})", opts.out.display()),
+    }
 }
 
 /// Diagnoses the run folder and writes its `diagnosis.json`. A folder that cannot be read
