@@ -3,8 +3,8 @@
 //!
 //! Each round runs `train bench` and the reference script (same configurations and JSON-lines
 //! fields) for one configuration, one after the other: `bench/pytorch_mlp.py` for the MLPs a
-//! to e, `bench/pytorch_rnn.py` for the recurrent `rnn` and `lstm` (the adding problem at
-//! T = 100). The ratio reported is project steps/s over PyTorch steps/s: above 1, the
+//! to e, `bench/pytorch_rnn.py` for the recurrent `rnn`, `lstm` and `gru` (the adding
+//! problem at T = 100). The ratio reported is project steps/s over PyTorch steps/s: above 1, the
 //! project is faster.
 
 use anyhow::{Context, Result, bail};
@@ -14,7 +14,7 @@ use std::process::Command;
 
 /// What to compare.
 pub struct BenchCompare {
-    /// Configurations a to e (MLPs), rnn and lstm (recurrent).
+    /// Configurations a to e (MLPs), rnn, lstm and gru (recurrent).
     pub configs: Vec<String>,
     /// Alternating rounds per configuration.
     pub rounds: usize,
@@ -66,7 +66,7 @@ impl Medians {
 pub const MLP_CONFIGS: [&str; 5] = ["a", "b", "c", "d", "e"];
 
 /// The recurrent configurations of `train bench` and `bench/pytorch_rnn.py`.
-pub const RNN_CONFIGS: [&str; 2] = ["rnn", "lstm"];
+pub const RNN_CONFIGS: [&str; 3] = ["rnn", "lstm", "gru"];
 
 /// The reference script of a configuration, relative to the workspace root.
 pub fn reference_script(config: &str) -> Result<&'static str> {
@@ -167,8 +167,9 @@ mod tests {
         assert_eq!(reference_script("e").expect("e"), "bench/pytorch_mlp.py");
         assert_eq!(reference_script("rnn").expect("rnn"), "bench/pytorch_rnn.py");
         assert_eq!(reference_script("lstm").expect("lstm"), "bench/pytorch_rnn.py");
-        let err = reference_script("gru").expect_err("no gru benchmark").to_string();
-        assert!(err.contains("`gru`") && err.contains("one of a, b, c, d, e, rnn, lstm"), "{err}");
+        assert_eq!(reference_script("gru").expect("gru"), "bench/pytorch_rnn.py");
+        let err = reference_script("f").expect_err("no configuration f").to_string();
+        assert!(err.contains("`f`") && err.contains("one of a, b, c, d, e, rnn, lstm, gru"), "{err}");
         for script in ["bench/pytorch_mlp.py", "bench/pytorch_rnn.py"] {
             assert!(workspace_root().join(script).is_file(), "{script} is missing");
         }
