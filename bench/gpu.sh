@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark on an NVIDIA GPU: builds `train` with the `cuda` feature, runs `train bench` on
-# the MLPs a to e and the recurrent rnn and lstm on the GPU with and without telemetry, then the
-# PyTorch reference scripts with `--device cuda`, and prints one table (milliseconds a step,
+# the MLPs a to e, the recurrent rnn, lstm and gru and the CNN cnn on the GPU with and without
+# telemetry, then the PyTorch reference scripts with `--device cuda`, and prints one table (milliseconds a step,
 # medians over rounds). Usage, from the repository root:
 #
 #   bench/gpu.sh                      # PyTorch from `python3`
@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 CONFIGS=${CONFIGS:-a,b,c,d,e}
-RECURRENT=${RECURRENT:-rnn,lstm}
+RECURRENT=${RECURRENT:-rnn,lstm,gru}
+CNN=${CNN:-cnn}
 OUT=${OUT:-bench-gpu-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 
@@ -28,7 +29,7 @@ cargo build --release -p train --features cuda
 TRAIN=${CARGO_TARGET_DIR:-target}/release/train
 
 # train bench: the plain and the telemetry rounds alternate, as on the CPU.
-"$TRAIN" bench --backend cuda --config "$CONFIGS,$RECURRENT" --modes plain,telemetry | tee "$OUT/burn.jsonl"
+"$TRAIN" bench --backend cuda --config "$CONFIGS,$RECURRENT,$CNN" --modes plain,telemetry | tee "$OUT/burn.jsonl"
 
 # The PyTorch references on the same GPU, with their per-step gradient-norm logging.
 have_torch=1
@@ -36,10 +37,12 @@ have_torch=1
 if [ "$have_torch" = 1 ]; then
     "$PYTHON" bench/pytorch_mlp.py --device cuda --config "$CONFIGS" --modes plain,gradnorm | tee "$OUT/pytorch_mlp.jsonl"
     "$PYTHON" bench/pytorch_rnn.py --device cuda --config "$RECURRENT" --modes plain,gradnorm | tee "$OUT/pytorch_rnn.jsonl"
+    "$PYTHON" bench/pytorch_cnn.py --device cuda --config "$CNN" --modes plain,gradnorm | tee "$OUT/pytorch_cnn.jsonl"
 else
     echo "bench/gpu.sh: $PYTHON has no torch with CUDA; the PyTorch columns stay empty" >&2
     : > "$OUT/pytorch_mlp.jsonl"
     : > "$OUT/pytorch_rnn.jsonl"
+    : > "$OUT/pytorch_cnn.jsonl"
 fi
 
 # One table from the summaries (the same fields in both: config, mode, ms_per_step_median).
@@ -47,7 +50,7 @@ fi
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 ms = {}
-for name in ("burn.jsonl", "pytorch_mlp.jsonl", "pytorch_rnn.jsonl"):
+for name in ("burn.jsonl", "pytorch_mlp.jsonl", "pytorch_rnn.jsonl", "pytorch_cnn.jsonl"):
     for line in (out / name).read_text().splitlines():
         try:
             r = json.loads(line)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch CPU anchor: training throughput of recurrent nets on the adding problem, with/without
 per-parameter grad-norm logging. The sibling of pytorch_mlp.py: the same flags and the same
-JSON-lines fields, for `train bench --config rnn|lstm` and `cargo xtask bench-compare`.
+JSON-lines fields, for `train bench --config rnn|lstm|gru` and `cargo xtask bench-compare`.
 
 Task (Hochreiter & Schmidhuber 1997, section 5.4; Arjovsky, Shah & Bengio 2016): a sequence of
 T steps of 2 features (value, marker); values are U(0, 1); exactly two steps are marked with 1,
@@ -13,6 +13,8 @@ Model:
     rnn   nn.RNN(2, H, nonlinearity="tanh", batch_first=True) -> Linear(H, 1) on the last state
           h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)
     lstm  nn.LSTM(2, H, batch_first=True) -> Linear(H, 1) on the last state
+    gru   nn.GRU(2, H, batch_first=True) -> Linear(H, 1) on the last state (reset gate after
+          the recurrent product, as the project's GRU)
 One recurrent layer, h_0 = 0, PyTorch default init (uniform(-1/sqrt(H), 1/sqrt(H)) for every
 recurrent weight and bias; note PyTorch has two bias vectors per cell, b_ih and b_hh).
 Loss: MSE (mean over the batch). Optimizer: Adam, lr 1e-3, eps 1e-8, betas (0.9, 0.999), no wd.
@@ -30,14 +32,14 @@ Timing: as pytorch_mlp.py: --warmup untimed steps, steps per repeat calibrated t
 (or --steps), --repeats timed rounds with the modes interleaved, medians reported.
 
 FLOPs per step (estimate): 3 * 2 * batch * T * G * H * (F + H) for the recurrent products
-(G = 1 for the RNN, 4 gates for the LSTM; F = 2 input features) plus 3 * 2 * batch * H for the
+(G = 1 for the RNN, 4 gates for the LSTM, 3 for the GRU; F = 2 input features) plus 3 * 2 * batch * H for the
 read-out; elementwise gate work, the loss and the optimizer are ignored.
 
 Output: JSON lines on stdout. kind=rnn_repeat (one per timed repeat), kind=rnn_summary (medians
 per config x mode), kind=rnn_env (once).
 
 Examples:
-  python3 pytorch_rnn.py                          # rnn and lstm, T = 100, all modes
+  python3 pytorch_rnn.py                          # rnn, lstm and gru, T = 100, all modes
   python3 pytorch_rnn.py --config lstm --modes plain --steps 20 --repeats 3
   python3 pytorch_rnn.py --custom rnn:50,lstm:50  # the same nets at T = 50
 """
@@ -58,6 +60,7 @@ import torch.nn.functional as F
 CONFIGS = {
     "rnn": ("rnn", 100, 128),
     "lstm": ("lstm", 100, 128),
+    "gru": ("gru", 100, 128),
 }
 IN_FEATURES = 2
 CLIP = 1.0
@@ -73,8 +76,10 @@ class SeqRegressor(nn.Module):
             self.rnn = nn.RNN(IN_FEATURES, hidden, nonlinearity="tanh", batch_first=True)
         elif cell == "lstm":
             self.rnn = nn.LSTM(IN_FEATURES, hidden, batch_first=True)
+        elif cell == "gru":
+            self.rnn = nn.GRU(IN_FEATURES, hidden, batch_first=True)
         else:
-            raise ValueError(f"unknown cell {cell!r} (expected rnn or lstm)")
+            raise ValueError(f"unknown cell {cell!r} (expected rnn, lstm or gru)")
         self.readout = nn.Linear(hidden, 1)
 
     def forward(self, x):
@@ -165,7 +170,7 @@ def run_config(cfg_name, cell, t, hidden, modes, args):
     pool = [tuple(x.to(DEVICE) for x in adding_batch(args.batch, t, g)) for _ in range(args.pool_batches)]
     steps_fn = {m: make_step(model, opt, m) for m in modes}
     nb = len(pool)
-    gates = 4 if cell == "lstm" else 1
+    gates = {"lstm": 4, "gru": 3}.get(cell, 1)
     flops_per_step = 3 * 2 * args.batch * (t * gates * hidden * (IN_FEATURES + hidden) + hidden)
     n_params = sum(p.numel() for p in params)
 
@@ -231,7 +236,7 @@ def run_config(cfg_name, cell, t, hidden, modes, args):
         summary = {
             "kind": "rnn_summary", "impl": "pytorch", "config": cfg_name, "cell": cell,
             # depth/width/act as in pytorch_mlp.py's summaries, for readers of both.
-            "depth": 1, "width": hidden, "act": "tanh" if cell == "rnn" else "lstm",
+            "depth": 1, "width": hidden, "act": "tanh" if cell == "rnn" else cell,
             "seq_len": t, "hidden": hidden, "in_features": IN_FEATURES,
             "mode": m, "batch": args.batch, "lr": args.lr, "adam_eps": ADAM_EPS, "clip_grad_norm": CLIP,
             "threads": torch.get_num_threads(), "flush_denormal": args.flush_denormal,
@@ -264,7 +269,7 @@ def run_config(cfg_name, cell, t, hidden, modes, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="all", help="comma list of rnn,lstm or 'all'")
+    ap.add_argument("--config", default="all", help="comma list of rnn,lstm,gru or 'all'")
     ap.add_argument("--custom", default="", help="extra configs, comma list of CELL:T, e.g. rnn:50,lstm:50")
     ap.add_argument("--modes", default="plain,gradnorm,gradnorm_foreach", help="comma list of plain,gradnorm,gradnorm_foreach")
     ap.add_argument("--threads", type=int, default=2)

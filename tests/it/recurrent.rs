@@ -507,3 +507,160 @@ fn a_recurrent_model_that_blows_up_stops_as_diverged_at_its_step() {
         assert!(d.step >= 1 && d.step <= 3, "{}: step {}", m.name, d.step);
     }
 }
+
+/// The LSTM step written out on burn's tensors as the models crate ran it before the fused
+/// cell (`kernels::sigmoid` for the gates, burn's tanh): the new state, h_t over c_t.
+fn lstm_step_by_step(a: Tensor<2>, state_prev: Tensor<2>) -> Tensor<2> {
+    use burn::tensor::activation::tanh;
+    let [n, wide] = a.dims();
+    let h = wide / 4;
+    let gate = |k: usize| a.clone().slice([0..n, k * h..(k + 1) * h]);
+    let (i, f, g, o) = (kernels::sigmoid(gate(0)), kernels::sigmoid(gate(1)), tanh(gate(2)), kernels::sigmoid(gate(3)));
+    let c = f * state_prev.slice([n..2 * n, 0..h]) + i * g;
+    Tensor::cat(vec![o * tanh(c.clone()), c], 0)
+}
+
+/// The GRU step (reset-after) written out on burn's tensors as the models crate ran it before
+/// the fused cell: h_t.
+fn gru_step_by_step(ax: Tensor<2>, ph: Tensor<2>, h_prev: Tensor<2>) -> Tensor<2> {
+    use burn::tensor::activation::tanh;
+    let [n, wide] = ax.dims();
+    let h = wide / 3;
+    let side = |t: &Tensor<2>, k: usize| t.clone().slice([0..n, k * h..(k + 1) * h]);
+    let z = kernels::sigmoid(side(&ax, 0) + side(&ph, 0));
+    let r = kernels::sigmoid(side(&ax, 1) + side(&ph, 1));
+    let cand = tanh(side(&ax, 2) + r * side(&ph, 2));
+    z.clone().neg().add_scalar(1.0) * cand + z * h_prev
+}
+
+/// A weighted sum of a step's outputs, so that every output has its own gradient.
+fn weighted(out: Tensor<2>, seed: u64) -> Tensor<1> {
+    let [rows, cols] = out.dims();
+    (out.clone() * inputs(rows, cols, seed, &out.device())).sum()
+}
+
+#[test]
+fn fused_cells_give_the_step_by_step_values_and_gradients() {
+    // Both cells' fused operation against the step-by-step cell on burn's tensors, forward
+    // and every input's gradient, on each backend: at a small size, and at a training batch's
+    // size, where flex splits the rows over its threads. Inputs of spread 2 reach into the
+    // nonlinearities' flat tails; a previous state of zeros is the first step's.
+    for backend in BACKENDS {
+        let device = backend.autodiff_device();
+        for (n, h) in [(3, 5), (128, 128)] {
+            let what = format!("{backend:?} {n}x{h}");
+            let spread = |t: Tensor<2>| (t * 2.0).require_grad();
+            let (a, prev) = (spread(inputs(n, 4 * h, 1, &device)), spread(inputs(2 * n, h, 2, &device)));
+            let (state, gates) = kernels::lstm_cell(a.clone(), prev.clone());
+            let reference = lstm_step_by_step(a.clone(), prev.clone());
+            close(&host(state.clone()), &host(reference.clone()), 1e-5, &format!("{what} LSTM state"));
+            let f = kernels::sigmoid(a.clone().slice([0..n, h..2 * h]));
+            close(&host(gates.slice([0..n, h..2 * h])), &host(f), 1e-6, &format!("{what} LSTM forget gate"));
+            let (ours, theirs) = (weighted(state, 7).backward(), weighted(reference, 7).backward());
+            close(&host(a.grad(&ours).unwrap()), &host(a.grad(&theirs).unwrap()), 1e-5, &format!("{what} LSTM dL/da"));
+            close(&host(prev.grad(&ours).unwrap()), &host(prev.grad(&theirs).unwrap()), 1e-5, &format!("{what} LSTM dL/dstate"));
+            let zeros = Tensor::<2>::zeros([2 * n, h], &device);
+            let first = kernels::lstm_cell(a.clone(), zeros.clone()).0;
+            close(&host(first), &host(lstm_step_by_step(a.clone(), zeros)), 1e-5, &format!("{what} LSTM first step"));
+
+            let (ax, ph, hp) = (spread(inputs(n, 3 * h, 3, &device)), spread(inputs(n, 3 * h, 4, &device)), spread(inputs(n, h, 5, &device)));
+            let (next, gates) = kernels::gru_cell(ax.clone(), ph.clone(), hp.clone());
+            let reference = gru_step_by_step(ax.clone(), ph.clone(), hp.clone());
+            close(&host(next.clone()), &host(reference.clone()), 1e-5, &format!("{what} GRU h"));
+            let z = kernels::sigmoid(ax.clone().slice([0..n, 0..h]) + ph.clone().slice([0..n, 0..h]));
+            close(&host(gates.slice([0..n, 0..h])), &host(z), 1e-6, &format!("{what} GRU update gate"));
+            let (ours, theirs) = (weighted(next, 8).backward(), weighted(reference, 8).backward());
+            for (t, name) in [(&ax, "ax"), (&ph, "ph"), (&hp, "h_prev")] {
+                close(&host(t.grad(&ours).unwrap()), &host(t.grad(&theirs).unwrap()), 1e-5, &format!("{what} GRU dL/d{name}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_cells_gradients_match_finite_differences() {
+    // Central differences of the weighted sum of a small step's outputs, in f64 from the f32
+    // outputs, against every entry of every input's gradient. With a step of 1e-2 the
+    // differences' own error (of order the step squared, and float32's rounding of the sum
+    // over the step) stays below 1e-3 of the gradients' scale.
+    let eps = 1e-2f32;
+    for backend in BACKENDS {
+        let device = backend.autodiff_device();
+        let (n, h) = (2, 3);
+        let sum = |out: Tensor<2>, seed: u64| -> f64 {
+            let w = host(inputs(out.dims()[0], out.dims()[1], seed, &device));
+            host(out).iter().zip(&w).map(|(&o, &w)| f64::from(o) * f64::from(w)).sum()
+        };
+        // Every input's gradient from autodiff, and from differences of `f` over its entries.
+        let check = |what: &str, ins: Vec<Tensor<2>>, f: &dyn Fn(&[Tensor<2>]) -> Tensor<2>| {
+            let ins: Vec<Tensor<2>> = ins.into_iter().map(|t| t.require_grad()).collect();
+            let grads = weighted(f(&ins), 9).backward();
+            for (k, t) in ins.iter().enumerate() {
+                let analytic = host(t.grad(&grads).unwrap());
+                let values = host(t.clone());
+                let numeric: Vec<f32> = (0..values.len())
+                    .map(|e| {
+                        let at = |d: f32| {
+                            let mut v = values.clone();
+                            v[e] += d;
+                            let mut moved: Vec<Tensor<2>> = ins.iter().map(|t| t.clone().detach()).collect();
+                            moved[k] = Tensor::from_data(TensorData::new(v, t.dims()), &device);
+                            sum(f(&moved), 9)
+                        };
+                        ((at(eps) - at(-eps)) / (2.0 * f64::from(eps))) as f32
+                    })
+                    .collect();
+                close(&analytic, &numeric, 1e-3, &format!("{backend:?} {what} input {k}"));
+            }
+        };
+        check("LSTM", vec![inputs(n, 4 * h, 11, &device), inputs(2 * n, h, 12, &device)], &|t| kernels::lstm_cell(t[0].clone(), t[1].clone()).0);
+        check("GRU", vec![inputs(n, 3 * h, 13, &device), inputs(n, 3 * h, 14, &device), inputs(n, h, 15, &device)], &|t| {
+            kernels::gru_cell(t[0].clone(), t[1].clone(), t[2].clone()).0
+        });
+    }
+}
+
+#[test]
+fn lstm_and_gru_gradients_are_those_of_burns_modules() {
+    // The whole model, its cells fused, against burn's `Lstm::forward` and `Gru::forward` on
+    // the same parameters: every parameter's gradient of the summed squared output, on each
+    // backend, for one and two layers.
+    for backend in BACKENDS {
+        let device = backend.autodiff_device();
+        for cell in [Cell::Lstm, Cell::Gru] {
+            for layers in [1, 2] {
+                let what = format!("{backend:?} {cell:?} x{layers}");
+                let config = RecurrentConfig::new(cell, 3, 6, 5, 2)
+                    .with_layers(layers)
+                    .with_forget_bias(if cell == Cell::Lstm { 1.0 } else { 0.0 })
+                    .with_seed(11);
+                let model = config.init(&device);
+                let x = inputs(4, 18, 3, &device);
+                let ours = model.forward(x.clone()).square().sum().backward();
+                let theirs = burn_forward(&model, x, 3).square().sum().backward();
+                let mut compared = 0;
+                let mut compare = |name: String, p: &burn::module::Param<Tensor<2>>| {
+                    close(&host(p.grad(&ours).unwrap()), &host(p.grad(&theirs).unwrap()), 1e-5, &format!("{what} {name}"));
+                    compared += 1;
+                };
+                let gates: Vec<(usize, &burn::nn::GateController)> = model
+                    .lstm
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(l, m)| [&m.input_gate, m.forget_gate.as_ref().unwrap(), &m.cell_gate, &m.output_gate].map(|g| (l, g)))
+                    .chain(model.gru.iter().enumerate().flat_map(|(l, m)| [&m.update_gate, &m.reset_gate, &m.new_gate].map(|g| (l, g))))
+                    .collect();
+                for (k, (l, g)) in gates.iter().enumerate() {
+                    for (side, lin) in [("input", &g.input_transform), ("hidden", &g.hidden_transform)] {
+                        compare(format!("layer {l} gate {k} {side} weight"), &lin.weight);
+                        let b = lin.bias.as_ref().unwrap();
+                        let (a, t) = (b.grad(&ours).unwrap(), b.grad(&theirs).unwrap());
+                        close(&host(a), &host(t), 1e-5, &format!("{what} layer {l} gate {k} {side} bias"));
+                    }
+                }
+                compare("readout weight".to_string(), &model.readout.weight);
+                assert_eq!(compared, 2 * cell.gates() * layers + 1, "{what}");
+            }
+        }
+    }
+}

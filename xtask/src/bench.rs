@@ -3,8 +3,9 @@
 //!
 //! Each round runs `train bench` and the reference script (same configurations and JSON-lines
 //! fields) for one configuration, one after the other: `bench/pytorch_mlp.py` for the MLPs a
-//! to e, `bench/pytorch_rnn.py` for the recurrent `rnn` and `lstm` (the adding problem at
-//! T = 100), `bench/pytorch_cnn.py` for the CNN `cnn`. The ratio reported is project steps/s over PyTorch steps/s: above 1, the
+//! to e, `bench/pytorch_rnn.py` for the recurrent `rnn`, `lstm` and `gru` (the adding
+//! problem at T = 100), `bench/pytorch_cnn.py` for the CNN `cnn`. The ratio reported is
+//! project steps/s over PyTorch steps/s: above 1, the
 //! project is faster.
 
 use anyhow::{Context, Result, bail};
@@ -14,7 +15,7 @@ use std::process::Command;
 
 /// What to compare.
 pub struct BenchCompare {
-    /// Configurations a to e (MLPs), rnn and lstm (recurrent), cnn.
+    /// Configurations a to e (MLPs), rnn, lstm and gru (recurrent), cnn.
     pub configs: Vec<String>,
     /// Alternating rounds per configuration.
     pub rounds: usize,
@@ -66,7 +67,7 @@ impl Medians {
 pub const MLP_CONFIGS: [&str; 5] = ["a", "b", "c", "d", "e"];
 
 /// The recurrent configurations of `train bench` and `bench/pytorch_rnn.py`.
-pub const RNN_CONFIGS: [&str; 2] = ["rnn", "lstm"];
+pub const RNN_CONFIGS: [&str; 3] = ["rnn", "lstm", "gru"];
 
 /// The CNN configuration of `train bench` and `bench/pytorch_cnn.py`.
 pub const CNN_CONFIGS: [&str; 1] = ["cnn"];
@@ -173,9 +174,10 @@ mod tests {
         assert_eq!(reference_script("e").expect("e"), "bench/pytorch_mlp.py");
         assert_eq!(reference_script("rnn").expect("rnn"), "bench/pytorch_rnn.py");
         assert_eq!(reference_script("lstm").expect("lstm"), "bench/pytorch_rnn.py");
-        let err = reference_script("gru").expect_err("no gru benchmark").to_string();
+        assert_eq!(reference_script("gru").expect("gru"), "bench/pytorch_rnn.py");
         assert_eq!(reference_script("cnn").expect("cnn"), "bench/pytorch_cnn.py");
-        assert!(err.contains("`gru`") && err.contains("one of a, b, c, d, e, rnn, lstm, cnn"), "{err}");
+        let err = reference_script("f").expect_err("no configuration f").to_string();
+        assert!(err.contains("`f`") && err.contains("one of a, b, c, d, e, rnn, lstm, gru, cnn"), "{err}");
         for script in ["bench/pytorch_mlp.py", "bench/pytorch_rnn.py", "bench/pytorch_cnn.py"] {
             assert!(workspace_root().join(script).is_file(), "{script} is missing");
         }

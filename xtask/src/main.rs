@@ -71,7 +71,7 @@ enum Command {
     },
     /// Compare training throughput with PyTorch on this machine, in alternating rounds.
     BenchCompare {
-        /// Comma-separated configurations: the MLPs a, b, c, d, e, the recurrent rnn, lstm, the CNN cnn.
+        /// Comma-separated configurations: the MLPs a, b, c, d, e, the recurrent rnn, lstm, gru, the CNN cnn.
         #[arg(long, default_value = "a,b,c,d,e")]
         config: String,
         /// Alternating rounds per configuration (project, PyTorch, project, ...).

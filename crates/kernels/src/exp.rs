@@ -21,12 +21,19 @@ pub fn sigmoid(src: &[f32], dst: &mut [f32]) {
 #[inline(always)]
 fn sigmoid_portable(src: &[f32], dst: &mut [f32]) {
     for (d, &x) in dst.iter_mut().zip(src) {
-        // e = e^-|x| never overflows; s = 1 / (1 + e) is the sigmoid of |x|, and
-        // sigmoid(-|x|) = 1 - s = e s, without the cancellation of 1 - s.
-        let e = exp_nonpositive(-x.abs());
-        let s = 1.0 / (1.0 + e);
-        *d = if x >= 0.0 { s } else { e * s };
+        *d = sigmoid_one(x);
     }
+}
+
+/// 1 / (1 + e^-x) of one value, inlined into loops that the compiler vectorizes (the fused
+/// recurrent cells call it as [`sigmoid`] does, so that their gates are the same values).
+#[inline(always)]
+pub(crate) fn sigmoid_one(x: f32) -> f32 {
+    // e = e^-|x| never overflows; s = 1 / (1 + e) is the sigmoid of |x|, and
+    // sigmoid(-|x|) = 1 - s = e s, without the cancellation of 1 - s.
+    let e = exp_nonpositive(-x.abs());
+    let s = 1.0 / (1.0 + e);
+    if x >= 0.0 { s } else { e * s }
 }
 
 /// e^x for x <= 0 (and NaN), to about 1 ulp: Cephes' `expf`. x = k ln2 + r with |r| <= ln2/2

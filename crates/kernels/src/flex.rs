@@ -276,12 +276,12 @@ fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64, g: impl Fn(f64, 
 
 /// Rows per piece of work of LayerNorm: about 16k entries, so that a 128x256 batch splits in
 /// two and a piece's work dwarfs handing it to another thread.
-fn rows_per_task(d: usize) -> usize {
+pub(crate) fn rows_per_task(d: usize) -> usize {
     (1 << 14) / d.max(1)
 }
 
 /// The values of a contiguous f32 flex tensor of `dims` dimensions.
-fn contiguous(t: &FlexTensor, dims: usize) -> Option<&[f32]> {
+pub(crate) fn contiguous(t: &FlexTensor, dims: usize) -> Option<&[f32]> {
     if t.dtype() != DType::F32 || t.layout().num_dims() != dims {
         return None;
     }

@@ -41,10 +41,15 @@ mod autodiff;
 mod conv;
 mod exp;
 mod flex;
+mod gru;
 mod host;
+mod lstm;
 mod matmul;
+mod tanh;
 
+pub use gru::{GruKernels, gru_cell};
 pub use host::{HostValues, host_values};
+pub use lstm::{LstmKernels, lstm_cell};
 
 use burn::backend::NdArray;
 use burn::backend::tensor::FloatTensor;

@@ -321,6 +321,7 @@ impl Recurrent {
             let p = self.stacked(l);
             let hidden = p.u.dims()[0];
             let mut h: Option<Tensor<2>> = None;
+            // The LSTM's state: h_t over c_t (see `kernels::lstm_cell`).
             let mut c: Option<Tensor<2>> = None;
             let mut outputs = Vec::with_capacity(if l + 1 < layers { steps } else { 0 });
             for (t, x_t) in std::mem::take(&mut seq).into_iter().enumerate() {
@@ -340,22 +341,17 @@ impl Recurrent {
                 let next = match self.cell {
                     Cell::Rnn => apply(Activation::Tanh, fused(p_t)),
                     Cell::Lstm => {
-                        let a = fused(p_t);
-                        let gate = |k: usize| a.clone().slice([0..n, k * hidden..(k + 1) * hidden]);
-                        let i = kernels::sigmoid(gate(0));
-                        let f = kernels::sigmoid(gate(1));
-                        let g = apply(Activation::Tanh, gate(2));
-                        let o = kernels::sigmoid(gate(3));
-                        let f = match &name {
-                            Some(name) => taps.gate(name, t + 1, f),
-                            None => f,
-                        };
-                        let cell = match c.take() {
-                            Some(c_prev) => f * c_prev + i * g,
-                            None => i * g,
-                        };
-                        let out = o * apply(Activation::Tanh, cell.clone());
-                        c = Some(cell);
+                        // The gates and the cell update in one node (the kernels crate's
+                        // `lstm_cell`): the state holds h_t over c_t, and h_t is its first n
+                        // rows. Before the first step the state is zero, which gives
+                        // c_1 = i g exactly.
+                        let prev = c.take().unwrap_or_else(|| Tensor::zeros([2 * n, hidden], &x_t.device()));
+                        let (state, gates) = kernels::lstm_cell(fused(p_t), prev);
+                        if let Some(name) = &name {
+                            taps.gate(name, t + 1, gates.slice([0..n, hidden..2 * hidden]));
+                        }
+                        let out = state.clone().slice([0..n, 0..hidden]);
+                        c = Some(state);
                         out
                     }
                     Cell::Gru => {
@@ -368,19 +364,14 @@ impl Recurrent {
                             Some(p_t) => p_t + b_h,
                             None => b_h.repeat_dim(0, n),
                         };
-                        let side = |t: &Tensor<2>, k: usize| t.clone().slice([0..n, k * hidden..(k + 1) * hidden]);
-                        let z = kernels::sigmoid(side(&a_x, 0) + side(&ph, 0));
-                        let r = kernels::sigmoid(side(&a_x, 1) + side(&ph, 1));
-                        let cand = apply(Activation::Tanh, side(&a_x, 2) + r * side(&ph, 2));
-                        let z = match &name {
-                            Some(name) => taps.gate(name, t + 1, z),
-                            None => z,
-                        };
-                        let kept = z.clone().neg().add_scalar(1.0) * cand;
-                        match &h {
-                            Some(h_prev) => kept + z * h_prev.clone(),
-                            None => kept,
+                        // The gates and the update in one node (the kernels crate's
+                        // `gru_cell`); h_0 = 0 gives h_1 = (1 - z) n exactly.
+                        let h_prev = h.clone().unwrap_or_else(|| Tensor::zeros([n, hidden], &x_t.device()));
+                        let (next, gates) = kernels::gru_cell(a_x, ph, h_prev);
+                        if let Some(name) = &name {
+                            taps.gate(name, t + 1, gates.slice([0..n, 0..hidden]));
                         }
+                        next
                     }
                 };
                 let next = match &name {

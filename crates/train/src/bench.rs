@@ -68,7 +68,7 @@ const RECURRENT_LR: f64 = 1e-3;
 const RECURRENT_CLIP: f64 = 1.0;
 
 /// The benchmark's models.
-pub const CONFIGS: [BenchConfig; 8] = [
+pub const CONFIGS: [BenchConfig; 9] = [
     plain("a", 10, 256, Activation::Sigmoid),
     plain("b", 10, 256, Activation::Relu),
     plain("c", 50, 64, Activation::Sigmoid),
@@ -80,6 +80,7 @@ pub const CONFIGS: [BenchConfig; 8] = [
     // a read-out from the last state.
     recurrent("rnn", Cell::Rnn),
     recurrent("lstm", Cell::Lstm),
+    recurrent("gru", Cell::Gru),
     // Three stages of 8, 16 and 32 channels, two 3x3 ReLU convolutions each, the first of
     // the later stages with stride 2; global average pooling and a linear head.
     BenchConfig { name: "cnn", depth: 2, width: 32, activation: Activation::Relu, norm: Norm::None, residual: false, family: Family::Cnn },
@@ -88,9 +89,9 @@ pub const CONFIGS: [BenchConfig; 8] = [
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Comma-separated configurations: a (10x256 sigmoid), b (10x256 ReLU), c (50x64 sigmoid),
-    /// d (4x1024 ReLU), e (a with LayerNorm and residual skips), rnn and lstm (the adding
-    /// problem, T = 100, hidden 128, Adam), cnn (three stages of two 3x3 ReLU convolutions,
-    /// 8 to 32 channels, on 1x28x28 images), or `all`.
+    /// d (4x1024 ReLU), e (a with LayerNorm and residual skips), rnn, lstm and gru (the
+    /// adding problem, T = 100, hidden 128, Adam), cnn (three stages of two 3x3 ReLU
+    /// convolutions, 8 to 32 channels, on 1x28x28 images), or `all`.
     #[arg(long, default_value = "all")]
     pub config: String,
     /// Comma-separated modes: `plain` and `telemetry` (the default cadence).
@@ -161,7 +162,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         for name in args.config.split(',').filter(|s| !s.is_empty()) {
             match CONFIGS.iter().find(|c| c.name == name) {
                 Some(c) => v.push(*c),
-                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d, e, rnn, lstm, cnn or all"),
+                None => bail!("bench --config: unknown configuration `{name}`, expected a, b, c, d, e, rnn, lstm, gru, cnn or all"),
             }
         }
         v
