@@ -439,7 +439,7 @@ fn a_residual_cnn_keeps_its_first_layers_gradient_where_a_plain_one_loses_it() {
     }
     // The run folder names the layers by stage and convolution, and taps every one.
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
-    assert!(manifest.contains("\"s2.conv8\"") && manifest.contains("\"kind\": \"cnn\""), "{manifest}");
+    assert!(manifest.contains("\"s2.conv8\"") && manifest.contains("\"kind\": \"cnn\"") && manifest.contains("\"block\": \"single\""), "{manifest}");
     let layers = std::fs::read_to_string(out.join("layers.csv")).unwrap();
     let tapped = |metric: &str| layers.lines().filter(|l| l.starts_with("residual,") && l.contains(&format!(",{metric},"))).count();
     assert!(tapped("delta_norm") > 0 && tapped("stream_delta_norm") > 0 && tapped("dead_fraction") == 0 && tapped("saturation") > 0);
@@ -497,7 +497,7 @@ fn residual_basic_blocks_keep_far_more_of_the_first_layers_gradient_than_plain_o
         assert!(r > 1e3 * p && r < 1.0, "{when}: residual ratio {r} against plain {p}");
     }
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
-    assert!(manifest.contains("\"s1.b1.conv1\"") && manifest.contains("\"s2.b4.conv2\""), "{manifest}");
+    assert!(manifest.contains("\"s1.b1.conv1\"") && manifest.contains("\"s2.b4.conv2\"") && manifest.contains("\"block\": \"basic\""), "{manifest}");
     // Every convolution is tapped (the files number the layers: s1.b1.conv1 is 1,
     // s2.b4.conv2 16); the stream at every block's second convolution alone.
     let layers = std::fs::read_to_string(out.join("layers.csv")).unwrap();

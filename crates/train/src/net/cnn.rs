@@ -88,6 +88,7 @@ pub(crate) fn info(c: &CnnConfig, base: ModelInfo) -> ModelInfo {
         bias_init: Some(c.bias_init.to_string()),
         norm: Some(c.norm.name().to_string()),
         residual: Some(c.residual),
+        block: Some(c.block.name().to_string()),
         ..base
     }
 }
