@@ -97,20 +97,20 @@ fn forward(p: &Params, shapes: &[ConvShape], input: [usize; 3], f: Activation, x
         for (i, v) in z.iter_mut().enumerate() {
             *v += b[i / plane];
         }
-        if let Bump::Z { layer, at, eps } = bump {
-            if layer == k {
-                z[at] += eps;
-            }
+        if let Bump::Z { layer, at, eps } = bump
+            && layer == k
+        {
+            z[at] += eps;
         }
         h = match (s.block, skip) {
             (_, None) => z.iter().map(|&v| f.value(v)).collect(),
             (Block::Single, Some(s)) => s.iter().zip(&z).map(|(s, z)| s + f.value(*z)).collect(),
             (Block::Basic, Some(s)) => s.iter().zip(&z).map(|(s, z)| f.value(s + z)).collect(),
         };
-        if let Bump::Stream { layer, at, eps } = bump {
-            if layer == k {
-                h[at] += eps;
-            }
+        if let Bump::Stream { layer, at, eps } = bump
+            && layer == k
+        {
+            h[at] += eps;
         }
         size = s.out_size;
     }
