@@ -1,7 +1,8 @@
-//! The configurable CNN: stages of 3x3 convolutions, downsampled by stride 2 between stages,
-//! whose activation, initialization, normalization (BatchNorm2d) and residual skips (He et
-//! al.'s option B: identity, or a 1x1 projection where the shape changes) are configuration,
-//! then global average pooling and a linear head; with a tapped forward pass for telemetry.
+//! The configurable CNN: stages of blocks of 3x3 convolutions (one convolution a block, or He
+//! et al.'s basic block of two), downsampled by stride 2 between stages, whose activation,
+//! initialization, normalization (BatchNorm2d) and residual skips (He et al.'s option B:
+//! identity, or a 1x1 projection where the shape changes) are configuration, then global
+//! average pooling and a linear head; with a tapped forward pass for telemetry.
 
 use crate::init::{BiasInit, Init, draw_bias, draw_bias_of, draw_iid, draw_weight};
 use crate::mlp::{ModelError, Norm, apply, watched};
@@ -20,61 +21,102 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ModelError {
 }
 
 /// The configuration of a [`Cnn`]: an image of `input` = `[channels, height, width]`, then
-/// `channels.len()` stages of `depth` 3x3 convolutions each, stage `s` with `channels[s]`
-/// channels; the first convolution of every stage but the first has stride 2 (it halves the
-/// image, rounding up), every other one stride 1, all padded by 1. Global average pooling and
-/// a linear layer to `output` classes follow.
+/// `channels.len()` stages of `depth` blocks each (one 3x3 convolution a block, or two with
+/// [`Block::Basic`]), stage `s` with `channels[s]` channels; the first convolution of every
+/// stage but the first has stride 2 (it halves the image, rounding up), every other one
+/// stride 1, all padded by 1. Global average pooling and a linear layer to `output` classes
+/// follow.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CnnConfig {
     /// `[channels, height, width]` of one example.
     pub input: [usize; 3],
     /// Channels of each stage, first to last.
     pub channels: Vec<usize>,
-    /// Convolutions per stage.
+    /// Blocks per stage: convolutions per stage with [`Block::Single`], twice as many with
+    /// [`Block::Basic`].
     pub depth: usize,
+    /// The form of a block (see [`Cnn`]).
+    pub block: Block,
     pub output: usize,
-    /// Applied after every convolution (after its norm).
+    /// Applied after every convolution's norm (the basic block's second: after the sum).
     pub activation: Activation,
     pub init: Init,
     pub bias_init: BiasInit,
     /// `none` or `batch` (BatchNorm2d over each channel); `layer` is refused.
     pub norm: Norm,
-    /// Adds every convolution's output but the first's to a residual stream (see [`Cnn`]).
+    /// Adds every block's output to a residual stream, the single form's first convolution
+    /// excepted (see [`Cnn`]).
     pub residual: bool,
     /// Seeds the initializers; convolution `i` draws from its own streams of this seed.
     pub seed: u64,
 }
 
+/// The form of one block of a [`Cnn`] (the exact forms are [`Cnn`]'s).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Block {
+    /// One convolution, its activation before the sum: `h' = S h + f(norm(conv(h)))`.
+    #[default]
+    Single,
+    /// He et al.'s (2016) basic block of two convolutions, the activation after the sum:
+    /// `h' = f(norm(conv2(f(norm(conv1(h))))) + S h)`.
+    Basic,
+}
+
+impl Block {
+    /// The name configs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Block::Single => "single",
+            Block::Basic => "basic",
+        }
+    }
+}
+
 /// Where one convolution sits and what it maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvShape {
-    /// 1-based stage and position within it, as the layer's name says (`s2.conv3`).
+    /// 1-based stage and block within it, as the layer's name says (`s2.conv3`, `s2.b3.conv1`).
     pub stage: usize,
     pub index: usize,
+    /// The block's form, and which of its convolutions this is (1-based; always 1 in a
+    /// single block).
+    pub block: Block,
+    pub position: usize,
     pub in_channels: usize,
     pub out_channels: usize,
     pub stride: usize,
     /// The side of its output image (height, width).
     pub out_size: [usize; 2],
+    /// The skip added after this convolution: in a basic block only its second has one.
     pub skip: ConvSkip,
+    /// The channels of the skip's source (the block's input) and the stride of a projection
+    /// on it: the convolution's own in a single block, the first convolution's in a basic one.
+    pub skip_channels: usize,
+    pub skip_stride: usize,
 }
 
 /// What a convolution's output is added to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ConvSkip {
-    /// Plain: `h' = f(z)`.
+    /// Plain: nothing is added.
     #[default]
     None,
-    /// `h' = h + f(z)`: input and output of the same shape.
+    /// The block's input itself: input and output of the same shape.
     Identity,
-    /// `h' = P h + f(z)`, `P` a 1x1 convolution of the convolution's stride, no bias.
+    /// `P h`, `P` a 1x1 convolution of the block's stride, no bias (followed by BatchNorm2d
+    /// in a basic block of a net with BatchNorm).
     Projection,
 }
 
 impl ConvShape {
-    /// The layer's name in every file and view: `s<stage>.conv<index>`.
+    /// The layer's name in every file and view: `s<stage>.conv<index>` in a single block,
+    /// `s<stage>.b<index>.conv<position>` in a basic one.
     pub fn name(&self) -> String {
-        format!("s{}.conv{}", self.stage, self.index)
+        match self.block {
+            Block::Single => format!("s{}.conv{}", self.stage, self.index),
+            Block::Basic => format!("s{}.b{}.conv{}", self.stage, self.index, self.position),
+        }
     }
 }
 
@@ -86,19 +128,44 @@ fn out_side(n: usize, stride: usize) -> usize {
 impl CnnConfig {
     /// Every convolution, first to last.
     pub fn convs(&self) -> Vec<ConvShape> {
-        let mut out = Vec::with_capacity(self.channels.len() * self.depth);
+        let per_block = match self.block {
+            Block::Single => 1,
+            Block::Basic => 2,
+        };
+        let mut out = Vec::with_capacity(self.channels.len() * self.depth * per_block);
         let (mut c, mut size) = (self.input[0], [self.input[1], self.input[2]]);
         for (s, &channels) in self.channels.iter().enumerate() {
             for j in 0..self.depth {
                 let stride = if s > 0 && j == 0 { 2 } else { 1 };
                 let out_size = size.map(|n| out_side(n, stride));
-                let first = out.is_empty();
-                let skip = match (self.residual && !first, c == channels && stride == 1) {
+                // The single form's first convolution is the stem, with nothing to skip; a
+                // basic block always has its skip, projected where it changes the shape.
+                let skipped = self.residual && (self.block == Block::Basic || !out.is_empty());
+                let skip = match (skipped, c == channels && stride == 1) {
                     (false, _) => ConvSkip::None,
                     (true, true) => ConvSkip::Identity,
                     (true, false) => ConvSkip::Projection,
                 };
-                out.push(ConvShape { stage: s + 1, index: j + 1, in_channels: c, out_channels: channels, stride, out_size, skip });
+                let shape = ConvShape {
+                    stage: s + 1,
+                    index: j + 1,
+                    block: self.block,
+                    position: 1,
+                    in_channels: c,
+                    out_channels: channels,
+                    stride,
+                    out_size,
+                    skip,
+                    skip_channels: c,
+                    skip_stride: stride,
+                };
+                match self.block {
+                    Block::Single => out.push(shape),
+                    Block::Basic => {
+                        out.push(ConvShape { skip: ConvSkip::None, ..shape });
+                        out.push(ConvShape { position: 2, in_channels: channels, stride: 1, ..shape });
+                    }
+                }
                 (c, size) = (channels, out_size);
             }
         }
@@ -106,7 +173,7 @@ impl CnnConfig {
     }
 
     /// The number of trainable parameters: convolutions with their biases, the norms' scale
-    /// and shift, the projections and the head.
+    /// and shift, the projections (with their norms in basic blocks) and the head.
     pub fn num_params(&self) -> usize {
         let convs: usize = self
             .convs()
@@ -114,8 +181,9 @@ impl CnnConfig {
             .map(|c| {
                 let conv = c.out_channels * c.in_channels * KERNEL * KERNEL + c.out_channels;
                 let norm = if self.norm == Norm::Batch { 2 * c.out_channels } else { 0 };
-                let projection = if c.skip == ConvSkip::Projection { c.out_channels * c.in_channels } else { 0 };
-                conv + norm + projection
+                let projection = if c.skip == ConvSkip::Projection { c.out_channels * c.skip_channels } else { 0 };
+                let projection_norm = if self.projection_norm(c) { 2 * c.out_channels } else { 0 };
+                conv + norm + projection + projection_norm
             })
             .sum();
         let last = self.channels.last().copied().unwrap_or(0);
@@ -138,7 +206,7 @@ impl CnnConfig {
             return Err(invalid("channels", format!("stage {} has 0 channels", s + 1)));
         }
         if self.depth == 0 {
-            return Err(invalid("depth", "must be at least 1 (the convolutions of each stage)"));
+            return Err(invalid("depth", "must be at least 1 (the blocks of each stage)"));
         }
         if h < KERNEL || w < KERNEL {
             return Err(invalid("input", format!("the {h}x{w} image is smaller than the {KERNEL}x{KERNEL} kernel")));
@@ -184,19 +252,27 @@ impl CnnConfig {
         Ok(())
     }
 
+    /// Whether the projection on convolution `c`'s skip has a BatchNorm2d of its own: in a
+    /// basic block of a net with BatchNorm, as in He et al.'s option B. The single form keeps
+    /// its bare projection, so that the runs recorded with it rerun as they were.
+    fn projection_norm(&self, c: &ConvShape) -> bool {
+        c.skip == ConvSkip::Projection && c.block == Block::Basic && self.norm == Norm::Batch
+    }
+
     /// How the watcher groups the parameters: convolution `i` with its norm and its skip's
-    /// projection is the layer `s<stage>.conv<index>`, and the head is `head`.
+    /// projection (and the projection's norm) is the layer [`ConvShape::name`], and the head
+    /// is `head`.
     pub fn grouping(&self) -> Grouping {
         self.convs().iter().enumerate().fold(Grouping::default(), |g, (i, c)| {
-            let members = [format!("convs.{i}"), format!("norms.{i}"), format!("projections.{i}")];
+            let members = [format!("convs.{i}"), format!("norms.{i}"), format!("projections.{i}"), format!("projection_norms.{i}")];
             g.group(c.name(), &members.iter().map(String::as_str).collect::<Vec<_>>())
         })
     }
 
     /// Builds the model on `device`, every parameter drawn now from the seed: a convolution's
     /// weight from `init` with PyTorch's fans (fan in `C_in * 9`, fan out `C_out * 9`), its
-    /// bias from `bias_init`, a projection from `init` (fan in `C_in`), the head as the MLP's
-    /// output layer.
+    /// bias from `bias_init`, a projection from `init` (fan in the skip's channels), the head
+    /// as the MLP's output layer.
     ///
     /// # Panics
     /// If the configuration does not [`validate`](Self::validate): callers validate user input first.
@@ -228,11 +304,16 @@ impl CnnConfig {
             .map(|(i, c)| {
                 (c.skip == ConvSkip::Projection).then(|| {
                     let mut rng = Rng::derive(self.seed, &[i as u64, 2]);
-                    let weight = draw_filters(&self.init, c.out_channels, c.in_channels, 1, &mut rng);
-                    Param::from_data(TensorData::new(weight, [c.out_channels, c.in_channels, 1, 1]), device)
+                    let weight = draw_filters(&self.init, c.out_channels, c.skip_channels, 1, &mut rng);
+                    Param::from_data(TensorData::new(weight, [c.out_channels, c.skip_channels, 1, 1]), device)
                 })
             })
             .collect();
+        let projection_norms = if self.norm == Norm::Batch {
+            shapes.iter().map(|c| self.projection_norm(c).then(|| BatchNormConfig::new(c.out_channels).init(device))).collect()
+        } else {
+            Vec::new()
+        };
         let last = *self.channels.last().expect("validated: at least one stage");
         let k = shapes.len() as u64;
         let mut rng = Rng::derive(self.seed, &[k, 0]);
@@ -243,7 +324,7 @@ impl CnnConfig {
             weight: Param::from_data(TensorData::new(weight, [last, self.output]), device),
             bias: Some(Param::from_data(TensorData::new(bias, [self.output]), device)),
         };
-        Cnn { convs, norms, projections, head, shapes, input: self.input, activation: self.activation }
+        Cnn { convs, norms, projections, projection_norms, head, shapes, input: self.input, activation: self.activation }
     }
 }
 
@@ -265,8 +346,9 @@ pub struct Conv {
     pub bias: Param<Tensor<1>>,
 }
 
-/// A CNN of stages of 3x3 convolutions. Convolution `i` (0-based here, named
-/// `s<stage>.conv<index>` in every file and view) computes, from its input `h`:
+/// A CNN of stages of blocks of 3x3 convolutions. In the single form ([`Block::Single`]),
+/// convolution `i` (0-based here, named `s<stage>.conv<index>` in every file and view) is a
+/// block and computes, from its input `h`:
 ///
 /// ```text
 /// z  = conv(h, W, stride) + b       tapped: delta_norm = dL/dz, per example
@@ -277,6 +359,22 @@ pub struct Conv {
 /// h' = P h + a                      residual, where channels or size change: P a 1x1
 ///                                   convolution of the same stride (projections.i, no bias)
 ///                                   tapped: stream_delta_norm = dL/dh'
+/// ```
+///
+/// In the basic form ([`Block::Basic`], He et al. 2016, section 3.3), a block is two
+/// convolutions `i` and `i + 1` (named `s<stage>.b<index>.conv1` and `.conv2`), the activation
+/// after the sum:
+///
+/// ```text
+/// z1 = conv(h, W1, stride) + b1     tapped as conv1: delta_norm = dL/dz1
+/// a1 = f(norm(z1))                  tapped as conv1: activation health
+/// z2 = conv(a1, W2, 1) + b2         tapped as conv2: delta_norm = dL/dz2
+/// h' = f(norm(z2))                  plain
+/// h' = f(norm(z2) + S h)            residual: S the identity where the shape is kept, else
+///                                   a 1x1 projection of the block's stride (projections.i+1),
+///                                   with its own BatchNorm2d where the net has BatchNorm
+///                                   (projection_norms.i+1); h' tapped as conv2: its
+///                                   activation health, and stream_delta_norm = dL/dh'
 /// ```
 ///
 /// then `g = mean over height and width of h` and the head `y = g V + c` (logits), tapped as
@@ -290,6 +388,9 @@ pub struct Cnn {
     /// One per convolution when the model is residual (`Some` where the skip is projected),
     /// else `None`.
     pub projections: Vec<Option<Param<Tensor<4>>>>,
+    /// One per convolution when the norm is `batch` (`Some` after a basic block's
+    /// projection), else empty.
+    pub projection_norms: Vec<Option<BatchNorm>>,
     pub head: Linear,
     #[module(skip)]
     pub shapes: Vec<ConvShape>,
@@ -320,12 +421,28 @@ impl Cnn {
         let n = x.dims()[0];
         let mut h = x.reshape([n, c, h, w]);
         let f = self.activation;
+        // A basic block's input, kept from its first convolution for the skip after its second.
+        let mut block_input = None;
         for (i, (layer, shape)) in self.convs.iter().zip(&self.shapes).enumerate() {
             let name = taps.is_on().then(|| shape.name());
+            if shape.block == Block::Basic && shape.position == 1 {
+                block_input = self.shapes.get(i + 1).is_some_and(|s| s.skip != ConvSkip::None).then(|| h.clone());
+            }
+            let mut source = || match shape.block {
+                Block::Single => h.clone(),
+                Block::Basic => block_input.take().expect("a basic block's second convolution follows its first"),
+            };
             let skip = match shape.skip {
                 ConvSkip::None => None,
-                ConvSkip::Identity => Some(h.clone()),
-                ConvSkip::Projection => self.projections[i].as_ref().map(|p| conv(h.clone(), p.val(), None, shape.stride, 0)),
+                ConvSkip::Identity => Some(source()),
+                ConvSkip::Projection => {
+                    let p = self.projections[i].as_ref().expect("a projected skip has its projection");
+                    let s = conv(source(), p.val(), None, shape.skip_stride, 0);
+                    match self.projection_norms.get(i).and_then(Option::as_ref) {
+                        Some(norm) => Some(norm.forward(s)),
+                        None => Some(s),
+                    }
+                }
             };
             let mut z = conv(h, layer.weight.val(), Some(layer.bias.val()), shape.stride, 1);
             if let Some(name) = &name {
@@ -335,6 +452,11 @@ impl Cnn {
                 Some(norm) => norm.forward(z),
                 None => z,
             };
+            // The basic block adds its skip before the activation, the single one after it.
+            let (z, skip) = match (shape.block, skip) {
+                (Block::Basic, Some(s)) => (z + s, None),
+                (_, skip) => (z, skip),
+            };
             let a = apply(f, z);
             if let Some(name) = &name {
                 // Per channel: the rows are every example's every position, the columns the
@@ -343,15 +465,13 @@ impl Cnn {
                 let channels = a.clone().detach().permute([0, 2, 3, 1]).reshape([n * ph * pw, ch]);
                 taps.activation(name, channels, watched(Some(f)));
             }
-            h = match skip {
+            let stream = match skip {
                 None => a,
-                Some(s) => {
-                    let sum = s + a;
-                    match &name {
-                        Some(name) => taps.stream(name, sum),
-                        None => sum,
-                    }
-                }
+                Some(s) => s + a,
+            };
+            h = match &name {
+                Some(name) if shape.skip != ConvSkip::None => taps.stream(name, stream),
+                _ => stream,
             };
         }
         let [n, ch, _, _] = h.dims();

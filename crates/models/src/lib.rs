@@ -13,7 +13,7 @@ mod recurrent;
 pub mod tutorial;
 
 pub use chain::Activation;
-pub use cnn::{Cnn, CnnConfig, Conv, ConvShape, ConvSkip};
+pub use cnn::{Block, Cnn, CnnConfig, Conv, ConvShape, ConvSkip};
 pub use init::{BiasInit, Init, draw_weight, draw_bias};
 pub use mlp::{Mlp, MlpConfig, ModelError, Norm, Skip, Values};
 pub use recurrent::{Cell, Recurrent, RecurrentConfig, RnnCell, pytorch_init};

@@ -190,6 +190,9 @@ pub struct ModelInfo {
     /// Whether an MLP's hidden layers add their output to a residual stream (`h + f(z)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residual: Option<bool>,
+    /// A CNN's block form: `single` (one convolution) or `basic` (He et al.'s two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<String>,
     /// The global gradient norm this model was clipped to, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_grad_norm: Option<f64>,
@@ -242,6 +245,8 @@ struct ModelInfoRepr {
     #[serde(default)]
     residual: Option<bool>,
     #[serde(default)]
+    block: Option<String>,
+    #[serde(default)]
     clip_grad_norm: Option<f64>,
     #[serde(default)]
     diverged: Option<Divergence>,
@@ -291,6 +296,7 @@ impl From<ModelInfoRepr> for ModelInfo {
             layers,
             norm: r.norm,
             residual: r.residual,
+            block: r.block,
             clip_grad_norm: r.clip_grad_norm,
             diverged: r.diverged,
         }

@@ -231,6 +231,7 @@ fn bench_config(args: &BenchArgs, threads: &ComputeThreads, c: &BenchConfig, mod
                 input: [1, 28, 28],
                 channels: CNN_STAGES.to_vec(),
                 depth,
+                block: models::Block::Single,
                 output: CLASSES,
                 activation: act,
                 init: models::Init::Legacy,

@@ -1,6 +1,7 @@
 //! The CNN's config module: a `[models.<name>]` table of `kind = "cnn"` read into the models
 //! crate's `CnnConfig` on the data's image shape (the keys of the other kinds refused by
-//! name), the table with its defaults written out, and what the manifest says of a CNN.
+//! name), the table with its defaults written out (block form, depth, initializer), and what
+//! the manifest says of a CNN.
 
 use super::mlp::default_init;
 use super::spec::{InitSpec, ModelSpec};
@@ -13,9 +14,9 @@ impl ModelSpec {
     /// has no image shape); `key` names the model in messages (`models.plain`).
     pub fn to_cnn(&self, key: &str, image: Option<[usize; 3]>, output: usize, seed: u64) -> Result<CnnConfig, ConfigError> {
         let other = [
-            ("hidden", self.hidden.is_some(), "a CNN's size is `channels` (per stage) and `depth` (convolutions per stage)"),
-            ("width", self.width.is_some(), "a CNN's size is `channels` (per stage) and `depth` (convolutions per stage)"),
-            ("layers", self.layers.is_some(), "a CNN's size is `channels` (per stage) and `depth` (convolutions per stage)"),
+            ("hidden", self.hidden.is_some(), "a CNN's size is `channels` (per stage) and `depth` (blocks per stage)"),
+            ("width", self.width.is_some(), "a CNN's size is `channels` (per stage) and `depth` (blocks per stage)"),
+            ("layers", self.layers.is_some(), "a CNN's size is `channels` (per stage) and `depth` (blocks per stage)"),
             ("recurrent_init", self.recurrent_init.is_some(), "it is a recurrent model's"),
             ("forget_bias", self.forget_bias.is_some(), "it is an LSTM's"),
             ("preset", self.preset.is_some(), "the presets are MLPs"),
@@ -44,6 +45,7 @@ impl ModelSpec {
             input: image,
             channels,
             depth: self.depth.unwrap_or(1),
+            block: self.block.unwrap_or_default(),
             output,
             activation,
             init,
@@ -67,11 +69,12 @@ pub(crate) fn stand_in_image(spec: &ModelSpec) -> [usize; 3] {
     [1, 3 << stages, 3 << stages]
 }
 
-/// Writes out the defaults the CNN took (initializer, depth).
+/// Writes out the defaults the CNN took (initializer, depth, block).
 pub(crate) fn resolve(spec: &mut ModelSpec) {
     if let Ok(c) = spec.to_cnn("", Some(stand_in_image(spec)), 1, 0) {
         spec.init = Some(InitSpec::from_init(&c.init));
         spec.depth = Some(c.depth);
+        spec.block = Some(c.block);
     }
 }
 
@@ -85,6 +88,7 @@ pub(crate) fn info(c: &CnnConfig, base: ModelInfo) -> ModelInfo {
         bias_init: Some(c.bias_init.to_string()),
         norm: Some(c.norm.name().to_string()),
         residual: Some(c.residual),
+        block: Some(c.block.name().to_string()),
         ..base
     }
 }

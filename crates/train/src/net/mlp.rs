@@ -16,8 +16,10 @@ impl ModelSpec {
                 return Err(err(format!("{key}.{field}"), "applies to recurrent models only (kind = \"rnn\", \"lstm\" or \"gru\")"));
             }
         }
-        if self.channels.is_some() {
-            return Err(err(format!("{key}.channels"), "applies to CNNs only (kind = \"cnn\")"));
+        for (field, set) in [("channels", self.channels.is_some()), ("block", self.block.is_some())] {
+            if set {
+                return Err(err(format!("{key}.{field}"), "applies to CNNs only (kind = \"cnn\")"));
+            }
         }
         let preset = match self.preset.as_deref() {
             None => None,

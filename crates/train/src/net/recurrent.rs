@@ -17,6 +17,7 @@ impl ModelSpec {
             ("width", self.width.is_some()),
             ("layers", self.layers.is_some()),
             ("channels", self.channels.is_some()),
+            ("block", self.block.is_some()),
             ("preset", self.preset.is_some()),
             ("activation", self.activation.is_some()),
             ("output_activation", self.output_activation.0.is_some()),
@@ -27,7 +28,7 @@ impl ModelSpec {
         ];
         if let Some((field, _)) = mlp_only.iter().find(|(_, set)| *set) {
             let why = match *field {
-                "width" | "layers" | "channels" => "a recurrent model's size is `hidden` (units) and `depth` (stacked layers)",
+                "width" | "layers" | "channels" | "block" => "a recurrent model's size is `hidden` (units) and `depth` (stacked layers)",
                 "activation" => "the cells' activations are fixed (tanh, and the gates' sigmoids)",
                 "output_activation" => "the read-out is linear",
                 "bias" => "the cells always have biases",

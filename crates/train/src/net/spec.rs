@@ -5,7 +5,7 @@
 
 use crate::config_error::{ConfigError, err};
 use chain::Activation;
-use models::{BiasInit, Cell, Init, Norm};
+use models::{BiasInit, Block, Cell, Init, Norm};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -76,12 +76,16 @@ pub struct ModelSpec {
     /// that the model does not set itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
-    /// Number of hidden layers (a CNN's: convolutions per stage).
+    /// Number of hidden layers (a CNN's: blocks per stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<usize>,
     /// A CNN's channels, one number per stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<usize>>,
+    /// A CNN's block: `single` (one convolution, the activation before the sum; the
+    /// default) or `basic` (He et al.'s two convolutions, the activation after the sum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<Block>,
     /// Units per hidden layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<usize>,
