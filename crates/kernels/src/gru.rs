@@ -22,7 +22,7 @@ use burn::tensor::{Shape, Slice};
 use rayon::prelude::*;
 
 /// The fused GRU cell, on every backend the project runs on.
-#[backend_extension(Flex, NdArray, Autodiff)]
+#[backend_extension(Flex, NdArray, Cube: cfg(any(feature = "wgpu", feature = "cuda")), Autodiff)]
 pub trait GruKernels: Backend {
     /// One step of the cell from the input side's pre-activations `ax = x W + b` and the
     /// recurrent side's `ph = h_{t-1} U + b_h`, both `[n, 3 hidden]` (the update, reset and
@@ -54,6 +54,10 @@ pub trait GruKernels: Backend {
 }
 
 impl GruKernels for NdArray {}
+
+/// burn's GPU backends run the default body: burn's own operations, fused and tuned there.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl GruKernels for burn::backend::Cube {}
 
 /// Columns `k h..(k + 1) h` of a 2-D tensor of n rows.
 fn block<B: Backend>(t: &FloatTensor<B>, n: usize, h: usize, k: usize) -> FloatTensor<B> {

@@ -27,7 +27,7 @@ use burn::tensor::{Shape, Slice};
 use rayon::prelude::*;
 
 /// The fused LSTM cell, on every backend the project runs on.
-#[backend_extension(Flex, NdArray, Autodiff)]
+#[backend_extension(Flex, NdArray, Cube: cfg(any(feature = "wgpu", feature = "cuda")), Autodiff)]
 pub trait LstmKernels: Backend {
     /// One step of the cell from the pre-activations `a` `[n, 4 hidden]` (the input, forget,
     /// cell and output gates' blocks side by side, as burn's `Lstm` orders them) and the
@@ -65,6 +65,10 @@ pub trait LstmKernels: Backend {
 }
 
 impl LstmKernels for NdArray {}
+
+/// burn's GPU backends run the default body: burn's own operations, fused and tuned there.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl LstmKernels for burn::backend::Cube {}
 
 /// Columns `k h..(k + 1) h` of a 2-D tensor of n rows.
 fn block<B: Backend>(t: &FloatTensor<B>, n: usize, h: usize, k: usize) -> FloatTensor<B> {
