@@ -11,7 +11,7 @@ use crate::{
 };
 use burn::tensor::Shape;
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{DType, Flex, TensorMetadata};
 use rayon::prelude::*;
@@ -181,7 +181,7 @@ impl Kernels for Flex {
     ) -> FloatTensor<Self> {
         match (Geometry::of(&x, &w, stride, padding), contiguous(&x, 4), contiguous(&w, 4), contiguous(&b, 1)) {
             (Some(g), Some(xs), Some(ws), Some(bs)) if bs.len() == w.shape()[0] => conv::forward(&g, xs, ws, bs),
-            _ => Self::conv2d(x, w, Some(b), ConvOptions::new(stride, padding, [1, 1], 1)),
+            _ => Self::conv2d(x, w, Some(b), crate::conv_options(stride, padding)),
         }
     }
 
@@ -213,7 +213,7 @@ impl Kernels for Flex {
         let g = contiguous_copy(g);
         match (geo, contiguous(&w, 4), contiguous(&g, 4)) {
             (Some(geo), Some(ws), Some(gs)) if geo.output_len() == gs.len() => conv::input_backward(&geo, ws, gs),
-            _ => Self::conv2d_x_backward(x, w, g, ConvOptions::new(stride, padding, [1, 1], 1)),
+            _ => Self::conv2d_x_backward(x, w, g, crate::conv_options(stride, padding)),
         }
     }
 

@@ -9,6 +9,7 @@
 //! whole pre-activation, and burn-flex's tanh one libm call per element. Here it is one node,
 //! and on flex one loop over each row.
 
+use crate::cells::{block, one_minus, with_avx2};
 use crate::flex::{contiguous, rows_per_task};
 use crate::{exp::sigmoid_one, matmul, tanh::tanh as tanh_one};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -16,9 +17,9 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, NdArray, Scalar, TensorMetadata, backend_extension};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension};
 use burn::prelude::Tensor;
-use burn::tensor::{Shape, Slice};
+use burn::tensor::Shape;
 use rayon::prelude::*;
 
 /// The fused GRU cell, on every backend the project runs on.
@@ -59,16 +60,6 @@ impl GruKernels for NdArray {}
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl GruKernels for burn::backend::Cube {}
 
-/// Columns `k h..(k + 1) h` of a 2-D tensor of n rows.
-fn block<B: Backend>(t: &FloatTensor<B>, n: usize, h: usize, k: usize) -> FloatTensor<B> {
-    B::float_slice(t.clone(), &[Slice::from(0..n), Slice::from(k * h..(k + 1) * h)])
-}
-
-/// 1 - x.
-fn one_minus<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
-    B::float_add_scalar(B::float_neg(x), Scalar::Float(1.0))
-}
-
 /// The cell's sizes, n and hidden, from the pre-activations' shape.
 fn sizes(a: &Shape) -> (usize, usize) {
     (a[0], a[1] / 3)
@@ -102,24 +93,6 @@ fn backward_composed<B: Backend>(
     let dh_prev = mul(grad, z);
     let dph_n = mul(dn.clone(), r);
     (B::float_cat(vec![dz.clone(), dr.clone(), dn], 1), B::float_cat(vec![dz, dr, dph_n], 1), dh_prev)
-}
-
-/// Runs `body` compiled for AVX2 and FMA where the CPU has them (as `exp::sigmoid` does), so
-/// that the sigmoid's and tanh's arithmetic in it runs eight lanes at a time.
-#[inline(always)]
-fn with_avx2(body: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(body: impl FnOnce()) {
-            body()
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { avx2(body) };
-        }
-    }
-    body()
 }
 
 /// One row of the forward pass: the gates from `ax` and `ph` `[3h]`, then h_t from h_{t-1}.

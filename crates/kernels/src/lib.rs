@@ -38,6 +38,7 @@
 #![allow(deprecated)]
 
 mod autodiff;
+mod cells;
 mod conv;
 mod exp;
 mod flex;
@@ -229,7 +230,7 @@ fn layer_norm_backward_composed<B: Backend>(
 }
 
 /// burn's options for a convolution with `stride` and symmetric zero `padding`.
-fn conv_options(stride: [usize; 2], padding: [usize; 2]) -> ConvOptions<2> {
+pub(crate) fn conv_options(stride: [usize; 2], padding: [usize; 2]) -> ConvOptions<2> {
     ConvOptions::new(stride, padding, [1, 1], 1)
 }
 

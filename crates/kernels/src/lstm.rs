@@ -14,6 +14,7 @@
 //! as a contiguous view, and the next step's node takes the whole state as its parent and
 //! sends the gradient of c_{t-1} back through it.
 
+use crate::cells::{block, one_minus, with_avx2};
 use crate::flex::{contiguous, rows_per_task};
 use crate::{matmul, tanh::tanh as tanh_one, exp::sigmoid_one};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -21,7 +22,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, NdArray, Scalar, TensorMetadata, backend_extension};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension};
 use burn::prelude::Tensor;
 use burn::tensor::{Shape, Slice};
 use rayon::prelude::*;
@@ -70,19 +71,9 @@ impl LstmKernels for NdArray {}
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl LstmKernels for burn::backend::Cube {}
 
-/// Columns `k h..(k + 1) h` of a 2-D tensor of n rows.
-fn block<B: Backend>(t: &FloatTensor<B>, n: usize, h: usize, k: usize) -> FloatTensor<B> {
-    B::float_slice(t.clone(), &[Slice::from(0..n), Slice::from(k * h..(k + 1) * h)])
-}
-
 /// Rows `from..to` of a 2-D tensor.
 fn rows<B: Backend>(t: &FloatTensor<B>, from: usize, to: usize) -> FloatTensor<B> {
     B::float_slice(t.clone(), &[Slice::from(from..to)])
-}
-
-/// 1 - x.
-fn one_minus<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
-    B::float_add_scalar(B::float_neg(x), Scalar::Float(1.0))
 }
 
 /// The cell's sizes, n and hidden, from the pre-activations' shape.
@@ -125,24 +116,6 @@ fn backward_composed<B: Backend>(
     let dc_prev = mul(dc, f);
     let zeros = B::float_zeros(Shape::new([n, h]), &dc_prev.device(), dc_prev.dtype().into());
     (B::float_cat(vec![da_i, da_f, da_g, da_o], 1), B::float_cat(vec![zeros, dc_prev], 0))
-}
-
-/// Runs `body` compiled for AVX2 and FMA where the CPU has them (as `exp::sigmoid` does), so
-/// that the sigmoid's and tanh's arithmetic in it runs eight lanes at a time.
-#[inline(always)]
-fn with_avx2(body: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(body: impl FnOnce()) {
-            body()
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { avx2(body) };
-        }
-    }
-    body()
 }
 
 /// One row of the forward pass: the gates from the pre-activations `a` `[4h]`, then c, tanh(c)
