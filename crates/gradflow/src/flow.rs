@@ -139,8 +139,8 @@ impl FlowConfig {
         };
         recorder.add(&watch, ModelInfo::default())?;
         recorder.start(0, self.steps_per_epoch.unwrap_or(0));
-        let first = first_param(model).ok_or_else(|| Error::NoParameters(self.model_name.clone()))?;
-        let device = model.devices().into_iter().next();
+        let (first, device) = first_param_on(model).ok_or_else(|| Error::NoParameters(self.model_name.clone()))?;
+        let device = Some(device);
         let core = Core {
             name: self.model_name,
             watch,
@@ -545,6 +545,22 @@ pub(crate) fn first_param<M: Module>(model: &M) -> Option<ParamId> {
     impl ModuleVisitor for First {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             self.0.get_or_insert(param.id);
+        }
+    }
+    let mut v = First(None);
+    model.visit(&mut v);
+    v.0
+}
+
+/// The id of a module's first float parameter and the device that parameter lives on (the
+/// device a Flow records from is its model's first parameter's: see [`FlowConfig::init`]).
+pub(crate) fn first_param_on<M: Module>(model: &M) -> Option<(ParamId, Device)> {
+    struct First(Option<(ParamId, Device)>);
+    impl ModuleVisitor for First {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.0.is_none() {
+                self.0 = Some((param.id, param.lazy_device()));
+            }
         }
     }
     let mut v = First(None);

@@ -47,7 +47,7 @@
 //! does and ends the run as `failed` with a sentence that says so.
 
 use crate::error::Error;
-use crate::flow::{Flow, FlowConfig, Mode, Queued, Shared, first_param, lock};
+use crate::flow::{Flow, FlowConfig, Mode, Queued, Shared, first_param, first_param_on, lock};
 use crate::taps::Taps;
 use crate::watch::GradSource;
 use burn::module::Module;
@@ -88,11 +88,19 @@ fn find<M: Module>(model: &M) -> Option<Arc<Shared>> {
     flows.iter().rev().filter_map(Weak::upgrade).find(|s| s.first == id)
 }
 
-/// Whether `model` lives on the device its Flow records from (DDP's other devices do not).
-fn on_main_device<M: Module>(shared: &Shared, model: &M) -> bool {
-    match (&shared.device, model.devices().first()) {
-        (Some(main), Some(here)) => main == here,
-        _ => true,
+/// The live Flow that watches `model`, when `model` lives on the device that the Flow records
+/// from (DDP's other devices do not). Every step asks this twice, so the model is walked once
+/// for its first parameter's id and device together (`Module::devices` would walk it again
+/// and gather every parameter's device into a new vector).
+fn find_on_main<M: Module>(model: &M) -> Option<Arc<Shared>> {
+    let (id, here) = first_param_on(model)?;
+    let shared = {
+        let flows = FLOWS.lock().unwrap_or_else(|p| p.into_inner());
+        flows.iter().rev().filter_map(Weak::upgrade).find(|s| s.first == id)?
+    };
+    match &shared.device {
+        Some(main) if *main != here => None,
+        _ => Some(shared),
     }
 }
 
@@ -154,10 +162,7 @@ impl Flow {
 ///
 /// A model that no Flow watches is optimized as burn would do it.
 pub fn optimize<M: Module>(model: M, optim: &mut ModuleOptimizer, lr: ModuleLearningRate, grads: GradientsParams) -> M {
-    let Some(shared) = find(&model) else { return optim.step(lr, model, grads) };
-    if !on_main_device(&shared, &model) {
-        return optim.step(lr, model, grads);
-    }
+    let Some(shared) = find_on_main(&model) else { return optim.step(lr, model, grads) };
     let mut core = lock(&shared);
     core.step += 1;
     let step = core.step;
@@ -200,9 +205,9 @@ pub fn optimize_multi<M: Module>(model: M, optim: &mut ModuleOptimizer, lr: Modu
 /// The taps for the forward pass in `TrainStep::step`: on when the optimizer step that these
 /// gradients feed is measured. Off (and free) for a model that no Flow watches.
 pub fn taps<M: Module>(model: &M) -> Taps {
-    match find(model) {
-        Some(shared) if on_main_device(&shared, model) => lock(&shared).next_taps(),
-        _ => Taps::off(),
+    match find_on_main(model) {
+        Some(shared) => lock(&shared).next_taps(),
+        None => Taps::off(),
     }
 }
 
