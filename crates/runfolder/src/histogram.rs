@@ -103,21 +103,28 @@ fn power_of_ten(e: i32) -> f64 {
     format!("1e{e}").parse().expect("a power of ten parses")
 }
 
-/// Per binary exponent (the f32's 8 exponent bits), packed in one word so that an entry costs
-/// one table load: the bin of the binade's smallest value in the low 8 bits, and above them
-/// the bit pattern from which on the binade's values fall in the next bin (a binade spans a
-/// factor of 2, so it crosses at most one decade edge; beyond any pattern when it crosses
-/// none). Exponent 0 holds zero (bin 0) and the subnormals, which start at pattern 1 (bin 1).
-static TABLE: LazyLock<[u64; 256]> = LazyLock::new(|| {
-    let pack = |low: Bin, edge: u64| (edge << 8) | low.index() as u64;
-    let never = 1u64 << 32;
-    let mut t = [pack(Bin::Large, never); 256];
-    t[0] = pack(Bin::Zero, 1);
+/// Per binary exponent (the f32's 8 exponent bits): the bin of the binade's smallest value,
+/// and the bit pattern from which on the binade's values fall in the next bin (a binade spans
+/// a factor of 2, so it crosses at most one decade edge; `u32::MAX`, beyond every |x|, when it
+/// crosses none). Exponent 0 holds zero (bin 0) and the subnormals, which start at pattern 1
+/// (bin 1).
+///
+/// Two tables rather than one packed word: an entry then costs two loads but no shifts or
+/// masks to unpack them, and the bin, a byte, indexes counter arrays 256 wide without a
+/// bounds check or a mask (86 to 70 us on a dense 100k-entry gradient, medians).
+struct Binades {
+    low: [u8; 256],
+    edge: [u32; 256],
+}
+
+static BINADES: LazyLock<Binades> = LazyLock::new(|| {
+    let mut t = Binades { low: [Bin::Large.index() as u8; 256], edge: [u32::MAX; 256] };
+    (t.low[0], t.edge[0]) = (Bin::Zero.index() as u8, 1);
     for exp in 1..255u32 {
         let first = f32::from_bits(exp << 23);
         let last = f32::from_bits((exp << 23) | 0x7f_ffff);
         let (lo, hi) = (bin_of(first), bin_of(last));
-        let mut edge = never;
+        t.low[exp as usize] = lo.index() as u8;
         if hi != lo {
             // The smallest bit pattern of the binade in the higher bin, by bisection (bin_of is
             // monotonic in |x|, and so in the bits of a positive float).
@@ -126,45 +133,59 @@ static TABLE: LazyLock<[u64; 256]> = LazyLock::new(|| {
                 let m = a + (b - a) / 2;
                 if bin_of(f32::from_bits(m)) == lo { a = m } else { b = m }
             }
-            edge = u64::from(b);
+            t.edge[exp as usize] = b;
         }
-        t[exp as usize] = pack(lo, edge);
     }
     t
 });
 
-/// Adds the bins of `values` to `counts` (indexed by [`Bin::index`]): one table lookup and
+/// Adds the bins of `values` to `counts` (indexed by [`Bin::index`]): two table lookups and
 /// one comparison per entry, and the same bins as [`bin_of`].
 ///
 /// A gradient's entries mostly fall in a few neighbouring decades, so one counter array would
 /// make each entry's increment wait for the previous one's to the same counter (a chain
 /// through memory: 135-168 us on a 100k-entry weight, more than all of a step's other
 /// reductions together). Four arrays, one per entry of each group of four, keep four chains
-/// going at once (89 us), and are summed at the end. They are 64 wide so that the bin,
-/// masked to 6 bits, needs no bounds check, and of u32 so that they take half the cache,
-/// which is why the values are counted in parts of fewer than 2^32 entries.
+/// going at once, and are summed at the end. They are of u32 so that they take half the
+/// cache, which is why the values are counted in parts of fewer than 2^32 entries.
+///
+/// Eight entries that are all zero (either sign) are counted at once, without a lookup: a
+/// first layer's weight gradient has a row of zeros for every input that is 0 in the whole
+/// batch (on learner_mnist's first weight, 38% of the entries, in runs of 128), and the test
+/// is one OR over the eight, cheap beside eight lookups where they are not all zero. Counting
+/// that weight's gradient (saved from a run) took 89 us before these two changes and 50 us
+/// after, medians of 3,000 on a loaded machine; a dense gradient of the same size, 89 to 70 us.
 pub fn count(values: &[f32], counts: &mut [u64; COUNT]) {
     const LANES: usize = 4;
-    let t = &*TABLE;
+    let t = &*BINADES;
     let bin = |x: f32| {
-        let bits = u64::from(x.to_bits() & 0x7fff_ffff);
-        let packed = t[(bits >> 23) as usize];
-        // Wrapping: a bin is below 64; a checked add in a debug build would add a branch.
-        ((packed & 0xff).wrapping_add(u64::from(bits >= packed >> 8)) & 63) as usize
+        let bits = x.to_bits() & 0x7fff_ffff;
+        let exp = (bits >> 23) as usize;
+        // Wrapping: a bin is below 44; a checked add in a debug build would add a branch.
+        usize::from(t.low[exp].wrapping_add(u8::from(bits >= t.edge[exp])))
     };
     for part in values.chunks(LANES * u32::MAX as usize) {
-        let mut lanes = [[0u32; 64]; LANES];
-        let groups = part.chunks_exact(LANES);
+        let mut lanes = [[0u32; 256]; LANES];
+        let mut zeros = 0u64;
+        let groups = part.chunks_exact(2 * LANES);
         let rest = groups.remainder();
         for group in groups {
-            for (lane, &x) in lanes.iter_mut().zip(group) {
-                let b = bin(x);
-                lane[b] = lane[b].wrapping_add(1);
+            // The sign bit shifted out: 0 only when all eight are +0 or -0.
+            if group.iter().fold(0u32, |acc, x| acc | (x.to_bits() << 1)) == 0 {
+                zeros = zeros.wrapping_add(2 * LANES as u64);
+                continue;
+            }
+            for half in group.chunks_exact(LANES) {
+                for (lane, &x) in lanes.iter_mut().zip(half) {
+                    let b = bin(x);
+                    lane[b] = lane[b].wrapping_add(1);
+                }
             }
         }
         for &x in rest {
             lanes[0][bin(x)] += 1;
         }
+        counts[Bin::Zero.index()] += zeros;
         for (i, c) in counts.iter_mut().enumerate() {
             *c += lanes.iter().map(|lane| u64::from(lane[i])).sum::<u64>();
         }
@@ -210,6 +231,30 @@ mod tests {
         // Counting adds to what is there.
         count(&values, &mut counted);
         assert_eq!(counted, expected.map(|c| 2 * c));
+    }
+
+    #[test]
+    fn runs_of_zeros_are_counted_as_the_definition_counts_them() {
+        // Groups of eight that are all zero (of either sign) take the short way; groups with
+        // one nonzero entry, or a subnormal, the smallest there is, do not. The runs start at
+        // every offset against the groups of eight, so that the all-zero groups, the mixed
+        // groups and the remainder are all exercised.
+        for offset in 0..8 {
+            let mut values = vec![0.5f32; offset];
+            values.extend(std::iter::repeat_n(0.0f32, 40));
+            values.extend(std::iter::repeat_n(-0.0f32, 9));
+            values.push(1e-45);
+            values.extend(std::iter::repeat_n(0.0f32, 7));
+            values.push(-3e-7);
+            values.extend(std::iter::repeat_n(0.0f32, 16 + offset));
+            let mut expected = [0u64; COUNT];
+            for &v in &values {
+                expected[bin_of(v).index()] += 1;
+            }
+            let mut counted = [0u64; COUNT];
+            count(&values, &mut counted);
+            assert_eq!(counted, expected, "offset {offset}");
+        }
     }
 
     #[test]
