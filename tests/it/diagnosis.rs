@@ -520,8 +520,8 @@ fn the_live_view_flags_a_finding_once_when_it_first_appears() {
 
 /// The manifest entries `train` writes for the `[models.*]` tables in `models`, on the digits'
 /// 8x8 images (so that a CNN's entry is one too): the settings spelled as `train` spells them.
-fn infos_of(models: &str) -> Vec<ModelInfo> {
-    let head = "name = \"remedies\"\nseed = 1\n[data]\nsource = \"digits\"\n[train]\nepochs = 1\nbatch_size = 32\n[optimizer]\nkind = \"sgd\"\nlr = 0.1\n";
+fn infos_of(data: &str, models: &str) -> Vec<ModelInfo> {
+    let head = format!("name = \"remedies\"\nseed = 1\n[data]\nsource = \"digits\"\n{data}[train]\nepochs = 1\nbatch_size = 32\n[optimizer]\nkind = \"sgd\"\nlr = 0.1\n");
     let exp = experiment(&format!("{head}{models}"), &[]);
     let dataset = data::load(&exp.data, exp.seed).unwrap();
     exp.nets_for(&dataset).unwrap().iter().map(|(name, net)| net.info(name)).collect()
@@ -612,6 +612,7 @@ fn remedies_name_only_what_the_model_does_not_already_have() {
         ],
     );
     let mut infos = infos_of(
+        "",
         r#"
 [models.residual]
 activation = "sigmoid"
@@ -661,7 +662,7 @@ width = 64
     assert_eq!(r.apply, ["models.batch.residual = true"]);
     // Every remedy of vanishing already on: it says so and what is left to try.
     let r = remedy("everything", Kind::Vanishing);
-    assert!(r.action.starts_with("It already has He initialization, BatchNorm and residual connections: next, a tenth of the learning rate"), "{}", r.action);
+    assert!(r.action.starts_with("Its He initialization, BatchNorm and residual connections are already in place: next, a tenth of the learning rate"), "{}", r.action);
     assert!(r.apply.iter().any(|a| a.contains("optimizer.lr")) && r.apply.iter().any(|a| a.contains("everything.depth")), "{r:?}");
     // A CNN gets the CNN's words and configs.
     let r = remedy("cnn", Kind::Vanishing);
@@ -678,4 +679,45 @@ width = 64
     // The line train and the report print reads as one sentence.
     let line = diagnosis::finding_line(finding(model(&d, "batch"), Kind::Vanishing));
     assert!(line.ends_with("Try: Besides its He initialization and BatchNorm, residual connections (models.batch.residual = true), shown in configs/init-comparison.toml and configs/remedies.toml."), "{line}");
+}
+
+#[test]
+fn a_recurrent_model_is_not_told_to_open_a_gate_or_drop_layers_it_already_has() {
+    // One LSTM layer with its forget gate opened by a bias of 1, as train writes its entry.
+    let infos = infos_of("sequence_length = 8\n", "[models.rnn]\nkind = \"lstm\"\nhidden = 16\nforget_bias = 1.0\n");
+    assert_eq!((infos[0].kind.as_deref(), infos[0].forget_bias), (Some("lstm"), Some(1.0)), "the manifest records the forget bias");
+    let as_trained = |dir: &Path| {
+        with_settings(dir, &infos);
+        let path = dir.join(runfolder::MANIFEST);
+        let mut manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (layer, name) in manifest.models[0].layers.iter_mut().zip(["lstm.0", "readout"]) {
+            layer.name = name.to_string();
+        }
+        std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+        manifest.models[0].clone()
+    };
+
+    // Its error still vanishes through time: the forget gate is already open.
+    let dir = recurrent("lstm-open", &|_, t| 0.5f64.powi(20 - t as i32));
+    let info = as_trained(&dir);
+    let m = model(&diagnose(&dir), "rnn").clone();
+    assert_remedies_agree(&info, &m);
+    let r = &finding(&m, Kind::VanishingThroughTime).remedy;
+    assert!(r.action.starts_with("Its forget-gate bias of 1 is already in place: next, fewer time steps"), "{}", r.action);
+    assert!(!r.apply.iter().any(|a| a.contains("forget_bias")), "{r:?}");
+
+    // Its read-out gets 1e4 times the gradient of its one recurrent layer: not fewer layers.
+    let value = |m: &str, s: &str, _e: usize, step: usize, l: usize| match (m, l) {
+        (metric::GRAD_NORM_WEIGHT, 1) => Some(1e-5),
+        (metric::GRAD_NORM_WEIGHT, _) => Some(0.1),
+        (metric::DEAD_FRACTION, _) => None,
+        _ => healthy(m, s, step, l),
+    };
+    let dir = write_run("lstm-one-layer", &[Synthetic { name: "rnn", activation: "tanh", layers: 2, clip: None, diverged: None, value: &value }]);
+    let info = as_trained(&dir);
+    let m = model(&diagnose(&dir), "rnn").clone();
+    assert_remedies_agree(&info, &m);
+    let r = &finding(&m, Kind::Vanishing).remedy;
+    assert!(r.action.starts_with("Its single layer and LSTM cells are already in place: next, a tenth of the learning rate"), "{}", r.action);
+    assert!(!r.apply.iter().any(|a| a.contains("depth")), "{r:?}");
 }

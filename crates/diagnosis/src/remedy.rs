@@ -88,8 +88,9 @@ fn capitalized(s: &str) -> String {
 
 /// The remedy of `changes` that are not on yet, in words after `lead` (a sentence of its own,
 /// when the remedy has one) and before `tail`. What is on is said ("besides its residual
-/// connections, …"); when all of them are, the remedy says so and offers `next` instead (those
-/// of them not on either), so that it never names a change the model has nor comes out empty.
+/// connections, …"); when all of them are, the remedy says so ("its … are already in place")
+/// and offers `next` instead (those of them not on either), so that it never names a change
+/// the model has nor comes out empty.
 fn remedy(lead: Option<&str>, changes: Vec<Change>, next: Vec<Change>, tail: Option<&str>, demonstrated_by: &[&str]) -> Remedy {
     let has: Vec<String> = changes.iter().filter_map(|c| c.on.clone()).collect();
     let mut offered: Vec<Change> = changes.into_iter().filter(|c| c.on.is_none()).collect();
@@ -101,7 +102,9 @@ fn remedy(lead: Option<&str>, changes: Vec<Change>, next: Vec<Change>, tail: Opt
     let body = match (has.is_empty(), all_on) {
         (true, _) => or_list(&words),
         (false, false) => format!("besides its {}, {}", and_list(&has), or_list(&words)),
-        (false, true) => format!("it already has {}: next, {}", and_list(&has), or_list(&words)),
+        (false, true) => {
+            format!("its {} {} already in place: next, {}", and_list(&has), if has.len() == 1 { "is" } else { "are" }, or_list(&words))
+        }
     };
     let mut action = match lead {
         Some(lead) => format!("{lead}; {body}"),
@@ -230,14 +233,24 @@ fn smaller_init(m: &Model<'_>) -> Option<Change> {
     }
 }
 
+/// The number of stacked recurrent layers the manifest lists (`lstm.0`, `lstm.1`, … before
+/// the `readout`), when it names them.
+fn stacked(m: &Model<'_>) -> Option<usize> {
+    let kind = m.info.kind.as_deref()?;
+    let prefix = format!("{kind}.");
+    let n = m.info.layers.iter().filter(|l| l.name.starts_with(&prefix)).count();
+    (n > 0).then_some(n)
+}
+
 pub fn vanishing(m: &Model<'_>) -> Remedy {
     let fam = family(m);
     if fam == Family::Recurrent {
         let lstm = m.info.kind.as_deref() == Some("lstm");
+        let single = (stacked(m) == Some(1)).then(|| "single layer".to_string());
         return remedy(
             None,
             vec![
-                change("fewer stacked layers", &[key(m, "depth = 1")]),
+                setting("fewer stacked layers", &[key(m, "depth = 1")], single),
                 setting("a gated cell whose layers pass the error on better", &[key(m, "kind = \"lstm\"")], lstm.then(|| "LSTM cells".to_string())),
             ],
             vec![lower_lr()],
@@ -360,13 +373,19 @@ pub fn underflow(m: &Model<'_>) -> Remedy {
 }
 
 pub fn through_time(m: &Model<'_>) -> Remedy {
-    // The kind picks the changes, so none of them is the model's own: an LSTM is offered the
-    // forget bias (which the manifest does not record), a GRU the LSTM, an RNN both cells.
+    // The kind picks the changes, so that no cell is offered to itself: an LSTM is offered
+    // the forget bias (unless its manifest shows one of 1 or more), a GRU the LSTM, an RNN both
+    // cells.
+    let fewer_steps = || change("fewer time steps", &["data.sequence_length (fewer time steps)".to_string()]);
     let changes = match m.info.kind.as_deref() {
-        Some("lstm") => vec![change("open the forget gate with a bias, so that the cell keeps its past from the start", &[key(m, "forget_bias = 1.0")])],
+        Some("lstm") => {
+            let open = m.info.forget_bias.filter(|b| *b >= 1.0).map(|b| format!("forget-gate bias of {}", crate::text::number(b)));
+            let bias = setting("open the forget gate with a bias, so that the cell keeps its past from the start", &[key(m, "forget_bias = 1.0")], open);
+            return remedy(None, vec![bias], vec![fewer_steps(), lower_lr()], None, &["configs/through-time.toml", "configs/sequential-mnist.toml"]);
+        }
         Some("gru") => vec![
             change("an LSTM with its forget gate opened by a bias", &[format!("{} with {}", key(m, "kind = \"lstm\""), key(m, "forget_bias = 1.0"))]),
-            change("fewer time steps", &["data.sequence_length".to_string()]),
+            fewer_steps(),
         ],
         _ => vec![change(
             "a gated cell (LSTM or GRU), whose forget or update gate carries the error across time steps, with its forget gate opened by a bias",

@@ -193,6 +193,10 @@ pub struct ModelInfo {
     /// A CNN's block form: `single` (one convolution) or `basic` (He et al.'s two).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block: Option<String>,
+    /// An LSTM's forget-gate bias at initialization (absent for other models, and in
+    /// manifests written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget_bias: Option<f64>,
     /// The global gradient norm this model was clipped to, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_grad_norm: Option<f64>,
@@ -247,6 +251,8 @@ struct ModelInfoRepr {
     #[serde(default)]
     block: Option<String>,
     #[serde(default)]
+    forget_bias: Option<f64>,
+    #[serde(default)]
     clip_grad_norm: Option<f64>,
     #[serde(default)]
     diverged: Option<Divergence>,
@@ -297,6 +303,7 @@ impl From<ModelInfoRepr> for ModelInfo {
             norm: r.norm,
             residual: r.residual,
             block: r.block,
+            forget_bias: r.forget_bias,
             clip_grad_norm: r.clip_grad_norm,
             diverged: r.diverged,
         }
