@@ -201,6 +201,16 @@ fn a_learning_rate_so_small_that_nothing_moves_is_found_in_every_layer() {
     let f = finding(&m, Kind::UpdateTooSmall);
     assert_eq!((f.layer_numbers.as_slice(), f.first_step, f.persists), ([1, 2, 3, 4].as_slice(), Some(1), true));
     assert!(f.remedy.apply.iter().any(|a| a.contains("optimizer.lr")));
+    assert!(f.remedy.apply.iter().any(|a| a.contains("optimizer.kind = \"adam\"")), "{:?}", f.remedy);
+    // The same run under Adam: a higher learning rate, not the optimizer it has.
+    let path = dir.join(runfolder::MANIFEST);
+    let mut manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest.optimizer = Some("adam".to_string());
+    std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    let m = model(&diagnose(&dir), "relu").clone();
+    let r = &finding(&m, Kind::UpdateTooSmall).remedy;
+    assert!(r.action.starts_with("Besides its Adam optimizer, raise the learning rate"), "{}", r.action);
+    assert_eq!(r.apply, ["optimizer.lr (ten times it)"]);
 }
 
 #[test]
@@ -484,6 +494,8 @@ fn a_trained_run_ends_with_its_diagnosis_sigmoid_vanishing_and_relu_healthy() {
     let d = summary.diagnosis.clone().expect("a diagnosis");
     // The text, not numbers parsed back (serde_json's parsing may differ in the last bit).
     let written = std::fs::read_to_string(out.join(runfolder::DIAGNOSIS)).unwrap();
+    let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(out.join(runfolder::MANIFEST)).unwrap()).unwrap();
+    assert_eq!(manifest.optimizer.as_deref(), Some("sgd"), "the manifest names the optimizer the remedies compare with");
     assert_eq!(written, serde_json::to_string_pretty(&d).unwrap() + "\n", "diagnosis.json is what the run printed");
     let sigmoid = model(&d, "sigmoid");
     let f = finding(sigmoid, Kind::Vanishing);

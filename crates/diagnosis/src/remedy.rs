@@ -4,8 +4,8 @@
 //!
 //! A remedy names only changes the model does not already have: each change is checked
 //! against the manifest's entry for the model (`kind`, `activation`, `init`, `norm`,
-//! `residual`, `clip_grad_norm`, `bias_init`, as `train` writes them), and what is already on
-//! is said as such. When every change a remedy knows is on, it says so and names the next
+//! `residual`, `clip_grad_norm`, `bias_init`, an LSTM's `forget_bias`, as `train` writes
+//! them) and the run's `optimizer`, and what is already on is said as such. When every change a remedy knows is on, it says so and names the next
 //! thing to try. A setting the manifest does not state (a model of one's own, an older run)
 //! is taken as off, so such a model gets every change, as before.
 
@@ -335,6 +335,7 @@ pub fn dead_units(m: &Model<'_>) -> Remedy {
 }
 
 pub fn update_small(m: &Model<'_>) -> Remedy {
+    let adam = (m.run.manifest.optimizer.as_deref() == Some("adam")).then(|| "Adam optimizer".to_string());
     let shown: &[&str] = match family(m) {
         Family::Mlp | Family::Own => &["configs/spiral.toml"],
         Family::Recurrent => &["configs/sequential-mnist.toml"],
@@ -344,7 +345,7 @@ pub fn update_small(m: &Model<'_>) -> Remedy {
         None,
         vec![
             change("raise the learning rate", &["optimizer.lr (ten times it)".to_string()]),
-            change("use Adam, whose steps do not scale with the gradient", &["optimizer.kind = \"adam\"".to_string()]),
+            setting("use Adam, whose steps do not scale with the gradient", &["optimizer.kind = \"adam\"".to_string()], adam),
         ],
         Vec::new(),
         None,

@@ -74,6 +74,10 @@ pub struct Manifest {
     /// The loss function's name (`cross-entropy`, `mse`, …).
     #[serde(default)]
     pub loss: Option<String>,
+    /// The optimizer's kind as a config names it (`sgd`, `adam`); absent where the writer did
+    /// not say (a loop of one's own, a manifest written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<String>,
     pub models: Vec<ModelInfo>,
     #[serde(default)]
     pub telemetry: Option<TelemetryInfo>,
