@@ -201,6 +201,16 @@ fn a_learning_rate_so_small_that_nothing_moves_is_found_in_every_layer() {
     let f = finding(&m, Kind::UpdateTooSmall);
     assert_eq!((f.layer_numbers.as_slice(), f.first_step, f.persists), ([1, 2, 3, 4].as_slice(), Some(1), true));
     assert!(f.remedy.apply.iter().any(|a| a.contains("optimizer.lr")));
+    assert!(f.remedy.apply.iter().any(|a| a.contains("optimizer.kind = \"adam\"")), "{:?}", f.remedy);
+    // The same run under Adam: a higher learning rate, not the optimizer it has.
+    let path = dir.join(runfolder::MANIFEST);
+    let mut manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest.optimizer = Some("adam".to_string());
+    std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    let m = model(&diagnose(&dir), "relu").clone();
+    let r = &finding(&m, Kind::UpdateTooSmall).remedy;
+    assert!(r.action.starts_with("Besides its Adam optimizer, raise the learning rate"), "{}", r.action);
+    assert_eq!(r.apply, ["optimizer.lr (ten times it)"]);
 }
 
 #[test]
@@ -484,6 +494,8 @@ fn a_trained_run_ends_with_its_diagnosis_sigmoid_vanishing_and_relu_healthy() {
     let d = summary.diagnosis.clone().expect("a diagnosis");
     // The text, not numbers parsed back (serde_json's parsing may differ in the last bit).
     let written = std::fs::read_to_string(out.join(runfolder::DIAGNOSIS)).unwrap();
+    let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(out.join(runfolder::MANIFEST)).unwrap()).unwrap();
+    assert_eq!(manifest.optimizer.as_deref(), Some("sgd"), "the manifest names the optimizer the remedies compare with");
     assert_eq!(written, serde_json::to_string_pretty(&d).unwrap() + "\n", "diagnosis.json is what the run printed");
     let sigmoid = model(&d, "sigmoid");
     let f = finding(sigmoid, Kind::Vanishing);
@@ -516,4 +528,208 @@ fn the_live_view_flags_a_finding_once_when_it_first_appears() {
     let flagged: Vec<&String> = lines.iter().filter(|l| l.starts_with("diagnosis: sigmoid: vanishing:")).collect();
     assert_eq!(flagged.len(), 1, "flagged once, not every epoch: {lines:?}");
     assert!(!lines.iter().any(|l| l.starts_with("diagnosis: relu:")), "the healthy net is not flagged: {lines:?}");
+}
+
+/// The manifest entries `train` writes for the `[models.*]` tables in `models`, on the digits'
+/// 8x8 images (so that a CNN's entry is one too): the settings spelled as `train` spells them.
+fn infos_of(data: &str, models: &str) -> Vec<ModelInfo> {
+    let head = format!("name = \"remedies\"\nseed = 1\n[data]\nsource = \"digits\"\n{data}[train]\nepochs = 1\nbatch_size = 32\n[optimizer]\nkind = \"sgd\"\nlr = 0.1\n");
+    let exp = experiment(&format!("{head}{models}"), &[]);
+    let dataset = data::load(&exp.data, exp.seed).unwrap();
+    exp.nets_for(&dataset).unwrap().iter().map(|(name, net)| net.info(name)).collect()
+}
+
+/// Puts each entry's settings into the run's manifest, keeping the synthetic layers.
+fn with_settings(dir: &Path, infos: &[ModelInfo]) {
+    let path = dir.join(runfolder::MANIFEST);
+    let mut manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for m in &mut manifest.models {
+        if let Some(info) = infos.iter().find(|i| i.name == m.name) {
+            *m = ModelInfo {
+                layers: std::mem::take(&mut m.layers),
+                widths: std::mem::take(&mut m.widths),
+                clip_grad_norm: m.clip_grad_norm,
+                diverged: m.diverged.take(),
+                ..info.clone()
+            };
+        }
+    }
+    std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+}
+
+/// The model kinds a shipped config trains (`mlp` where a table gives none).
+fn config_kinds(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(crate::common::root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let table: toml::Table = text.parse().unwrap();
+    let models = table["models"].as_table().unwrap();
+    models.values().map(|m| m.get("kind").and_then(|k| k.as_str()).unwrap_or("mlp").to_string()).collect()
+}
+
+/// Every remedy of a model names no change its manifest shows on, is never empty, and points
+/// at shipped configs that exist and train a model of the same kind.
+fn assert_remedies_agree(info: &ModelInfo, m: &ModelDiagnosis) {
+    let he = info.init.as_deref().is_some_and(|i| i.starts_with("kaiming-normal(gain 1.4142)"));
+    for f in &m.findings {
+        let r = &f.remedy;
+        assert!(!r.apply.is_empty() && !r.action.is_empty(), "{}: an empty remedy: {r:#?}", m.model);
+        let on: Vec<String> = [
+            (info.residual == Some(true)).then(|| "residual = true".to_string()),
+            info.norm.as_ref().map(|n| format!("norm = \"{n}\"")),
+            info.activation.as_ref().map(|a| format!("activation = \"{a}\"")),
+            info.kind.as_ref().map(|k| format!("kind = \"{k}\"")),
+            info.bias_init.as_ref().map(|b| format!("bias_init = \"{b}\"")),
+            info.clip_grad_norm.filter(|c| *c <= 1.0).map(|_| "clip_grad_norm".to_string()),
+            he.then(|| "init = \"kaiming-normal\"".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for setting in &on {
+            assert!(!r.apply.iter().any(|a| a.contains(setting.as_str())), "{}'s {:?} remedy names {setting}, which it has: {r:#?}", m.model, f.kind);
+        }
+        let family = |k: &str| if matches!(k, "rnn" | "lstm" | "gru") { "recurrent".to_string() } else { k.to_string() };
+        for config in &r.demonstrated_by {
+            let kinds = config_kinds(config);
+            if let Some(kind) = &info.kind {
+                assert!(kinds.iter().any(|k| family(k) == family(kind)), "{config} trains {kinds:?}, not a {kind} like {}", m.model);
+            }
+        }
+    }
+}
+
+#[test]
+fn remedies_name_only_what_the_model_does_not_already_have() {
+    // Every model's first layers get 0.15^(8-l) of the last one's gradient: vanishing.
+    let value = |m: &str, s: &str, _e: usize, step: usize, l: usize| match m {
+        metric::GRAD_NORM_WEIGHT => Some(0.3 * 0.15f64.powi(8 - l as i32)),
+        metric::DEAD_FRACTION | metric::SATURATION => None,
+        _ => healthy(m, s, step, l),
+    };
+    // A clipped model that diverged anyway, its norm growing tenfold every four steps.
+    let blowing = |m: &str, s: &str, _e: usize, step: usize, l: usize| match m {
+        "global" => Some(10f64.powi(step as i32 / 4)),
+        _ => healthy(m, s, step, l),
+    };
+    let diverged = Divergence { epoch: 1, step: 20, reason: "loss is NaN; the first non-finite parameter is layers.1.weight".into() };
+    let synthetic = |name: &'static str, activation: &'static str| Synthetic { name, activation, layers: 8, clip: None, diverged: None, value: &value };
+    let dir = write_run(
+        "remedies-on",
+        &[
+            synthetic("residual", "sigmoid"),
+            synthetic("batch", "relu"),
+            synthetic("everything", "relu"),
+            synthetic("cnn", "relu"),
+            synthetic("own", "relu"),
+            Synthetic { name: "clipped", activation: "relu", layers: 4, clip: Some(1.0), diverged: Some(diverged), value: &blowing },
+        ],
+    );
+    let mut infos = infos_of(
+        "",
+        r#"
+[models.residual]
+activation = "sigmoid"
+init = "legacy"
+depth = 7
+width = 64
+residual = true
+[models.batch]
+activation = "relu"
+init = "he-normal"
+depth = 7
+width = 64
+norm = "batch"
+[models.everything]
+activation = "relu"
+depth = 7
+width = 64
+norm = "batch"
+residual = true
+[models.cnn]
+kind = "cnn"
+channels = [4, 8]
+depth = 3
+activation = "relu"
+norm = "batch"
+[models.clipped]
+activation = "relu"
+depth = 3
+width = 64
+"#,
+    );
+    // A model of one's own: the manifest says nothing of its settings.
+    infos.push(ModelInfo { name: "own".to_string(), ..ModelInfo::default() });
+    with_settings(&dir, &infos);
+    let d = diagnose(&dir);
+    let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(dir.join(runfolder::MANIFEST)).unwrap()).unwrap();
+    for info in &manifest.models {
+        assert_remedies_agree(info, model(&d, &info.name));
+    }
+
+    let remedy = |name: &str, kind: Kind| finding(model(&d, name), kind).remedy.clone();
+    let r = remedy("residual", Kind::Vanishing);
+    assert!(r.action.starts_with("Besides its residual connections, ReLU with He initialization"), "{}", r.action);
+    assert_eq!(r.apply, ["models.residual.activation = \"relu\" with models.residual.init = \"kaiming-normal\"", "models.residual.norm = \"batch\""]);
+    let r = remedy("batch", Kind::Vanishing);
+    assert!(r.action.starts_with("Besides its He initialization and BatchNorm, residual connections"), "{}", r.action);
+    assert_eq!(r.apply, ["models.batch.residual = true"]);
+    // Every remedy of vanishing already on: it says so and what is left to try.
+    let r = remedy("everything", Kind::Vanishing);
+    assert!(r.action.starts_with("Its He initialization, BatchNorm and residual connections are already in place: next, a tenth of the learning rate"), "{}", r.action);
+    assert!(r.apply.iter().any(|a| a.contains("optimizer.lr")) && r.apply.iter().any(|a| a.contains("everything.depth")), "{r:?}");
+    // A CNN gets the CNN's words and configs.
+    let r = remedy("cnn", Kind::Vanishing);
+    assert_eq!(r.apply, ["models.cnn.residual = true"]);
+    assert_eq!(r.demonstrated_by, ["configs/cnn-depth.toml", "configs/cnn-depth-no-norm.toml"]);
+    // Clipped at 1 and still diverged: the learning rate, not clipping.
+    let r = remedy("clipped", Kind::Diverged);
+    assert!(r.action.starts_with("Besides its gradient clipping at 1, a tenth of the learning rate"), "{}", r.action);
+    assert_eq!(r.apply, ["optimizer.lr (a tenth of it)"]);
+    // A model of one's own: every change, with the library's call where there is one.
+    let r = remedy("own", Kind::Vanishing);
+    assert!(r.apply.iter().any(|a| a.contains("norm = \"batch\"")) && r.apply.iter().any(|a| a.contains("residual = true")), "{r:?}");
+    assert_eq!(r.demonstrated_by, ["configs/init-comparison.toml", "configs/remedies.toml"]);
+    // The line train and the report print reads as one sentence.
+    let line = diagnosis::finding_line(finding(model(&d, "batch"), Kind::Vanishing));
+    assert!(line.ends_with("Try: Besides its He initialization and BatchNorm, residual connections (models.batch.residual = true), shown in configs/init-comparison.toml and configs/remedies.toml."), "{line}");
+}
+
+#[test]
+fn a_recurrent_model_is_not_told_to_open_a_gate_or_drop_layers_it_already_has() {
+    // One LSTM layer with its forget gate opened by a bias of 1, as train writes its entry.
+    let infos = infos_of("sequence_length = 8\n", "[models.rnn]\nkind = \"lstm\"\nhidden = 16\nforget_bias = 1.0\n");
+    assert_eq!((infos[0].kind.as_deref(), infos[0].forget_bias), (Some("lstm"), Some(1.0)), "the manifest records the forget bias");
+    let as_trained = |dir: &Path| {
+        with_settings(dir, &infos);
+        let path = dir.join(runfolder::MANIFEST);
+        let mut manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (layer, name) in manifest.models[0].layers.iter_mut().zip(["lstm.0", "readout"]) {
+            layer.name = name.to_string();
+        }
+        std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+        manifest.models[0].clone()
+    };
+
+    // Its error still vanishes through time: the forget gate is already open.
+    let dir = recurrent("lstm-open", &|_, t| 0.5f64.powi(20 - t as i32));
+    let info = as_trained(&dir);
+    let m = model(&diagnose(&dir), "rnn").clone();
+    assert_remedies_agree(&info, &m);
+    let r = &finding(&m, Kind::VanishingThroughTime).remedy;
+    assert!(r.action.starts_with("Its forget-gate bias of 1 is already in place: next, fewer time steps"), "{}", r.action);
+    assert!(!r.apply.iter().any(|a| a.contains("forget_bias")), "{r:?}");
+
+    // Its read-out gets 1e4 times the gradient of its one recurrent layer: not fewer layers.
+    let value = |m: &str, s: &str, _e: usize, step: usize, l: usize| match (m, l) {
+        (metric::GRAD_NORM_WEIGHT, 1) => Some(1e-5),
+        (metric::GRAD_NORM_WEIGHT, _) => Some(0.1),
+        (metric::DEAD_FRACTION, _) => None,
+        _ => healthy(m, s, step, l),
+    };
+    let dir = write_run("lstm-one-layer", &[Synthetic { name: "rnn", activation: "tanh", layers: 2, clip: None, diverged: None, value: &value }]);
+    let info = as_trained(&dir);
+    let m = model(&diagnose(&dir), "rnn").clone();
+    assert_remedies_agree(&info, &m);
+    let r = &finding(&m, Kind::Vanishing).remedy;
+    assert!(r.action.starts_with("Its single layer and LSTM cells are already in place: next, a tenth of the learning rate"), "{}", r.action);
+    assert!(!r.apply.iter().any(|a| a.contains("depth")), "{r:?}");
 }

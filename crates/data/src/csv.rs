@@ -7,8 +7,9 @@
 //! on its own line: these tables hold numbers and short names, and a row that spans lines is
 //! far more often an unclosed quote than a label with a line break in it.
 //!
-//! The line numbers in messages are counted here from each record's byte offset: the `csv`
-//! crate's own line count is off after blank lines and with CRLF line ends.
+//! The line numbers in messages are counted from each record's byte offset (the `csv-lines`
+//! crate, shared with the run folder's reader): the `csv` crate's own line count is off after
+//! blank lines and with CRLF line ends.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,7 +57,7 @@ pub fn parse_table(bytes: &[u8], name: &str, label: Option<&str>) -> Result<Tabl
         .trim(::csv::Trim::All)
         .delimiter(detect_delimiter(first_line))
         .from_reader(text.as_bytes());
-    let records = Records { name, text: text.as_bytes(), reader, lines: LineCounter::default() };
+    let records = Records { name, text: text.as_bytes(), reader, lines: csv_lines::LineCounter::default() };
     table(name, records, label)
 }
 
@@ -66,7 +67,7 @@ struct Records<'a> {
     name: &'a str,
     text: &'a [u8],
     reader: ::csv::Reader<&'a [u8]>,
-    lines: LineCounter,
+    lines: csv_lines::LineCounter,
 }
 
 impl Iterator for Records<'_> {
@@ -89,41 +90,6 @@ impl Iterator for Records<'_> {
                 Ok(true) => return Some(Ok((line, record))),
             }
         }
-    }
-}
-
-/// Line numbers from byte offsets, counted forward from the last offset asked for (records
-/// come in file order, so each byte is counted once).
-#[derive(Default)]
-struct LineCounter {
-    offset: usize,
-    line: usize,
-}
-
-impl LineCounter {
-    /// The 1-based line of the first byte at or after `offset` that is not a line end: a
-    /// record's offset is where the reader started looking for it, before the blank lines
-    /// and the line end it skipped. `\n`, `\r\n` and a lone `\r` each end a line, as they
-    /// do for the `csv` crate.
-    fn line_at(&mut self, text: &[u8], offset: usize) -> usize {
-        let end = text.len();
-        let mut at = offset.min(end);
-        // The reader skips a byte-order mark at the start of its input, and gives the record
-        // after it the offset 0.
-        if at == 0 && text.starts_with(b"\xEF\xBB\xBF") {
-            at = 3;
-        }
-        while at < end && matches!(text[at], b'\n' | b'\r') {
-            at += 1;
-        }
-        let at = at.max(self.offset);
-        for i in self.offset..at {
-            if text[i] == b'\n' || (text[i] == b'\r' && text.get(i + 1) != Some(&b'\n')) {
-                self.line += 1;
-            }
-        }
-        self.offset = at;
-        self.line + 1
     }
 }
 

@@ -74,6 +74,10 @@ pub struct Manifest {
     /// The loss function's name (`cross-entropy`, `mse`, …).
     #[serde(default)]
     pub loss: Option<String>,
+    /// The optimizer's kind as a config names it (`sgd`, `adam`); absent where the writer did
+    /// not say (a loop of one's own, a manifest written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<String>,
     pub models: Vec<ModelInfo>,
     #[serde(default)]
     pub telemetry: Option<TelemetryInfo>,
@@ -193,6 +197,10 @@ pub struct ModelInfo {
     /// A CNN's block form: `single` (one convolution) or `basic` (He et al.'s two).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block: Option<String>,
+    /// An LSTM's forget-gate bias at initialization (absent for other models, and in
+    /// manifests written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget_bias: Option<f64>,
     /// The global gradient norm this model was clipped to, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_grad_norm: Option<f64>,
@@ -247,6 +255,8 @@ struct ModelInfoRepr {
     #[serde(default)]
     block: Option<String>,
     #[serde(default)]
+    forget_bias: Option<f64>,
+    #[serde(default)]
     clip_grad_norm: Option<f64>,
     #[serde(default)]
     diverged: Option<Divergence>,
@@ -297,6 +307,7 @@ impl From<ModelInfoRepr> for ModelInfo {
             norm: r.norm,
             residual: r.residual,
             block: r.block,
+            forget_bias: r.forget_bias,
             clip_grad_norm: r.clip_grad_norm,
             diverged: r.diverged,
         }

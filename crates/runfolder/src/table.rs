@@ -2,8 +2,9 @@
 //! name and every field is parsed with an error that names the file, the line and the
 //! column.
 //!
-//! Line numbers are counted here from each record's byte offset: the `csv` crate's own
-//! count is off after blank lines and with CRLF line ends.
+//! Line numbers are counted from each record's byte offset (the `csv-lines` crate, shared
+//! with the data crate's tables): the `csv` crate's own count is off after blank lines and
+//! with CRLF line ends.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,12 +56,12 @@ impl Table {
         }
         let mut reader =
             csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes);
-        let mut lines = LineCounter::default();
+        let mut lines = csv_lines::LineCounter::default();
         let mut records = Vec::new();
         let mut record = StringRecord::new();
         loop {
             let read = reader.read_record(&mut record);
-            let line = lines.line_at(bytes, record.position().map_or(0, |p| p.byte() as usize));
+            let line = lines.line_at(bytes, record.position().map_or(0, |p| p.byte() as usize)) as u64;
             match read {
                 Err(e) => return Err(csv_error(line, e.to_string())),
                 Ok(false) => break,
@@ -120,41 +121,6 @@ impl Table {
     /// Whether the file has no data rows.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
-    }
-}
-
-/// Line numbers from byte offsets, counted forward from the last offset asked for (records
-/// come in file order, so each byte is counted once).
-#[derive(Default)]
-struct LineCounter {
-    offset: usize,
-    line: u64,
-}
-
-impl LineCounter {
-    /// The 1-based line of the first byte at or after `offset` that is not a line end: a
-    /// record's offset is where the reader started looking for it, before the blank lines
-    /// and the line end it skipped. `\n`, `\r\n` and a lone `\r` each end a line, as they
-    /// do for the `csv` crate.
-    fn line_at(&mut self, text: &[u8], offset: usize) -> u64 {
-        let end = text.len();
-        let mut at = offset.min(end);
-        // The reader skips a byte-order mark at the start of its input, and gives the record
-        // after it the offset 0.
-        if at == 0 && text.starts_with(b"\xEF\xBB\xBF") {
-            at = 3;
-        }
-        while at < end && matches!(text[at], b'\n' | b'\r') {
-            at += 1;
-        }
-        let at = at.max(self.offset);
-        for i in self.offset..at {
-            if text[i] == b'\n' || (text[i] == b'\r' && text.get(i + 1) != Some(&b'\n')) {
-                self.line += 1;
-            }
-        }
-        self.offset = at;
-        self.line + 1
     }
 }
 

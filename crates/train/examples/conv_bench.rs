@@ -11,7 +11,9 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::ops::ConvOptions;
-use std::time::Instant;
+
+#[path = "common/timing.rs"]
+mod timing;
 
 /// The allocator `train` runs on (see its `main.rs`).
 #[global_allocator]
@@ -66,26 +68,10 @@ fn main() {
             let grads = (y * upstream.clone()).sum().backward();
             assert!(bias.grad(&grads).is_some());
         };
-        let time = |f: &dyn Fn()| {
-            let start = Instant::now();
-            for _ in 0..steps {
-                f();
-            }
-            start.elapsed().as_secs_f64() / steps as f64 * 1e3
-        };
-        time(&burn_step);
-        time(&kernel_step);
-        let (mut ours, mut theirs, mut base) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            theirs.push(time(&burn_step));
-            ours.push(time(&kernel_step));
-            base.push(time(&baseline));
-        }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (b, k, z) = (median(&mut theirs), median(&mut ours), median(&mut base));
+        let timer = timing::Timer { reps: steps, per_second: 1e3 };
+        timer.time(&burn_step);
+        timer.time(&kernel_step);
+        let [b, k, z] = timer.medians(rounds, [&burn_step, &kernel_step, &baseline]);
         println!(
             "{:6} {z:10.3} {b:12.3} {k:16.3}   ({:.3}, {:.3}, {:.2}x)",
             layer.name,

@@ -8,7 +8,9 @@
 
 use burn::nn::LayerNormConfig;
 use burn::prelude::*;
-use std::time::Instant;
+
+#[path = "common/timing.rs"]
+mod timing;
 
 /// The allocator `train` runs on (see its `main.rs`): glibc's would hand every freed buffer of
 /// 128 KiB or more back to the kernel and page-fault it in again, which costs more than the
@@ -43,26 +45,13 @@ fn main() {
         let grads = (x.clone() * upstream.clone()).sum().backward();
         x.grad(&grads).map(|g| g.dims()[0])
     };
-    let time = |f: &dyn Fn() -> Option<usize>| {
-        let start = Instant::now();
-        for _ in 0..steps {
-            assert_eq!(f(), Some(rows), "the input has its gradient");
-        }
-        start.elapsed().as_secs_f64() / steps as f64 * 1e6
-    };
-    time(&burn_step);
-    time(&kernel_step);
-    let (mut ours, mut theirs, mut base) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        theirs.push(time(&burn_step));
-        ours.push(time(&kernel_step));
-        base.push(time(&baseline));
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (b, k, z) = (median(&mut theirs), median(&mut ours), median(&mut base));
+    // Every call checks that the input got its gradient, as part of the step timed.
+    let checked = |f: &dyn Fn() -> Option<usize>| assert_eq!(f(), Some(rows), "the input has its gradient");
+    let (burn_step, kernel_step, baseline) = (|| checked(&burn_step), || checked(&kernel_step), || checked(&baseline));
+    let timer = timing::Timer { reps: steps, per_second: 1e6 };
+    timer.time(&burn_step);
+    timer.time(&kernel_step);
+    let [b, k, z] = timer.medians(rounds, [&burn_step, &kernel_step, &baseline]);
     println!("LayerNorm forward + backward of [{rows}, {width}] on flex, median of {rounds} rounds of {steps}:");
     println!("  the loss alone (x * g).sum() {z:8.1} us");
     println!("  burn's LayerNorm::forward   {b:8.1} us   ({:.1} us for the norm)", b - z);

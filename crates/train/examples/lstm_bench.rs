@@ -8,7 +8,9 @@
 
 use burn::prelude::*;
 use models::{Cell, RecurrentConfig};
-use std::time::Instant;
+
+#[path = "common/timing.rs"]
+mod timing;
 
 /// The allocator `train` runs on (see its `main.rs`).
 #[global_allocator]
@@ -37,23 +39,9 @@ fn main() {
     };
     ours();
     theirs();
-    let time = |f: &dyn Fn()| {
-        let t0 = Instant::now();
-        for _ in 0..reps {
-            f();
-        }
-        1e3 * t0.elapsed().as_secs_f64() / reps as f64
-    };
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        a.push(time(&ours));
-        b.push(time(&theirs));
-    }
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
+    let [a, b] = timing::Timer { reps, per_second: 1e3 }.medians(rounds, [&ours, &theirs]);
     println!(
         "T = {steps}, hidden {hidden}, batch {batch}: forward and backward, median of {rounds} rounds: models::Recurrent {:.1} ms, burn's Lstm::forward {:.1} ms",
-        a[rounds / 2],
-        b[rounds / 2]
+        a, b
     );
 }

@@ -50,6 +50,7 @@ pub(crate) fn manifest(
             .to_string(),
         ),
         loss: Some(loss.name().to_string()),
+        optimizer: Some(exp.optimizer.name().to_string()),
         telemetry: Some(TelemetryInfo {
             enabled: exp.telemetry.enabled,
             every: cadence.every,

@@ -45,6 +45,14 @@ fn default_eps() -> f64 {
 }
 
 impl OptimizerSpec {
+    /// The `kind` a config gives it, as the manifest records it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerSpec::Sgd { .. } => "sgd",
+            OptimizerSpec::Adam { .. } => "adam",
+        }
+    }
+
     pub fn lr(&self) -> f64 {
         match *self {
             OptimizerSpec::Sgd { lr, .. } | OptimizerSpec::Adam { lr, .. } => lr,

@@ -122,8 +122,9 @@ impl NetConfig {
         }
     }
 
-    /// What the manifest says of the model beyond its layers.
-    pub(crate) fn info(&self, name: &str) -> ModelInfo {
+    /// What the manifest says of the model beyond its layers (public so that the diagnosis's
+    /// tests judge manifests whose settings are spelled as `train` writes them).
+    pub fn info(&self, name: &str) -> ModelInfo {
         let base = ModelInfo { name: name.to_string(), parameters: Some(self.num_params()), weights: Some(format!("{name}.bpk")), ..ModelInfo::default() };
         match self {
             NetConfig::Mlp(c) => mlp::info(c, base),

@@ -102,6 +102,7 @@ pub(crate) fn info(c: &RecurrentConfig, base: ModelInfo) -> ModelInfo {
         output_activation: Some("none".to_string()),
         init: Some(if c.init == c.recurrent_init { c.init.to_string() } else { format!("{} (recurrent: {})", c.init, c.recurrent_init) }),
         bias_init: Some(c.bias_init.to_string()),
+        forget_bias: (c.cell == Cell::Lstm).then_some(c.forget_bias),
         ..base
     }
 }
