@@ -241,36 +241,33 @@ fn col2im(g: &Geometry, cols: &mut [f32], stride: usize, j0: usize, dx: &mut [f3
     }
 }
 
-/// `d[i] = src[i sw]`. Stride 2 (every downsampling convolution) has a loop of its own with
-/// the stride a constant: `step_by`'s loop, with the stride a variable, copies one value per
-/// several instructions.
+/// `d[i] = src[i sw]`. Stride 2 (every downsampling convolution) has a loop of its own over
+/// pairs, which the compiler vectorizes; `step_by`'s loop, with the stride a variable, copies
+/// one value per several instructions.
 fn gather_strided(d: &mut [f32], src: &[f32], sw: usize) {
-    fn fixed<const S: usize>(d: &mut [f32], src: &[f32]) {
-        let src = &src[..(d.len() - 1) * S + 1];
-        for (i, o) in d.iter_mut().enumerate() {
-            *o = src[i * S];
+    let Some((last, head)) = d.split_last_mut() else { return };
+    let n = head.len();
+    if sw == 2 {
+        for (o, pair) in head.iter_mut().zip(src[..2 * n].chunks_exact(2)) {
+            *o = pair[0];
         }
+    } else {
+        head.iter_mut().zip(src.iter().step_by(sw)).for_each(|(o, v)| *o = *v);
     }
-    match sw {
-        _ if d.is_empty() => {}
-        2 => fixed::<2>(d, src),
-        _ => d.iter_mut().zip(src.iter().step_by(sw)).for_each(|(o, v)| *o = *v),
-    }
+    *last = src[n * sw];
 }
 
 /// `out[i sw] += d[i]`, the reverse of [`gather_strided`].
 fn scatter_add_strided(out: &mut [f32], d: &[f32], sw: usize) {
-    fn fixed<const S: usize>(out: &mut [f32], d: &[f32]) {
-        let out = &mut out[..(d.len() - 1) * S + 1];
-        for (i, v) in d.iter().enumerate() {
-            out[i * S] += v;
+    let Some((last, head)) = d.split_last() else { return };
+    if sw == 2 {
+        for (pair, v) in out[..2 * head.len()].chunks_exact_mut(2).zip(head) {
+            pair[0] += v;
         }
+    } else {
+        out.iter_mut().step_by(sw).zip(head).for_each(|(o, v)| *o += v);
     }
-    match sw {
-        _ if d.is_empty() => {}
-        2 => fixed::<2>(out, d),
-        _ => out.iter_mut().step_by(sw).zip(d).for_each(|(o, v)| *o += v),
-    }
+    out[head.len() * sw] += last;
 }
 
 /// A matrix in a slice: its row and column strides in elements.
