@@ -29,7 +29,7 @@ struct Case {
     pad: [usize; 2],
 }
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 12] = [
     Case { n: 3, c: 2, hw: [7, 9], co: 5, k: [3, 3], stride: [1, 1], pad: [0, 0] },
     Case { n: 3, c: 2, hw: [7, 9], co: 5, k: [3, 3], stride: [2, 2], pad: [1, 1] },
     Case { n: 5, c: 3, hw: [8, 7], co: 4, k: [3, 3], stride: [2, 2], pad: [0, 0] },
@@ -45,6 +45,9 @@ const CASES: [Case; 11] = [
     Case { n: 3, c: 2, hw: [5, 6], co: 3, k: [3, 3], stride: [1, 1], pad: [2, 1] },
     Case { n: 2, c: 3, hw: [6, 4], co: 2, k: [3, 5], stride: [1, 1], pad: [0, 2] },
     Case { n: 2, c: 2, hw: [3, 3], co: 2, k: [5, 7], stride: [1, 1], pad: [3, 3] },
+    // Patches of 72 x 256 values an image: three images a block, so that a thread's piece
+    // (4 and 3 images on 2 threads, 7 on 1) is several blocks, the last one short.
+    Case { n: 7, c: 8, hw: [16, 16], co: 4, k: [3, 3], stride: [1, 1], pad: [1, 1] },
     // Patches of 144 x 1024 values an image, more than a block: a thread unfolds one image
     // at a time, and sums the weight's gradient over several blocks.
     Case { n: 20, c: 16, hw: [32, 32], co: 4, k: [3, 3], stride: [1, 1], pad: [1, 1] },
