@@ -29,7 +29,7 @@ struct Case {
     pad: [usize; 2],
 }
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 12] = [
     Case { n: 3, c: 2, hw: [7, 9], co: 5, k: [3, 3], stride: [1, 1], pad: [0, 0] },
     Case { n: 3, c: 2, hw: [7, 9], co: 5, k: [3, 3], stride: [2, 2], pad: [1, 1] },
     Case { n: 5, c: 3, hw: [8, 7], co: 4, k: [3, 3], stride: [2, 2], pad: [0, 0] },
@@ -39,8 +39,17 @@ const CASES: [Case; 8] = [
     Case { n: 4, c: 4, hw: [3, 3], co: 2, k: [5, 5], stride: [1, 1], pad: [1, 1] },
     // Pointwise.
     Case { n: 2, c: 3, hw: [4, 4], co: 3, k: [1, 1], stride: [1, 1], pad: [0, 0] },
-    // Patches of 144 x 1024 values an image: a thread unfolds a few images at a time, and
-    // sums the weight's gradient over several blocks.
+    // Stride 1 with the output as wide as the input: the patches are shifted copies of the
+    // plane (`Geometry::shifts`), here with rows of padding above and below the image, a
+    // rectangular kernel, and a kernel wider than the image with padding to match.
+    Case { n: 3, c: 2, hw: [5, 6], co: 3, k: [3, 3], stride: [1, 1], pad: [2, 1] },
+    Case { n: 2, c: 3, hw: [6, 4], co: 2, k: [3, 5], stride: [1, 1], pad: [0, 2] },
+    Case { n: 2, c: 2, hw: [3, 3], co: 2, k: [5, 7], stride: [1, 1], pad: [3, 3] },
+    // Patches of 72 x 256 values an image: three images a block, so that a thread's piece
+    // (4 and 3 images on 2 threads, 7 on 1) is several blocks, the last one short.
+    Case { n: 7, c: 8, hw: [16, 16], co: 4, k: [3, 3], stride: [1, 1], pad: [1, 1] },
+    // Patches of 144 x 1024 values an image, more than a block: a thread unfolds one image
+    // at a time, and sums the weight's gradient over several blocks.
     Case { n: 20, c: 16, hw: [32, 32], co: 4, k: [3, 3], stride: [1, 1], pad: [1, 1] },
     // The first convolution of the CNN example, on a small batch.
     Case { n: 6, c: 1, hw: [28, 28], co: 8, k: [3, 3], stride: [1, 1], pad: [0, 0] },

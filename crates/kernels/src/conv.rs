@@ -1,11 +1,12 @@
 //! The 2-D convolution on flex buffers as matrix products (im2col): the batch is cut into one
-//! piece per thread, each piece's input patches are unfolded into the columns of one matrix,
-//! and the forward pass and both backward products are one `gemm` call per piece.
+//! piece per thread, each piece's input patches are unfolded, a block of images at a time
+//! small enough to stay in the cache, into the columns of one matrix, and the forward pass
+//! and both backward products are one `gemm` call per image on those columns.
 //!
-//! With `K = c_in kh kw` rows of patches and `J` = the piece's images times the output's
-//! pixels, the forward pass is `W [c_out, K] cols [K, J]`, started from the bias; the weight's
-//! gradient is `dY [c_out, J] cols^T`, summed over the pieces; the input's gradient is
-//! `W^T dY [K, J]`, folded back onto the input's pixels (col2im). burn-flex 0.22.1 runs its
+//! With `K = c_in kh kw` rows of patches and `P` the output's pixels, an image's output is
+//! `W [c_out, K] cols [K, P]`, started from the bias and written in place; the weight's
+//! gradient is `dY [c_out, P] cols^T`, summed over the images; the input's gradient is
+//! `W^T dY [K, P]`, folded back onto the input's pixels (col2im). burn-flex 0.22.1 runs its
 //! convolution's backward pass as other convolutions instead: the input's gradient as a
 //! transposed convolution, and the weight's as a convolution of the input by the output's
 //! gradient, with the batch as the channels and the output's size as the kernel.
@@ -17,9 +18,10 @@ use rayon::prelude::*;
 
 use crate::matmul;
 
-/// The values of the patch matrix one thread unfolds at a time (4 MiB of f32): a block of the
-/// CNN example's layers at batch 64 is its thread's whole half of the batch.
-const BLOCK_VALUES: usize = 1 << 20;
+/// The values of the patch matrix one thread unfolds at a time (256 KiB of f32): small enough
+/// to stay in a core's L2 cache from its unfolding to its product, so that the patches, nine
+/// times the input's size, are never written out to memory and read back.
+const BLOCK_VALUES: usize = 1 << 16;
 
 /// The sizes of one convolution: input `[n, c, h, w]`, weight `[co, c, kh, kw]`, stride,
 /// symmetric zero padding, and the output's `oh` x `ow`.
@@ -102,6 +104,36 @@ impl Geometry {
     fn input_row(&self, oy: usize, r: usize) -> Option<usize> {
         (oy * self.stride[0] + r).checked_sub(self.pad[0]).filter(|&iy| iy < self.h)
     }
+
+    /// Whether output pixel `q = oy ow + ox` reads input pixel `q + shift(r, s)` at kernel
+    /// position (r, s): at stride 1 with the output as wide as the input ("same" padding
+    /// across), the case of every 3x3 convolution of stride 1 and padding 1. A row of the
+    /// patch matrix is then one shifted copy of the input's plane, and only the columns that
+    /// read the padding need fixing up.
+    fn shifts(&self) -> bool {
+        self.stride == [1, 1] && self.ow == self.w
+    }
+
+    /// The output rows `lo..hi` at which kernel row `r` reads an input row inside the image.
+    fn valid_rows(&self, r: usize) -> (usize, usize) {
+        let lo = self.pad[0].saturating_sub(r).min(self.oh);
+        let hi = (self.h + self.pad[0]).saturating_sub(r).min(self.oh);
+        (lo, hi.max(lo))
+    }
+
+    /// For a geometry that [`shifts`](Self::shifts): the range `a..b` of output pixels of the
+    /// rows that read inside the image at kernel position (r, s) whose shifted input pixel
+    /// `q + off` lies in the plane, and `off` itself. The pixels of those rows outside `a..b`
+    /// read the padding (their input column is outside the image).
+    fn shifted_range(&self, r: usize, s: usize) -> (usize, usize, isize) {
+        let (lo, hi) = self.valid_rows(r);
+        let off = (r as isize - self.pad[0] as isize) * self.w as isize + s as isize - self.pad[1] as isize;
+        let plane = (self.h * self.w) as isize;
+        let (first, last) = ((lo * self.ow) as isize, (hi * self.ow) as isize);
+        let a = (-off).clamp(first, last);
+        let b = (plane - off).clamp(a, last);
+        (a as usize, b as usize, off)
+    }
 }
 
 /// Unfolds the patches of one image `x` `[c, h, w]` into columns `j0..j0 + p` of `cols`
@@ -116,6 +148,24 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], stride: usize, j0: usize) {
                 let row = (ci * g.kh + r) * g.kw + s;
                 let dst = &mut cols[row * stride + j0..row * stride + j0 + p];
                 let (lo, hi) = g.valid_cols(s);
+                if g.shifts() {
+                    // One copy of the shifted plane instead of a short copy per output row,
+                    // then the padding's rows and columns set to 0 (the copy put the
+                    // neighbouring row's edge pixels there).
+                    let (a, b, off) = g.shifted_range(r, s);
+                    dst[..a].fill(0.0);
+                    dst[b..].fill(0.0);
+                    if a < b {
+                        let src = (a as isize + off) as usize;
+                        dst[a..b].copy_from_slice(&plane[src..src + (b - a)]);
+                    }
+                    let (oy_lo, oy_hi) = g.valid_rows(r);
+                    for d in dst[oy_lo * ow..oy_hi * ow].chunks_exact_mut(ow) {
+                        d[..lo].fill(0.0);
+                        d[hi..].fill(0.0);
+                    }
+                    continue;
+                }
                 for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
                     let Some(iy) = g.input_row(oy, r) else {
                         d.fill(0.0);
@@ -132,9 +182,7 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], stride: usize, j0: usize) {
                     if sw == 1 {
                         d[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
                     } else {
-                        for (o, v) in d[lo..hi].iter_mut().zip(src[first..].iter().step_by(sw)) {
-                            *o = *v;
-                        }
+                        gather_strided(&mut d[lo..hi], &src[first..], sw);
                     }
                 }
             }
@@ -144,15 +192,34 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], stride: usize, j0: usize) {
 
 /// The reverse of [`im2col`]: adds every entry of columns `j0..j0 + p` of `cols` onto the
 /// input pixel it came from, in `dx` `[c, h, w]` (the padding's entries are dropped).
-fn col2im(g: &Geometry, cols: &[f32], stride: usize, j0: usize, dx: &mut [f32]) {
+///
+/// `cols` is scratch: where the geometry [`shifts`](Geometry::shifts), the entries that read
+/// the padding are set to 0 first, so that each row is added back as one shifted sum.
+fn col2im(g: &Geometry, cols: &mut [f32], stride: usize, j0: usize, dx: &mut [f32]) {
     let (p, ow, sw) = (g.p(), g.ow, g.stride[1]);
     for ci in 0..g.c {
         let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for r in 0..g.kh {
             for s in 0..g.kw {
                 let row = (ci * g.kh + r) * g.kw + s;
-                let src = &cols[row * stride + j0..row * stride + j0 + p];
+                let src = &mut cols[row * stride + j0..row * stride + j0 + p];
                 let (lo, hi) = g.valid_cols(s);
+                if g.shifts() {
+                    let (oy_lo, oy_hi) = g.valid_rows(r);
+                    for d in src[oy_lo * ow..oy_hi * ow].chunks_exact_mut(ow) {
+                        d[..lo].fill(0.0);
+                        d[hi..].fill(0.0);
+                    }
+                    let (a, b, off) = g.shifted_range(r, s);
+                    if a < b {
+                        let dst = (a as isize + off) as usize;
+                        // Contiguous on both sides: a loop the compiler vectorizes.
+                        for (o, v) in plane[dst..dst + (b - a)].iter_mut().zip(&src[a..b]) {
+                            *o += v;
+                        }
+                    }
+                    continue;
+                }
                 for (oy, d) in src.chunks_exact(ow).enumerate() {
                     let Some(iy) = g.input_row(oy, r) else { continue };
                     if lo == hi {
@@ -160,8 +227,13 @@ fn col2im(g: &Geometry, cols: &[f32], stride: usize, j0: usize, dx: &mut [f32]) 
                     }
                     let out = &mut plane[iy * g.w..(iy + 1) * g.w];
                     let first = lo * sw + s - g.pad[1];
-                    for (o, v) in out[first..].iter_mut().step_by(sw).zip(&d[lo..hi]) {
-                        *o += v;
+                    if sw == 1 {
+                        // Contiguous on both sides: a loop the compiler vectorizes.
+                        for (o, v) in out[first..first + (hi - lo)].iter_mut().zip(&d[lo..hi]) {
+                            *o += v;
+                        }
+                    } else {
+                        scatter_add_strided(&mut out[first..], &d[lo..hi], sw);
                     }
                 }
             }
@@ -169,18 +241,49 @@ fn col2im(g: &Geometry, cols: &[f32], stride: usize, j0: usize, dx: &mut [f32]) 
     }
 }
 
-/// The output's gradient of a piece's images, `g` `[images, co, p]`, as the matrix
-/// `[co, images p]` the products take.
-fn gather_grad(geo: &Geometry, g: &[f32], images: usize) -> Vec<f32> {
-    let (p, co) = (geo.p(), geo.co);
-    let j = images * p;
-    let mut out = vec![0.0f32; co * j];
-    for (b, image) in g.chunks_exact(co * p).enumerate() {
-        for (c, plane) in image.chunks_exact(p).enumerate() {
-            out[c * j + b * p..c * j + (b + 1) * p].copy_from_slice(plane);
+/// `d[i] = src[i sw]`. Stride 2 (every downsampling convolution) has a loop of its own over
+/// pairs, which the compiler vectorizes; `step_by`'s loop, with the stride a variable, copies
+/// one value per several instructions.
+fn gather_strided(d: &mut [f32], src: &[f32], sw: usize) {
+    let Some((last, head)) = d.split_last_mut() else { return };
+    let n = head.len();
+    if sw == 2 {
+        for (o, pair) in head.iter_mut().zip(src[..2 * n].chunks_exact(2)) {
+            *o = pair[0];
+        }
+    } else {
+        head.iter_mut().zip(src.iter().step_by(sw)).for_each(|(o, v)| *o = *v);
+    }
+    *last = src[n * sw];
+}
+
+/// `out[i sw] += d[i]`, the reverse of [`gather_strided`].
+fn scatter_add_strided(out: &mut [f32], d: &[f32], sw: usize) {
+    let Some((last, head)) = d.split_last() else { return };
+    if sw == 2 {
+        for (pair, v) in out[..2 * head.len()].chunks_exact_mut(2).zip(head) {
+            pair[0] += v;
+        }
+    } else {
+        out.iter_mut().step_by(sw).zip(head).for_each(|(o, v)| *o += v);
+    }
+    out[head.len() * sw] += last;
+}
+
+/// The sum of `v` in f64, over eight partial sums: one running sum waits for each addition
+/// to finish before it starts the next, so that the bias's gradient, a pass over the whole
+/// output's gradient, ran at one value per addition's latency; eight sums side by side let
+/// the additions overlap (and vectorize).
+fn sum_f64(v: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|&x| f64::from(x)).sum();
+    for chunk in chunks {
+        for (l, &x) in lanes.iter_mut().zip(chunk) {
+            *l += f64::from(x);
         }
     }
-    out
+    lanes.iter().sum::<f64>() + rest
 }
 
 /// A matrix in a slice: its row and column strides in elements.
@@ -210,6 +313,18 @@ impl<'a> Mat<'a> {
 /// `dst [m, n] (+)= a [m, k] b [k, n]`, `dst` row-major, on the calling thread (the pieces
 /// are the parallelism); with `accumulate`, onto what `dst` holds.
 fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
+    gemm_into(m, n, k, dst, false, accumulate, a, b);
+}
+
+/// [`gemm`] into `dst` stored row-major, or column-major with `col_major`.
+///
+/// The gemm crate computes into a column-major destination, transposing the product of a
+/// row-major one, and packs its left operand (after that transposition) element by element
+/// where that operand's rows are not contiguous: for the weight's gradient `dY cols^T` into
+/// a row-major destination, that is the whole `[k, p]` patch matrix of every image, against
+/// the small `[co, p]` gradient into a column-major one.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(m: usize, n: usize, k: usize, dst: &mut [f32], col_major: bool, accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
     assert!(dst.len() >= m * n && a.holds(m, k) && b.holds(k, n), "convolution product: a matrix is out of its buffer");
     if k == 0 {
         if !accumulate {
@@ -225,8 +340,8 @@ fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Mat<
             n,
             k,
             dst.as_mut_ptr(),
-            1,
-            n as isize,
+            if col_major { m as isize } else { 1 },
+            if col_major { 1 } else { n as isize },
             accumulate,
             a.values.as_ptr(),
             a.col_stride as isize,
@@ -250,30 +365,37 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: &[f32]) -> FlexT
     let (per, block) = (g.images_per_piece(), g.images_per_block());
     let mut out = vec![0.0f32; g.n * co * p];
     out.par_chunks_mut(per * co * p).zip(x.par_chunks(per * g.input_len())).for_each(|(out, x)| {
+        let mut cols = vec![0.0f32; k * p * block.min(x.len() / g.input_len())];
         for (out, x) in out.chunks_mut(block * co * p).zip(x.chunks(block * g.input_len())) {
-            let images = x.len() / g.input_len();
-            let j = images * p;
-            let cols = unfold(g, x, j);
-            // The product starts from the bias, row c holding b[c]: the addition costs no pass.
-            let mut y: Vec<f32> = bias.iter().flat_map(|&b| std::iter::repeat_n(b, j)).collect();
-            gemm(co, j, k, &mut y, true, Mat::rows(w, k), Mat::rows(&cols, j));
-            for (b, image) in out.chunks_exact_mut(co * p).enumerate() {
-                for (c, plane) in image.chunks_exact_mut(p).enumerate() {
-                    plane.copy_from_slice(&y[c * j + b * p..c * j + (b + 1) * p]);
+            let j = x.len() / g.input_len() * p;
+            let cols = &mut cols[..k * j];
+            unfold(g, x, cols, j);
+            // One product per image, written straight into its place in the output `[co, p]`
+            // (the block's patches are still in the cache), and started from the bias, row c
+            // holding b[c]: neither the addition nor a copy costs a pass.
+            for (b, y) in out.chunks_exact_mut(co * p).enumerate() {
+                for (row, &v) in y.chunks_exact_mut(p).zip(bias) {
+                    row.fill(v);
                 }
+                gemm(co, p, k, y, true, Mat::rows(w, k), image_cols(cols, j, b * p));
             }
         }
     });
     matmul::tensor(out, Shape::new([g.n, co, g.oh, g.ow]))
 }
 
-/// The patches of the images `x` `[images, c, h, w]` as the matrix `[k, j]`, `j` = images p.
-fn unfold(g: &Geometry, x: &[f32], j: usize) -> Vec<f32> {
-    let mut cols = vec![0.0f32; g.k() * j];
+/// Image `j0 / p`'s patches in the block's patch matrix `cols` `[k, j]`: the `[k, p]` matrix
+/// that starts at column `j0`.
+fn image_cols(cols: &[f32], j: usize, j0: usize) -> Mat<'_> {
+    Mat { values: &cols[j0..], row_stride: j, col_stride: 1 }
+}
+
+/// Unfolds the patches of the images `x` `[images, c, h, w]` into `cols`, the matrix `[k, j]`,
+/// `j` = images p; every entry is written.
+fn unfold(g: &Geometry, x: &[f32], cols: &mut [f32], j: usize) {
     for (b, image) in x.chunks_exact(g.input_len()).enumerate() {
-        im2col(g, image, &mut cols, j, b * g.p());
+        im2col(g, image, cols, j, b * g.p());
     }
-    cols
 }
 
 /// The weight's and the bias's gradients from the output's gradient `dy` `[n, co, oh, ow]`.
@@ -284,28 +406,36 @@ pub(crate) fn params_backward(g: &Geometry, x: &[f32], dy: &[f32]) -> (FlexTenso
         .par_chunks(per * g.input_len())
         .zip(dy.par_chunks(per * co * p))
         .map(|(x, dy)| {
-            let mut dw = vec![0.0f32; co * k];
+            // The weight's gradient column-major, `[k, co]` (see `gemm_into`).
+            let mut dw_t = vec![0.0f32; k * co];
             let mut db = vec![0.0f64; co];
-            for (first, (x, dy)) in x.chunks(block * g.input_len()).zip(dy.chunks(block * co * p)).enumerate() {
-                let images = x.len() / g.input_len();
-                let j = images * p;
-                let cols = unfold(g, x, j);
-                let dy = gather_grad(g, dy, images);
-                gemm(co, k, j, &mut dw, first > 0, Mat::rows(&dy, j), Mat::transposed(&cols, j));
-                // The bias's gradient sums many terms (all pixels of all images): in f64.
-                for (s, row) in db.iter_mut().zip(dy.chunks_exact(j)) {
-                    *s += row.iter().map(|&v| f64::from(v)).sum::<f64>();
+            let mut cols = vec![0.0f32; k * p * block.min(x.len() / g.input_len())];
+            for (x, dy) in x.chunks(block * g.input_len()).zip(dy.chunks(block * co * p)) {
+                let j = x.len() / g.input_len() * p;
+                let cols = &mut cols[..k * j];
+                unfold(g, x, cols, j);
+                // Per image, `dW += dY [co, p] cols^T [p, k]`: the output's gradient is read
+                // where it lies, with no gathering copy.
+                for (b, dy) in dy.chunks_exact(co * p).enumerate() {
+                    let patches = image_cols(cols, j, b * p);
+                    let patches_t = Mat { values: patches.values, row_stride: 1, col_stride: j };
+                    gemm_into(co, k, p, &mut dw_t, true, true, Mat::rows(dy, p), patches_t);
+                    // The bias's gradient sums many terms (all pixels of all images): in f64.
+                    for (s, row) in db.iter_mut().zip(dy.chunks_exact(p)) {
+                        *s += sum_f64(row);
+                    }
                 }
             }
-            (dw, db)
+            (dw_t, db)
         })
         .collect();
-    let mut dw = vec![0.0f32; co * k];
+    let mut dw_t = vec![0.0f32; k * co];
     let mut db = vec![0.0f64; co];
     for (pw, pb) in pieces {
-        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+        dw_t.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
         db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
     }
+    let dw: Vec<f32> = (0..co * k).map(|i| dw_t[(i % k) * co + i / k]).collect();
     (
         matmul::tensor(dw, Shape::new([co, g.c, g.kh, g.kw])),
         matmul::tensor(db.into_iter().map(|v| v as f32).collect(), Shape::new([co])),
@@ -315,18 +445,14 @@ pub(crate) fn params_backward(g: &Geometry, x: &[f32], dy: &[f32]) -> (FlexTenso
 /// The input's gradient from the output's gradient `dy` `[n, co, oh, ow]`.
 pub(crate) fn input_backward(g: &Geometry, w: &[f32], dy: &[f32]) -> FlexTensor {
     let (k, p, co) = (g.k(), g.p(), g.co);
-    let (per, block) = (g.images_per_piece(), g.images_per_block());
+    let per = g.images_per_piece();
     let mut dx = vec![0.0f32; g.n * g.input_len()];
     dx.par_chunks_mut(per * g.input_len()).zip(dy.par_chunks(per * co * p)).for_each(|(dx, dy)| {
-        for (dx, dy) in dx.chunks_mut(block * g.input_len()).zip(dy.chunks(block * co * p)) {
-            let images = dx.len() / g.input_len();
-            let j = images * p;
-            let dy = gather_grad(g, dy, images);
-            let mut cols = vec![0.0f32; k * j];
-            gemm(k, j, co, &mut cols, false, Mat::transposed(w, k), Mat::rows(&dy, j));
-            for (b, image) in dx.chunks_exact_mut(g.input_len()).enumerate() {
-                col2im(g, &cols, j, b * p, image);
-            }
+        // One image at a time: its `[k, p]` columns are folded back while still in the cache.
+        let mut cols = vec![0.0f32; k * p];
+        for (dx, dy) in dx.chunks_exact_mut(g.input_len()).zip(dy.chunks_exact(co * p)) {
+            gemm(k, p, co, &mut cols, false, Mat::transposed(w, k), Mat::rows(dy, p));
+            col2im(g, &mut cols, p, 0, dx);
         }
     });
     matmul::tensor(dx, Shape::new([g.n, g.c, g.h, g.w]))

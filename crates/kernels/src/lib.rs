@@ -20,7 +20,8 @@
 //! - [`conv2d`]: burn-flex computes a convolution's backward pass as two other convolutions
 //!   (a transposed one for the input, and one with the batch as channels and the output as the
 //!   kernel for the weight). Here the forward pass and both backward products are one matrix
-//!   product per thread over the unfolded patches (im2col), the bias the product's start.
+//!   product per image over its unfolded patches (im2col), unfolded a cache-sized block at a
+//!   time on each thread, the bias the product's start.
 //! - [`sgd_update`]: `w - lr g`, with burn's own rounding, in place where the parameter's
 //!   buffer is not shared, in one pass split over the current rayon pool. burn's optimizer
 //!   makes two single-threaded passes and a new buffer for each.

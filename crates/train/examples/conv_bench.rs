@@ -1,5 +1,5 @@
 //! Times one convolution's forward and backward pass under burn 0.22.1's autodiff on flex,
-//! burn's own `conv2d` against the kernels crate's (im2col and one matrix product per thread),
+//! burn's own `conv2d` against the kernels crate's (im2col and one matrix product per image),
 //! on the two convolutions of the CNN example (`crates/gradflow/examples/cnn/model.rs`) at
 //! batch 64: `[64, 1, 28, 28]` by 8 3x3 kernels, whose input needs no gradient (the network's
 //! first layer), and `[64, 8, 13, 13]` by 16 3x3 kernels, whose input does. The two are timed in
