@@ -1,6 +1,6 @@
 //! What the fused recurrent cells (`lstm.rs`, `gru.rs`) share: the column blocks of a fused
 //! pre-activation, 1 - x, both in burn's operations for the default bodies, and the AVX2
-//! dispatch of their flex row loops.
+//! dispatch of their flex row loops (which LayerNorm's row loops in `flex.rs` use too).
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Scalar};
