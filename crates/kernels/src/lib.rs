@@ -8,8 +8,8 @@
 //!   keeps the output, from which the derivative s (1 - s) follows (with burn's own vectorized
 //!   `sigmoid_backward`). On ndarray the values are burn's own sigmoid's, kept for the
 //!   backward pass all the same.
-//! - [`tanh`]: the same for the hyperbolic tangent (the vanilla RNN's step), with the
-//!   backward pass `g (1 - t²)` from the kept output in one loop on flex.
+//! - [`tanh`]: the same for the hyperbolic tangent, with the backward pass `g (1 - t²)` from
+//!   the kept output in one loop on flex.
 //! - [`linear`]: `x W + b` in one matrix product that starts from the bias (and from the
 //!   telemetry's zero tap, whose gradient is then the layer's own incoming one), and a
 //!   backward pass of two products and a column sum. On flex every product writes a fresh

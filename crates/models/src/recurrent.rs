@@ -16,10 +16,11 @@
 //! gate.
 
 use crate::init::{BiasInit, Init, draw_bias, draw_weight};
-use crate::mlp::ModelError;
+use crate::mlp::{ModelError, apply};
 use burn::module::Param;
 use burn::nn::{GateController, Gru, GruConfig, Linear, Lstm, LstmConfig};
 use burn::prelude::*;
+use chain::Activation;
 use gradflow::{Grouping, Taps};
 use prng::Rng;
 
@@ -338,9 +339,7 @@ impl Recurrent {
                 // recurrent product rides on the same fused call (`x W + b + p`).
                 let fused = |p_t: Option<Tensor<2>>| kernels::linear(x_t.clone(), p.w.clone(), Some(p.b.clone()), p_t);
                 let next = match self.cell {
-                    // The tanh as one node that keeps its output (the kernels crate's
-                    // `tanh`), where the MLP's tanh is four nodes around burn's scalar tanh.
-                    Cell::Rnn => kernels::tanh(fused(p_t)),
+                    Cell::Rnn => apply(Activation::Tanh, fused(p_t)),
                     Cell::Lstm => {
                         // The gates and the cell update in one node (the kernels crate's
                         // `lstm_cell`): the state holds h_t over c_t, and h_t is its first n
