@@ -1,6 +1,6 @@
 //! The project's operations on burn-flex, on the tensors' host buffers: the vectorized
-//! sigmoid and tanh, the linear layer's products (`matmul.rs`), the column sums, LayerNorm's rows, the
-//! convolution's products (`conv.rs`), and the SGD update.
+//! sigmoid and tanh, the linear layer's products (`matmul.rs`), the column sums, LayerNorm's
+//! rows, the convolution's products (`conv.rs`), and the SGD update.
 //! Anything they do not cover (another dtype, a layout they do not take) goes to burn's own.
 
 use crate::cells::with_avx2;
@@ -8,8 +8,8 @@ use crate::tanh::tanh as tanh_one;
 use crate::conv::{self, Geometry};
 use crate::matmul::{self, Start, View};
 use crate::{
-    Kernels, conv2d_params_backward_composed, exp, layer_norm_backward_composed, tanh_backward_composed, layer_norm_saved_composed, linear_composed, linear_tapped_composed, sgd_composed,
-    sum_rows_composed,
+    Kernels, conv2d_params_backward_composed, exp, layer_norm_backward_composed, layer_norm_saved_composed, linear_composed, linear_tapped_composed, sgd_composed,
+    sum_rows_composed, tanh_backward_composed,
 };
 use burn::tensor::Shape;
 use burn::backend::flex::FlexTensor;
