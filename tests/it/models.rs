@@ -181,10 +181,10 @@ fn invalid_model_configs_are_errors_not_panics() {
     assert!(ortho_bias.validate().is_err());
 }
 
-/// The MLP computes its linear layers and the sigmoid with the kernels crate and evaluates
-/// tanh once, giving autodiff its derivative (`evaluated_once` in models): their outputs and
-/// gradients must be burn's own, but for rounding (the sigmoid's own exponential is within
-/// 2 ulp of the exact, and the bias is added before the product's terms, not after).
+/// The MLP computes its linear layers, the sigmoid and tanh with the kernels crate: their
+/// outputs and gradients must be burn's own, but for rounding (the sigmoid's own exponential
+/// and tanh are within a few ulp of the exact, and the bias is added before the product's
+/// terms, not after).
 #[test]
 fn layers_give_burns_own_values_and_gradients() {
     // The same parameters through burn's `Linear::forward` and burn's activations: values
@@ -203,8 +203,12 @@ fn layers_give_burns_own_values_and_gradients() {
             .into_iter()
             .flat_map(|act| [(true, false), (false, false), (true, true)].map(|(bias, transposed)| (act, bias, transposed, 16, 9)));
         // Wide enough for the kernels crate to compute dx = g W^T column-major and transpose
-        // it, and to split the sigmoid over threads.
-        let wide = [(Activation::Relu, true, false, 512, 128), (Activation::Sigmoid, true, false, 512, 128)];
+        // it, and to split the sigmoid and tanh over threads.
+        let wide = [
+            (Activation::Relu, true, false, 512, 128),
+            (Activation::Sigmoid, true, false, 512, 128),
+            (Activation::Tanh, true, false, 512, 128),
+        ];
         for (act, bias, transposed, width, batch) in small.chain(wide) {
             {
                 let what = format!("{backend:?} {act:?} bias {bias} transposed input {transposed} width {width}");

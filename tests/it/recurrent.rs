@@ -578,6 +578,25 @@ fn fused_cells_give_the_step_by_step_values_and_gradients() {
 }
 
 #[test]
+fn the_vanilla_rnns_tanh_gives_burns_values_and_gradients() {
+    // The kernels crate's tanh (one node that keeps its output) against burn's tanh, forward
+    // and backward, on each backend: at a small size, and at a training batch's size, where
+    // flex splits the elements over its threads. Inputs of spread 3 reach into both branches
+    // of the vectorized tanh and its flat tails.
+    for backend in BACKENDS {
+        let device = backend.autodiff_device();
+        for (n, h) in [(3, 5), (128, 128)] {
+            let what = format!("{backend:?} {n}x{h}");
+            let x = (inputs(n, h, 9, &device) * 3.0).require_grad();
+            let (ours, theirs) = (kernels::tanh(x.clone()), burn::tensor::activation::tanh(x.clone()));
+            close(&host(ours.clone()), &host(theirs.clone()), 1e-6, &format!("{what} tanh"));
+            let (ours, theirs) = (weighted(ours, 10).backward(), weighted(theirs, 10).backward());
+            close(&host(x.grad(&ours).unwrap()), &host(x.grad(&theirs).unwrap()), 1e-5, &format!("{what} dL/dx"));
+        }
+    }
+}
+
+#[test]
 fn fused_cells_gradients_match_finite_differences() {
     // Central differences of the weighted sum of a small step's outputs, in f64 from the f32
     // outputs, against every entry of every input's gradient. With a step of 1e-2 the

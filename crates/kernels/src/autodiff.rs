@@ -1,7 +1,7 @@
 //! The project's operations under burn's autodiff: each records a backward step that keeps
-//! what its gradients need (the sigmoid its output, the linear layer and the convolution x and
-//! w) and computes them
-//! with the inner backend's own operations of this crate.
+//! what its gradients need (the sigmoid and tanh their output, the linear layer and the
+//! convolution x and w) and computes them with the inner backend's own operations of this
+//! crate.
 
 use crate::Kernels;
 use burn::backend::autodiff::NodeId;
@@ -23,6 +23,20 @@ impl<B: Backend> Backward<B, 1> for SigmoidBackward {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let Ops { parents, node, state: output } = ops;
         unary::<B, _>(parents, node, grads, |grad| B::sigmoid_backward(output, grad));
+    }
+}
+
+/// The backward step of [`Kernels::tanh_vectorized`] under autodiff: its state is the forward
+/// pass's output t, and the input's gradient is [`Kernels::tanh_backward`]'s grad * (1 - t²).
+#[derive(Debug)]
+struct TanhBackward;
+
+impl<B: Backend + Kernels> Backward<B, 1> for TanhBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let Ops { parents, node, state: output } = ops;
+        unary::<B, _>(parents, node, grads, |grad| B::tanh_backward(output, grad));
     }
 }
 
@@ -189,6 +203,17 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::layer_norm_rows(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), eps))
             }
+        }
+    }
+
+    fn tanh_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Compute-bound: the output is kept for the backward pass, never recomputed.
+        match TanhBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::tanh_vectorized(x.into_primitive());
+                prep.finish(output.clone(), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::tanh_vectorized(x.into_primitive())),
         }
     }
 

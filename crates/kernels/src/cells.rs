@@ -1,6 +1,6 @@
 //! What the fused recurrent cells (`lstm.rs`, `gru.rs`) share: the column blocks of a fused
 //! pre-activation, 1 - x, both in burn's operations for the default bodies, and the AVX2
-//! dispatch of their flex row loops.
+//! dispatch of their flex row loops (which LayerNorm's row loops in `flex.rs` use too).
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Scalar};
@@ -17,7 +17,10 @@ pub(crate) fn one_minus<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
 }
 
 /// Runs `body` compiled for AVX2 and FMA where the CPU has them (as `exp::sigmoid` does), so
-/// that the sigmoid's and tanh's arithmetic in it runs eight lanes at a time.
+/// that the sigmoid's and tanh's arithmetic in it runs eight lanes at a time. `body` must be
+/// the row loop itself, called inside rayon's job: the AVX2 copy is made of what the compiler
+/// inlines into it, and a parallel iterator's jobs run behind function pointers that it does
+/// not inline (wrapped around the whole `for_each`, the rows ran in 4-lane SSE code).
 #[inline(always)]
 pub(crate) fn with_avx2(body: impl FnOnce()) {
     #[cfg(target_arch = "x86_64")]

@@ -1,13 +1,15 @@
 //! The project's operations on burn-flex, on the tensors' host buffers: the vectorized
-//! sigmoid, the linear layer's products (`matmul.rs`), the column sums, LayerNorm's rows, the
-//! convolution's products (`conv.rs`), and the SGD update.
+//! sigmoid and tanh, the linear layer's products (`matmul.rs`), the column sums, LayerNorm's
+//! rows, the convolution's products (`conv.rs`), and the SGD update.
 //! Anything they do not cover (another dtype, a layout they do not take) goes to burn's own.
 
+use crate::cells::with_avx2;
+use crate::tanh::tanh as tanh_one;
 use crate::conv::{self, Geometry};
 use crate::matmul::{self, Start, View};
 use crate::{
     Kernels, conv2d_params_backward_composed, exp, layer_norm_backward_composed, layer_norm_saved_composed, linear_composed, linear_tapped_composed, sgd_composed,
-    sum_rows_composed,
+    sum_rows_composed, tanh_backward_composed,
 };
 use burn::tensor::Shape;
 use burn::backend::flex::FlexTensor;
@@ -33,6 +35,52 @@ impl Kernels for Flex {
             exp::sigmoid(src, &mut out);
         }
         matmul::tensor(out, x.shape())
+    }
+
+    fn tanh_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let Some(src) = contiguous_any(&x) else {
+            return Self::float_tanh(x);
+        };
+        let mut out = vec![0.0f32; src.len()];
+        let body = |d: &mut [f32], s: &[f32]| {
+            with_avx2(|| {
+                for (d, &v) in d.iter_mut().zip(s) {
+                    *d = tanh_one(v);
+                }
+            })
+        };
+        if src.len() >= 2 * SIGMOID_CHUNK {
+            out.par_chunks_mut(SIGMOID_CHUNK).zip(src.par_chunks(SIGMOID_CHUNK)).for_each(|(d, s)| body(d, s));
+        } else {
+            body(&mut out, src);
+        }
+        matmul::tensor(out, x.shape())
+    }
+
+    fn tanh_backward(t: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (Some(ts), Some(gs)) = (contiguous_any(&t), contiguous_any(&g)) else {
+            return tanh_backward_composed::<Self>(t, g);
+        };
+        if ts.len() != gs.len() || t.shape() != g.shape() {
+            return tanh_backward_composed::<Self>(t, g);
+        }
+        let mut out = vec![0.0f32; ts.len()];
+        // The same operations in the same order as the composed body: g (1 - t t).
+        let body = |d: &mut [f32], t: &[f32], g: &[f32]| {
+            with_avx2(|| {
+                for ((d, &t), &g) in d.iter_mut().zip(t).zip(g) {
+                    *d = g * (1.0 - t * t);
+                }
+            })
+        };
+        if ts.len() >= 2 * SIGMOID_CHUNK {
+            out.par_chunks_mut(SIGMOID_CHUNK)
+                .zip(ts.par_chunks(SIGMOID_CHUNK).zip(gs.par_chunks(SIGMOID_CHUNK)))
+                .for_each(|(d, (t, g))| body(d, t, g));
+        } else {
+            body(&mut out, ts, gs);
+        }
+        matmul::tensor(out, g.shape())
     }
 
     fn linear_fused(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -121,7 +169,7 @@ impl Kernels for Flex {
             .zip(rstd.par_iter_mut())
             .zip(xs.par_chunks(d))
             .with_min_len(rows_per_task(d))
-            .for_each(|(slots, x)| row(slots, x));
+            .for_each(|(slots, x)| with_avx2(|| row(slots, x)));
         let shape = x.shape();
         (matmul::tensor(out, shape.clone()), matmul::tensor(xhat, shape), matmul::tensor(rstd, Shape::new([n, 1])))
     }
@@ -146,24 +194,28 @@ impl Kernels for Flex {
             .zip(gs.par_chunks(d).zip(xh.par_chunks(d)).zip(r.par_iter()))
             .with_min_len(rows_per_task(d))
             .for_each(|(dx, ((gr, xr), &inv))| {
-                // u = g * gamma, written first so that the two sums below run over two slices.
-                for ((o, &gv), &gm) in dx.iter_mut().zip(gr).zip(g) {
-                    *o = gv * gm;
-                }
-                let (su, sux) = lane_sums(dx, xr, |u, _| u, |u, x| u * x);
-                let (mu, mux) = ((su / d as f64) as f32, (sux / d as f64) as f32);
-                for (o, &xv) in dx.iter_mut().zip(xr) {
-                    *o = inv * (*o - mu - xv * mux);
-                }
+                with_avx2(|| {
+                    // u = g * gamma, written first so that the two sums below run over two slices.
+                    for ((o, &gv), &gm) in dx.iter_mut().zip(gr).zip(g) {
+                        *o = gv * gm;
+                    }
+                    let (su, sux) = lane_sums(dx, xr, |u, _| u, |u, x| u * x);
+                    let (mu, mux) = ((su / d as f64) as f32, (sux / d as f64) as f32);
+                    for (o, &xv) in dx.iter_mut().zip(xr) {
+                        *o = inv * (*o - mu - xv * mux);
+                    }
+                })
             });
         // The scale's and the shift's gradients: column sums over the rows, in f64.
         let (mut dgamma, mut dbeta) = (vec![0.0f64; d], vec![0.0f64; d]);
-        for (gr, xr) in gs.chunks(d).zip(xh.chunks(d)) {
-            for (((dg, db), &gv), &xv) in dgamma.iter_mut().zip(dbeta.iter_mut()).zip(gr).zip(xr) {
-                *dg += f64::from(gv) * f64::from(xv);
-                *db += f64::from(gv);
+        with_avx2(|| {
+            for (gr, xr) in gs.chunks(d).zip(xh.chunks(d)) {
+                for (((dg, db), &gv), &xv) in dgamma.iter_mut().zip(dbeta.iter_mut()).zip(gr).zip(xr) {
+                    *dg += f64::from(gv) * f64::from(xv);
+                    *db += f64::from(gv);
+                }
             }
-        }
+        });
         let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
         (
             matmul::tensor(dx, grad.shape()),
@@ -252,7 +304,7 @@ const SGD_CHUNK: usize = 1 << 15;
 /// `(Σ f(a_i, b_i), Σ g(a_i, b_i))` in f64, over eight independent lanes: a single running
 /// sum is a chain of dependent additions that the compiler must keep in order, and so cannot
 /// vectorize (about 1 ns an entry); eight lanes are one vector register's worth.
-#[inline]
+#[inline(always)]
 fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64, g: impl Fn(f64, f64) -> f64) -> (f64, f64) {
     const LANES: usize = 8;
     let (mut s, mut t) = ([0.0f64; LANES], [0.0f64; LANES]);
@@ -278,6 +330,15 @@ fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64, g: impl Fn(f64, 
 /// two and a piece's work dwarfs handing it to another thread.
 pub(crate) fn rows_per_task(d: usize) -> usize {
     (1 << 14) / d.max(1)
+}
+
+/// The values of a contiguous f32 flex tensor of any shape.
+fn contiguous_any(t: &FlexTensor) -> Option<&[f32]> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    let (start, end) = t.layout().contiguous_offsets()?;
+    Some(&t.storage::<f32>()[start..end])
 }
 
 /// The values of a contiguous f32 flex tensor of `dims` dimensions.

@@ -144,13 +144,11 @@ impl GruKernels for Flex {
             return forward_composed::<Self>(ax, ph, h_prev);
         }
         let (mut h_t, mut gates) = (vec![0.0f32; n * h], vec![0.0f32; 3 * n * h]);
-        with_avx2(|| {
-            h_t.par_chunks_mut(h)
-                .zip(gates.par_chunks_mut(3 * h))
-                .zip(a.par_chunks(3 * h).zip(p.par_chunks(3 * h)).zip(hp.par_chunks(h)))
-                .with_min_len(rows_per_task(3 * h))
-                .for_each(|((h_t, gates), ((ax, ph), h_prev))| forward_row(ax, ph, h_prev, gates, h_t));
-        });
+        h_t.par_chunks_mut(h)
+            .zip(gates.par_chunks_mut(3 * h))
+            .zip(a.par_chunks(3 * h).zip(p.par_chunks(3 * h)).zip(hp.par_chunks(h)))
+            .with_min_len(rows_per_task(3 * h))
+            .for_each(|((h_t, gates), ((ax, ph), h_prev))| with_avx2(|| forward_row(ax, ph, h_prev, gates, h_t)));
         (matmul::tensor(h_t, Shape::new([n, h])), matmul::tensor(gates, Shape::new([n, 3 * h])))
     }
 
@@ -169,14 +167,14 @@ impl GruKernels for Flex {
             return backward_composed::<Self>(grad, gates, ph, h_prev);
         }
         let (mut dax, mut dph, mut dh_prev) = (vec![0.0f32; 3 * n * h], vec![0.0f32; 3 * n * h], vec![0.0f32; n * h]);
-        with_avx2(|| {
-            dax.par_chunks_mut(3 * h)
-                .zip(dph.par_chunks_mut(3 * h))
-                .zip(dh_prev.par_chunks_mut(h))
-                .zip(g.par_chunks(h).zip(gs.par_chunks(3 * h)).zip(p.par_chunks(3 * h).zip(hp.par_chunks(h))))
-                .with_min_len(rows_per_task(3 * h))
-                .for_each(|(((dax, dph), dh_prev), ((g, gates), (ph, h_prev)))| backward_row(g, gates, ph, h_prev, dax, dph, dh_prev));
-        });
+        dax.par_chunks_mut(3 * h)
+            .zip(dph.par_chunks_mut(3 * h))
+            .zip(dh_prev.par_chunks_mut(h))
+            .zip(g.par_chunks(h).zip(gs.par_chunks(3 * h)).zip(p.par_chunks(3 * h).zip(hp.par_chunks(h))))
+            .with_min_len(rows_per_task(3 * h))
+            .for_each(|(((dax, dph), dh_prev), ((g, gates), (ph, h_prev)))| {
+                with_avx2(|| backward_row(g, gates, ph, h_prev, dax, dph, dh_prev))
+            });
         let (wide, narrow) = (Shape::new([n, 3 * h]), Shape::new([n, h]));
         (matmul::tensor(dax, wide.clone()), matmul::tensor(dph, wide), matmul::tensor(dh_prev, narrow))
     }

@@ -8,6 +8,8 @@
 //!   keeps the output, from which the derivative s (1 - s) follows (with burn's own vectorized
 //!   `sigmoid_backward`). On ndarray the values are burn's own sigmoid's, kept for the
 //!   backward pass all the same.
+//! - [`tanh`]: the same for the hyperbolic tangent, with the backward pass `g (1 - t²)` from
+//!   the kept output in one loop on flex.
 //! - [`linear`]: `x W + b` in one matrix product that starts from the bias (and from the
 //!   telemetry's zero tap, whose gradient is then the layer's own incoming one), and a
 //!   backward pass of two products and a column sum. On flex every product writes a fresh
@@ -66,6 +68,17 @@ pub trait Kernels: Backend {
     /// 1 / (1 + e^-x), element by element. By default, burn's own sigmoid.
     fn sigmoid_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::sigmoid(x)
+    }
+
+    /// tanh of every element. By default, burn's own tanh.
+    fn tanh_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_tanh(x)
+    }
+
+    /// The gradient of tanh's input from its output t and the output's gradient g:
+    /// `g (1 - t²)`. By default, burn's operations one by one.
+    fn tanh_backward(t: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        tanh_backward_composed::<Self>(t, g)
     }
 
     /// `x w + b` for x `[n, in]`, w `[in, out]` and b `[out]`. By default, burn's matmul
@@ -176,6 +189,10 @@ pub trait Kernels: Backend {
     fn sgd_update(param: FloatTensor<Self>, grad: FloatTensor<Self>, lr: f64) -> FloatTensor<Self> {
         sgd_composed::<Self>(param, grad, lr)
     }
+}
+
+fn tanh_backward_composed<B: Backend>(t: FloatTensor<B>, g: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_mul(g, cells::one_minus::<B>(B::float_mul(t.clone(), t)))
 }
 
 fn linear_composed<B: Backend>(x: FloatTensor<B>, w: FloatTensor<B>, b: FloatTensor<B>) -> FloatTensor<B> {
@@ -298,6 +315,14 @@ pub fn sgd_update<const D: usize>(param: Tensor<D>, grad: Tensor<D>, lr: f64) ->
 /// The sigmoid of every element, forward and backward as described in the crate's docs.
 pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as Kernels>::sigmoid_vectorized(x.into_dispatch()))
+}
+
+/// tanh of every element, evaluated once in vectorized arithmetic on flex (burn-flex calls
+/// libm's scalar `tanhf` per element, and burn's autodiff keeps the input and evaluates tanh
+/// again in the backward pass); the backward pass keeps the output and computes `g (1 - t²)`
+/// in one loop. On the other backends, burn's tanh with the same backward step.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as Kernels>::tanh_vectorized(x.into_dispatch()))
 }
 
 /// The same sigmoid on host slices: what flex's implementation runs on a tensor's buffer

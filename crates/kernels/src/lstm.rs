@@ -182,14 +182,12 @@ impl LstmKernels for Flex {
         let mut state = vec![0.0f32; 2 * n * h];
         let (mut gates, mut tanh_c) = (vec![0.0f32; 4 * n * h], vec![0.0f32; n * h]);
         let (h_t, c) = state.split_at_mut(n * h);
-        with_avx2(|| {
-            h_t.par_chunks_mut(h)
-                .zip(c.par_chunks_mut(h))
-                .zip(gates.par_chunks_mut(4 * h).zip(tanh_c.par_chunks_mut(h)))
-                .zip(av.par_chunks(4 * h).zip(c_prev.par_chunks(h)))
-                .with_min_len(rows_per_task(4 * h))
-                .for_each(|(((h_t, c), (gates, tanh_c)), (a, c_prev))| forward_row(a, c_prev, gates, c, tanh_c, h_t));
-        });
+        h_t.par_chunks_mut(h)
+            .zip(c.par_chunks_mut(h))
+            .zip(gates.par_chunks_mut(4 * h).zip(tanh_c.par_chunks_mut(h)))
+            .zip(av.par_chunks(4 * h).zip(c_prev.par_chunks(h)))
+            .with_min_len(rows_per_task(4 * h))
+            .for_each(|(((h_t, c), (gates, tanh_c)), (a, c_prev))| with_avx2(|| forward_row(a, c_prev, gates, c, tanh_c, h_t)));
         (
             matmul::tensor(state, Shape::new([2 * n, h])),
             matmul::tensor(gates, Shape::new([n, 4 * h])),
@@ -216,16 +214,14 @@ impl LstmKernels for Flex {
         let c_prev = &sp[n * h..];
         let (mut da, mut dstate) = (vec![0.0f32; 4 * n * h], vec![0.0f32; 2 * n * h]);
         let dc_prev = &mut dstate[n * h..];
-        with_avx2(|| {
-            da.par_chunks_mut(4 * h)
-                .zip(dc_prev.par_chunks_mut(h))
-                .zip(dh.par_chunks(h).zip(dc_next.par_chunks(h)))
-                .zip(gs.par_chunks(4 * h).zip(c_prev.par_chunks(h)).zip(tc.par_chunks(h)))
-                .with_min_len(rows_per_task(4 * h))
-                .for_each(|(((da, dc_prev), (dh, dc_next)), ((gates, c_prev), tanh_c))| {
-                    backward_row(dh, dc_next, gates, c_prev, tanh_c, da, dc_prev)
-                });
-        });
+        da.par_chunks_mut(4 * h)
+            .zip(dc_prev.par_chunks_mut(h))
+            .zip(dh.par_chunks(h).zip(dc_next.par_chunks(h)))
+            .zip(gs.par_chunks(4 * h).zip(c_prev.par_chunks(h)).zip(tc.par_chunks(h)))
+            .with_min_len(rows_per_task(4 * h))
+            .for_each(|(((da, dc_prev), (dh, dc_next)), ((gates, c_prev), tanh_c))| {
+                with_avx2(|| backward_row(dh, dc_next, gates, c_prev, tanh_c, da, dc_prev))
+            });
         (matmul::tensor(da, Shape::new([n, 4 * h])), matmul::tensor(dstate, Shape::new([2 * n, h])))
     }
 }

@@ -1,6 +1,6 @@
 //! The hyperbolic tangent in straight-line float arithmetic that the compiler vectorizes, for
-//! the fused recurrent cells: burn-flex evaluates it one element at a time with libm's scalar
-//! `tanhf`, and an LSTM step takes two of them per hidden unit.
+//! the fused recurrent cells and the `tanh` operation: burn-flex evaluates it one element at a
+//! time with libm's scalar `tanhf`, and an LSTM step takes two of them per hidden unit.
 
 use crate::exp::exp_nonpositive;
 

@@ -461,33 +461,12 @@ pub(crate) fn affine(layer: &Linear, a: Tensor<2>, tap: Option<Tensor<2>>) -> Te
 /// f(z) on a tensor.
 pub(crate) fn apply<const D: usize>(f: Activation, z: Tensor<D>) -> Tensor<D> {
     match f {
-        // Vectorized, and evaluated once per step (see the kernels crate).
+        // Vectorized, and evaluated once per step, the derivative taken from the values
+        // themselves (see the kernels crate).
         Activation::Sigmoid => kernels::sigmoid(z),
-        // t' = 1 - t^2, from the values themselves.
-        Activation::Tanh => evaluated_once(z, activation::tanh, |t| t.powi_scalar(2).neg() + 1.0),
+        Activation::Tanh => kernels::tanh(z),
         Activation::Relu => activation::relu(z),
         Activation::LeakyRelu => activation::leaky_relu(z, LEAKY_SLOPE),
         Activation::Identity => z,
     }
-}
-
-/// `f(z)`, with the gradient `f'(z)` taken from values computed once, in the forward pass.
-///
-/// burn 0.22's autodiff keeps the input of a tanh (or sigmoid) and evaluates the function
-/// again in the backward pass, and burn-flex evaluates it one element at a time with libm's
-/// scalar functions: for the sigmoid that was about a third of a deep net's training step
-/// (BENCHMARKS.md).
-/// Here `f` runs once, outside the graph, and the graph records `y = f(z) + (z - z') f'(z)`
-/// with `z'` the detached `z`. `z - z'` is exactly 0, so that `y` is exactly `f(z)`, and
-/// `dy/dz = f'(z)`: the gradient burn computes, up to the order of one float multiplication.
-/// (A non-finite `z` gives NaN rather than 0, 1 or -1: the run has diverged by then, and the
-/// trainer stops it either way.)
-fn evaluated_once<const D: usize>(
-    z: Tensor<D>,
-    f: impl Fn(Tensor<D>) -> Tensor<D>,
-    derivative: impl Fn(Tensor<D>) -> Tensor<D>,
-) -> Tensor<D> {
-    let fz = f(z.clone().detach());
-    let dfz = derivative(fz.clone());
-    fz + (z.clone() - z.detach()) * dfz
 }
