@@ -34,8 +34,10 @@ use runfolder::BIN_COUNT;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Reduction {
     /// On the host for the CPU backends, flex (read in place) and ndarray, whose tensors are
-    /// host memory already and where the device path's separate operations cost 6 to 17 times
-    /// the host's fused passes (BENCHMARKS.md); on the device for the GPU backends.
+    /// host memory already and where the device path's separate operations cost many times
+    /// the host's fused passes (BENCHMARKS.md); on the device for the GPU backends, wgpu on
+    /// lavapipe included (where the host path is cheaper too, but nothing tells the two
+    /// apart from a tensor's device).
     #[default]
     Auto,
     /// Always on the host: every tensor is read back whole.
