@@ -25,6 +25,16 @@ if ! command -v nvidia-smi > /dev/null || ! nvidia-smi -L > /dev/null 2>&1; then
 fi
 nvidia-smi -L | tee "$OUT/gpu.txt"
 
+# cubecl-cuda's build downloads LLVM from github.com once (BENCHMARKS.md, issue 26) and fails
+# without it, after minutes of compiling: say so before starting. The folder's version is
+# tracel-llvm-bundler's, in Cargo.lock.
+llvm="${XDG_DATA_HOME:-$HOME/.local/share}/tracel/tracel-llvm-23.1.0-4"
+if [ ! -e "$llvm/.tracel-llvm-installed" ] && command -v curl > /dev/null \
+    && ! curl -sfI --max-time 10 https://github.com > /dev/null 2>&1; then
+    echo "bench/gpu.sh: the cuda build downloads LLVM from github.com, which does not answer, into $llvm, which is missing: copy that folder from a machine that has built with --features cuda" >&2
+    exit 1
+fi
+
 cargo build --release -p train --features cuda
 TRAIN=${CARGO_TARGET_DIR:-target}/release/train
 

@@ -15,9 +15,13 @@
 //!
 //! The histogram's bins (`runfolder::histogram`) are decades of |g|, whose edges are not
 //! float32 numbers: each entry's decade is estimated from its logarithm and then corrected by
-//! comparing the entry with the two float32 edges around it (the smallest float32 at or above
-//! 10^e, which is what the host's f64 comparison amounts to), so that every count equals the
-//! host's exactly. The entries are then counted into their bins by one scatter-add.
+//! comparing the entry with the float32 edge above it (the smallest float32 at or above
+//! 10^(e+1), which is what the host's f64 comparison amounts to), so that every count equals
+//! the host's exactly. The entries are then counted into their bins by one scatter-add.
+//!
+//! Parameters of the same length are reduced together, as the rows of one matrix (weights,
+//! gradients and distances from init stacked), so that a reading costs a few dozen burn
+//! operations per distinct length rather than per parameter.
 
 use crate::measure::{Histogram, ParamMetrics};
 use crate::watch::ParamSums;
@@ -30,8 +34,10 @@ use runfolder::BIN_COUNT;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Reduction {
     /// On the host for the CPU backends, flex (read in place) and ndarray, whose tensors are
-    /// host memory already and where the device path's separate operations cost 6 to 17 times
-    /// the host's fused passes (BENCHMARKS.md); on the device for the GPU backends.
+    /// host memory already and where the device path's separate operations cost many times
+    /// the host's fused passes (BENCHMARKS.md); on the device for the GPU backends, wgpu on
+    /// lavapipe included (where the host path is cheaper too, but nothing tells the two
+    /// apart from a tensor's device).
     #[default]
     Auto,
     /// Always on the host: every tensor is read back whole.
@@ -40,19 +46,36 @@ pub enum Reduction {
     Device,
 }
 
-/// The decades with an edge: e = -38 (the bin below the first, at f32's normal range) to 4
-/// (the edge above the last decade, 1e3..1e4, whose entries are `Large` as everything above).
+/// The first decade of the bins (`runfolder::histogram::DECADES`), and the last: an entry
+/// of |g| >= 10^(LAST_DECADE + 1) is `Large`.
 const FIRST_DECADE: i32 = -38;
-const EDGES: usize = 43;
+const LAST_DECADE: i32 = 2;
 /// The bin of |g| in [10^e, 10^(e+1)) is `e + DECADE_BIN`; `Large` is the last bin.
-const DECADE_BIN: i64 = 40;
+const DECADE_BIN: i32 = 2 - FIRST_DECADE;
+/// How far below log10|g| the decade is estimated: the estimate is then never above the
+/// entry's decade and at most one below it, as long as the device's logarithm is off by less
+/// than this (float32 logarithms are off by about 1e-5 decades), so that one comparison
+/// with the next edge corrects it.
+const ESTIMATE_BELOW: f32 = 0.25;
 
-/// What the device path keeps between readings: the initial values and the bins' edges,
-/// uploaded to the device once, at the first reading.
+/// What the device path keeps between readings: the parameters grouped by length with their
+/// initial values, and the bins' edges, uploaded to the device once, at the first reading.
 #[derive(Default)]
 pub(crate) struct DeviceState {
-    initial: Vec<Tensor<1>>,
+    groups: Vec<Group>,
     edges: Option<Tensor<1>>,
+}
+
+/// Parameters of one length, reduced together: their rows are stacked into one matrix, so
+/// that each burn operation of the reduction runs once for the group instead of once per
+/// parameter. Each operation is a separate kernel on a GPU backend (and a separate pass with
+/// its own buffer on flex), so their number, not the entries they touch, is what a reading
+/// of a model of many small tensors costs on lavapipe (BENCHMARKS.md, issue 26).
+struct Group {
+    /// The parameters, by index, in the order of the matrix's rows.
+    params: Vec<usize>,
+    /// Their initial values, `[params.len(), len]`.
+    initial: Tensor<2>,
 }
 
 /// Whether the tensor lives in host memory: a flex tensor (which the host path reads in
@@ -61,140 +84,192 @@ pub(crate) fn in_host_memory(t: &Tensor<1>) -> bool {
     matches!(t.clone().into_dispatch().kind, DispatchTensorKind::Flex(_) | DispatchTensorKind::NdArray(_))
 }
 
-/// The float32 edges of the decades: entry k is the smallest float32 x with x >= 10^(k - 38)
-/// as real numbers, so that `x >= edge` in float32 is the host's `f64::from(x) >= 10^e`.
-fn decade_edges() -> Vec<f32> {
-    (0..EDGES as i32)
-        .map(|k| {
-            let e = FIRST_DECADE + k;
-            let p: f64 = format!("1e{e}").parse().expect("a power of ten parses");
+/// The parameters' indices grouped by their number of entries, the smallest first.
+fn by_length(lens: impl Iterator<Item = usize>) -> Vec<Vec<usize>> {
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, n) in lens.enumerate() {
+        groups.entry(n).or_default().push(i);
+    }
+    groups.into_values().collect()
+}
+
+/// Tensors of one length as the rows of a matrix: concatenated flat and reshaped once
+/// (stacking them would add an operation per tensor, each a round trip to the device's
+/// thread), without a copy for one tensor.
+fn rows(mut tensors: Vec<Tensor<1>>) -> Tensor<2> {
+    let (r, n) = (tensors.len(), tensors.first().map_or(0, |t| t.dims()[0]));
+    let flat = if r == 1 { tensors.pop().expect("one tensor") } else { Tensor::cat(tensors, 0) };
+    flat.reshape([r, n])
+}
+
+/// For every edge the bins' decades need (10^(e+1) for e in `FIRST_DECADE..=LAST_DECADE`),
+/// the smallest float32 x with x >= 10^(e+1) as real numbers, so that `x >= edge` in float32
+/// is the host's `f64::from(x) >= 10^(e+1)`.
+fn upper_edges() -> Vec<f32> {
+    (FIRST_DECADE..=LAST_DECADE)
+        .map(|e| {
+            let p: f64 = format!("1e{}", e + 1).parse().expect("a power of ten parses");
             let x = p as f32;
             if f64::from(x) < p { x.next_up() } else { x }
         })
         .collect()
 }
 
-/// A divisor d (`[1]`): the largest |entry| of `x`, at least the smallest normal float (so
-/// that a tensor of zeros or subnormals divides by a normal number), and the sum of squares
-/// of `x / d` (`[1]`), so that the sum of squares of `x` is d² times it.
-fn scaled_squares(x: Tensor<1>) -> (Tensor<1>, Tensor<1>) {
-    let d = x.clone().abs().max().clamp_min(f32::MIN_POSITIVE);
-    let s = (x / d.clone()).square().sum();
-    (d, s)
+/// Per row of `x` (`[rows, n]`), a divisor d (`[rows]`): the row's largest |entry|, at least
+/// the smallest normal float (so that a row of zeros or subnormals divides by a normal
+/// number), and the sum of squares of the row divided by d (`[rows]`), so that the row's sum
+/// of squares is d² times it. `abs` is `x.abs()`, when the caller has it.
+fn scaled_squares(x: Tensor<2>, abs: Tensor<2>) -> (Tensor<1>, Tensor<1>) {
+    let d = abs.max_dim(1).clamp_min(f32::MIN_POSITIVE);
+    let s = (x / d.clone()).square().sum_dim(1);
+    (d.flatten(0, 1), s.flatten(0, 1))
 }
 
-/// Each entry's bin (`runfolder::Bin::index`) as an Int tensor, then their counts (`[BIN_COUNT]`).
-fn bin_counts(g: Tensor<1>, edges: &Tensor<1>) -> Tensor<1, Int> {
-    let n = g.dims()[0];
-    let device = g.device();
-    let a = g.abs();
-    let ln10 = std::f32::consts::LN_10;
-    // The decade from the logarithm, off by at most one next to an edge; 0 gives -inf and
-    // NaN is placed below, both clamped into the table first.
-    let estimate = a.clone().log().div_scalar(ln10).floor().clamp(FIRST_DECADE as f32, 3.0);
-    let k0 = estimate.int().sub_scalar(FIRST_DECADE).clamp(0, EDGES as i64 - 2);
-    let lower = edges.clone().select(0, k0.clone());
-    let upper = edges.clone().select(0, k0.clone().add_scalar(1));
-    // k is the decade e less FIRST_DECADE, corrected by the exact comparisons.
-    let k = k0 + a.clone().greater_equal(upper).int() - a.clone().lower(lower).int();
-    let bin = k.add_scalar(DECADE_BIN + i64::from(FIRST_DECADE)).clamp(2, BIN_COUNT as i64 - 1);
-    let bin = bin
-        .mask_fill(a.clone().lower_elem(f32::MIN_POSITIVE), 1)
-        .mask_fill(a.clone().equal_elem(0.0), 0)
-        .mask_fill(a.is_nan(), BIN_COUNT as i64 - 1);
-    Tensor::<1, Int>::zeros([BIN_COUNT], &device).scatter(0, bin, Tensor::ones([n], &device), IndexingUpdateOp::Add)
+/// Each row's histogram (`[rows, BIN_COUNT]`, bins as `runfolder::Bin::index`) of the
+/// entries whose absolute values are `a` (`[rows, n]`).
+///
+/// The bins are decades of |g|, whose edges are not float32 numbers. Each entry's decade is
+/// estimated from its logarithm, a little low ([`ESTIMATE_BELOW`]), clamped into the table,
+/// and corrected by one comparison with the float32 edge above it (one gather from the
+/// table): every count is the host's exactly. Entries at or above 10^(LAST_DECADE + 1) come
+/// out as the decade after the last, which is the `Large` bin.
+fn bin_counts(a: Tensor<2>, upper: &Tensor<1>) -> Tensor<2, Int> {
+    let [rows, n] = a.dims();
+    let device = a.device();
+    // NaN counts as `Large`, as on the host: made infinite first, so that no NaN reaches the
+    // float-to-int conversion below (whose result for NaN the GPU backends leave open).
+    let a = a.clone().mask_fill(a.is_nan(), f32::INFINITY);
+    // j = e - FIRST_DECADE, estimated; 0 gives -inf and subnormals give less than -38, all
+    // clamped into the table and put in their bins by the masks below.
+    let j = a
+        .clone()
+        .log()
+        .mul_scalar(1.0 / std::f32::consts::LN_10)
+        .add_scalar(-(FIRST_DECADE as f32) - ESTIMATE_BELOW)
+        .floor()
+        .clamp(0.0, (LAST_DECADE - FIRST_DECADE) as f32)
+        .int();
+    let edge = upper.clone().select(0, j.clone().flatten(0, 1)).reshape([rows, n]);
+    let bin = (j + a.clone().greater_equal(edge).int()).add_scalar(DECADE_BIN + FIRST_DECADE);
+    let bin = bin.mask_fill(a.clone().lower_elem(f32::MIN_POSITIVE), 1).mask_fill(a.equal_elem(0.0), 0);
+    Tensor::<2, Int>::zeros([rows, BIN_COUNT], &device).scatter(1, bin, Tensor::ones([rows, n], &device), IndexingUpdateOp::Add)
 }
 
-/// Appends a (max, scaled sum) pair and returns where it starts.
-fn push_pair(floats: &mut Vec<Tensor<1>>, (m, s): (Tensor<1>, Tensor<1>)) -> usize {
-    floats.push(m);
-    floats.push(s);
-    floats.len() - 2
-}
-
-/// What one parameter contributes to the transaction: where its values sit in the float and
-/// int read-backs.
+/// Where a parameter's values sit in the float and int read-backs.
+#[derive(Clone, Copy, Default)]
 struct Slots {
-    /// (max, scaled sum) of the weight, of the distance from init, and of the gradient.
-    weight: usize,
-    dist: usize,
-    grad: Option<usize>,
-    /// Where the gradient's histogram (weights) or its count of tiny entries (biases) starts
-    /// in the ints.
-    histogram: Option<usize>,
-    tiny: Option<usize>,
+    /// Where the (max, scaled sum) pairs of the weight, of the distance from init and of the
+    /// gradient sit in the floats.
+    weight: (usize, usize),
+    dist: (usize, usize),
+    grad: Option<(usize, usize)>,
+    /// Where the gradient's bin counts start in the ints.
+    bins: Option<usize>,
     len: usize,
 }
 
 impl DeviceState {
     /// The sums of every parameter, reduced on the device and read back in one transaction.
     /// `initial` and `initial_norms` are the watch's host copies (uploaded at the first
-    /// call), `histogram[i]` whether parameter i's gradient is counted into bins.
+    /// call), `histogram[i]` whether parameter i's gradient's histogram is kept (the others'
+    /// bins are counted too, for their tiny entries).
     pub(crate) fn param_sums(
         &mut self,
         weights: &[Tensor<1>],
-        grads: Vec<Option<Tensor<1>>>,
+        mut grads: Vec<Option<Tensor<1>>>,
         initial: &[Vec<f32>],
         initial_norms: &[f64],
         histogram: &[bool],
     ) -> Vec<ParamSums> {
         let device = weights.first().map(Tensor::device).unwrap_or_default();
-        if self.initial.len() != initial.len() {
-            self.initial = initial.iter().map(|w| Tensor::from_data(TensorData::new(w.clone(), [w.len()]), &device)).collect();
+        if self.groups.iter().map(|g| g.params.len()).sum::<usize>() != initial.len() {
+            self.groups = by_length(initial.iter().map(Vec::len))
+                .into_iter()
+                .map(|params| {
+                    let values: Vec<f32> = params.iter().flat_map(|&i| initial[i].iter().copied()).collect();
+                    let shape = [params.len(), initial[params[0]].len()];
+                    Group { initial: Tensor::from_data(TensorData::new(values, shape), &device), params }
+                })
+                .collect();
         }
-        let edges = self.edges.get_or_insert_with(|| Tensor::from_data(TensorData::new(decade_edges(), [EDGES]), &device)).clone();
-        let mut floats: Vec<Tensor<1>> = Vec::new();
-        let mut ints: Vec<Tensor<1, Int>> = Vec::new();
-        let mut int_len = 0;
-        let mut slots = Vec::with_capacity(weights.len());
-        for (i, (w, g)) in weights.iter().zip(grads).enumerate() {
-            let weight = push_pair(&mut floats, scaled_squares(w.clone()));
-            let dist = push_pair(&mut floats, scaled_squares(w.clone() - self.initial[i].clone()));
-            let len = g.as_ref().map_or(0, |g| g.dims()[0]);
-            let (mut hist, mut tiny) = (None, None);
-            let grad = g.map(|g| {
-                if histogram[i] {
-                    hist = Some(int_len);
-                    int_len += BIN_COUNT;
-                    ints.push(bin_counts(g.clone(), &edges));
-                } else {
-                    tiny = Some(int_len);
-                    int_len += 1;
-                    ints.push(g.clone().abs().lower_elem(f32::MIN_POSITIVE).int().sum());
-                }
-                push_pair(&mut floats, scaled_squares(g))
-            });
-            slots.push(Slots { weight, dist, grad, histogram: hist, tiny, len });
+        let upper = self.edges.get_or_insert_with(|| Tensor::from_data(TensorData::new(upper_edges(), [BIN_COUNT - 3]), &device)).clone();
+        let (mut floats, mut ints) = (Vec::new(), Vec::new());
+        let (mut float_len, mut int_len) = (0, 0);
+        let mut slots = vec![Slots::default(); weights.len()];
+        for group in &self.groups {
+            let k = group.params.len();
+            let with_grad: Vec<usize> = group.params.iter().copied().filter(|&i| grads[i].is_some()).collect();
+            // One matrix of the group's weights, their gradients and their distances from
+            // init, row by row: one pass of each operation for all of them.
+            let mut parts: Vec<Tensor<1>> = group.params.iter().map(|&i| weights[i].clone()).collect();
+            parts.extend(with_grad.iter().map(|&i| grads[i].take().expect("a gradient")));
+            let wg = rows(parts);
+            let n = wg.dims()[1];
+            let dist = wg.clone().slice([0..k, 0..n]) - group.initial.clone();
+            let x = Tensor::cat(vec![wg, dist], 0);
+            let r = x.dims()[0];
+            let abs = x.clone().abs();
+            let (m, s) = scaled_squares(x, abs.clone());
+            // Rows: weights 0..k, gradients k..k + g, distances k + g..r.
+            let g = with_grad.len();
+            let pair = |row: usize| (float_len + row, float_len + r + row);
+            for (j, &i) in group.params.iter().enumerate() {
+                slots[i] = Slots { weight: pair(j), dist: pair(k + g + j), len: n, ..Slots::default() };
+            }
+            for (j, &i) in with_grad.iter().enumerate() {
+                slots[i].grad = Some(pair(k + j));
+                slots[i].bins = Some(int_len + j * BIN_COUNT);
+            }
+            floats.push(m);
+            floats.push(s);
+            float_len += 2 * r;
+            if g > 0 {
+                ints.push(bin_counts(abs.slice([k..k + g, 0..n]), &upper).flatten(0, 1));
+                int_len += g * BIN_COUNT;
+            }
         }
         let (f, n) = read_back(floats, ints, &device);
-        let norm2 = |k: usize| f64::from(f[k]).powi(2) * f64::from(f[k + 1]);
+        let norm2 = |(m, s): (usize, usize)| f64::from(f[m]).powi(2) * f64::from(f[s]);
         slots
             .iter()
             .zip(initial_norms)
-            .map(|(s, &w0)| {
-                let hist: Option<Histogram> = s.histogram.map(|h| std::array::from_fn(|b| n[h + b] as u64));
-                let tiny = match (s.tiny, &hist) {
-                    (Some(t), _) => n[t] as usize,
-                    (None, Some(h)) => (h[0] + h[1]) as usize,
-                    (None, None) => 0,
-                };
+            .zip(histogram)
+            .map(|((s, &w0), &keep)| {
+                let bins: Option<Histogram> = s.bins.map(|b| std::array::from_fn(|j| n[b + j] as u64));
+                let tiny = bins.map_or(0, |h| (h[0] + h[1]) as usize);
                 let g2 = s.grad.map(norm2);
-                param_sums(g2.map(|g2| (g2, tiny, s.len)), norm2(s.weight), norm2(s.dist), w0, hist)
+                param_sums(g2.map(|g2| (g2, tiny, s.len)), norm2(s.weight), norm2(s.dist), w0, bins.filter(|_| keep))
             })
             .collect()
     }
 }
 
 /// The sums of squares of `after[i] - before[i]` for every parameter, reduced on the device
-/// and read back in one transaction (the update ratio's numerators).
+/// (grouped by length, as the readings are) and read back in one transaction (the update
+/// ratios' numerators). `before` are the model's own weight tensors, kept by the reading
+/// rather than its stacked copy, which would hold a second copy of the model and its
+/// gradients through the optimizer's step.
 pub(crate) fn update_sums(after: Vec<Tensor<1>>, before: &[Tensor<1>]) -> Vec<f64> {
     let device = after.first().map(Tensor::device).unwrap_or_default();
-    let mut floats = Vec::with_capacity(2 * after.len());
-    for (a, b) in after.into_iter().zip(before) {
-        push_pair(&mut floats, scaled_squares(a - b.clone()));
+    let groups = by_length(after.iter().map(|t| t.dims()[0]));
+    let mut after: Vec<Option<Tensor<1>>> = after.into_iter().map(Some).collect();
+    let mut floats = Vec::with_capacity(2 * groups.len());
+    let mut at = vec![(0, 0); after.len()];
+    let mut float_len = 0;
+    for params in &groups {
+        let a = rows(params.iter().map(|&i| after[i].take().expect("each parameter once")).collect());
+        let d = a - rows(params.iter().map(|&i| before[i].clone()).collect());
+        let r = params.len();
+        for (j, &i) in params.iter().enumerate() {
+            at[i] = (float_len + j, float_len + r + j);
+        }
+        let (m, s) = scaled_squares(d.clone(), d.abs());
+        floats.push(m);
+        floats.push(s);
+        float_len += 2 * r;
     }
     let (f, _) = read_back(floats, Vec::new(), &device);
-    f.chunks_exact(2).map(|p| f64::from(p[0]).powi(2) * f64::from(p[1])).collect()
+    at.iter().map(|&(m, s)| f64::from(f[m]).powi(2) * f64::from(f[s])).collect()
 }
 
 /// The floats and ints, each concatenated on the device, read back in one transaction.
