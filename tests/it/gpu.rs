@@ -144,7 +144,15 @@ fn both_reductions_are_available_on_wgpu() {
         let mut w = Watch::new("l", &layer).unwrap().with_reduction(r);
         w.read_params(&layer, gradflow::GradSource::Raw(&grads), None).unwrap().into_measurement()
     };
-    let (host, auto) = (read(Reduction::Host), read(Reduction::Auto));
-    close(host.grad_norm, auto.grad_norm, 1e-5, "global norm");
-    assert_eq!(host.histograms, auto.histograms);
+    let (host, device) = (read(Reduction::Host), read(Reduction::Device));
+    close(host.grad_norm, device.grad_norm, 1e-5, "global norm");
+    assert_eq!(host.histograms, device.histograms);
+    // On lavapipe (the CPU adapter these tests run on) the default reduces on the host, as on
+    // flex: its buffers are host memory, and the device path costs several times the host's
+    // there. The two paths round differently (a float32 sum of scaled squares against an f64
+    // sum), so on these random weights the default's norm is the host's exactly only when it
+    // took the host's path.
+    let cpu_adapter = std::env::var("CUBECL_WGPU_DEFAULT_DEVICE").is_ok_and(|v| v == "Cpu");
+    let auto = read(Reduction::Auto);
+    assert_eq!(auto.grad_norm == host.grad_norm, cpu_adapter, "Auto reduces on the host exactly on the CPU adapter: {auto:?} against {host:?}");
 }

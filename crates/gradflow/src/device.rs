@@ -35,9 +35,9 @@ use runfolder::BIN_COUNT;
 pub enum Reduction {
     /// On the host for the CPU backends, flex (read in place) and ndarray, whose tensors are
     /// host memory already and where the device path's separate operations cost many times
-    /// the host's fused passes (BENCHMARKS.md); on the device for the GPU backends, wgpu on
-    /// lavapipe included (where the host path is cheaper too, but nothing tells the two
-    /// apart from a tensor's device).
+    /// the host's fused passes (BENCHMARKS.md), and for wgpu's CPU adapter (Mesa's lavapipe:
+    /// `DeviceKind::Cpu`, or the default device under `CUBECL_WGPU_DEFAULT_DEVICE=Cpu`), whose
+    /// buffers are host memory too; on the device for the GPU backends.
     #[default]
     Auto,
     /// Always on the host: every tensor is read back whole.
@@ -79,9 +79,36 @@ struct Group {
 }
 
 /// Whether the tensor lives in host memory: a flex tensor (which the host path reads in
-/// place) or an ndarray one.
+/// place), an ndarray one, or one on wgpu's CPU adapter (Mesa's lavapipe), whose buffers are
+/// host memory behind a Vulkan driver. On that adapter every burn operation of the device
+/// path is a round trip to cubecl's device thread and a kernel run on the same two cores, so
+/// the device path costs several times the host's there (BENCHMARKS.md, issue 26): there is
+/// no transfer over a bus to save.
 pub(crate) fn in_host_memory(t: &Tensor<1>) -> bool {
-    matches!(t.clone().into_dispatch().kind, DispatchTensorKind::Flex(_) | DispatchTensorKind::NdArray(_))
+    match t.clone().into_dispatch().kind {
+        DispatchTensorKind::Flex(_) | DispatchTensorKind::NdArray(_) => true,
+        #[allow(unreachable_patterns)]
+        _ => on_cpu_adapter(&t.device()),
+    }
+}
+
+/// Whether the device is wgpu's CPU adapter: named as such, or the default device where
+/// `CUBECL_WGPU_DEFAULT_DEVICE=Cpu` makes it that (as cubecl-wgpu resolves the default; wgpu
+/// never picks a CPU adapter on its own). The device is compared as the model holds it,
+/// with autodiff or without.
+#[cfg(feature = "wgpu")]
+fn on_cpu_adapter(device: &Device) -> bool {
+    use burn::tensor::DeviceKind;
+    let is = |kind: DeviceKind| {
+        let plain = Device::wgpu(kind);
+        *device == plain || *device == plain.autodiff()
+    };
+    is(DeviceKind::Cpu) || (std::env::var("CUBECL_WGPU_DEFAULT_DEVICE").is_ok_and(|v| v == "Cpu") && is(DeviceKind::DefaultDevice))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn on_cpu_adapter(_: &Device) -> bool {
+    false
 }
 
 /// The parameters' indices grouped by their number of entries, the smallest first.
