@@ -59,11 +59,7 @@ impl<'a> Model<'a> {
         }
         let parts: Vec<String> =
             ranges.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
-        let numbers = match parts.len() {
-            0 => String::new(),
-            1 => parts[0].clone(),
-            n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
-        };
+        let numbers = crate::text::and_list(&parts);
         let word = if sorted.len() == 1 { "layer" } else { "layers" };
         match self.run.layer_names(self.name) {
             Some(_) if sorted.len() <= 4 => format!("{word} {numbers} ({})", self.layer_names(&sorted).join(", ")),

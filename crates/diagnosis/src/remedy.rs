@@ -12,6 +12,7 @@
 use runfolder::Remedy;
 
 use crate::model::Model;
+use crate::text::{and_list, or_list};
 
 /// What built the model, as far as its config keys and shipped configs go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,31 +55,12 @@ struct Change {
 
 /// A change the manifest cannot show on (the optimizer, a command to run).
 fn change(words: &str, apply: &[String]) -> Change {
-    Change { words: words.to_string(), apply: apply.to_vec(), on: None }
+    setting(words, apply, None)
 }
 
 /// A change of the model's settings, on when `has` is (naming what the model has).
 fn setting(words: &str, apply: &[String], has: Option<String>) -> Change {
     Change { words: words.to_string(), apply: apply.to_vec(), on: has }
-}
-
-/// "a", "a or b", "a, b, or c".
-fn or_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [a, b] => format!("{a} or {b}"),
-        [rest @ .., last] => format!("{}, or {last}", rest.join(", ")),
-    }
-}
-
-/// "a", "a and b", "a, b and c".
-fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
 }
 
 fn capitalized(s: &str) -> String {

@@ -4,6 +4,25 @@
 use runfolder::run::Source;
 use runfolder::{Finding, ModelDiagnosis};
 
+/// "a", "a or b", "a, b, or c".
+pub fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [a, b] => format!("{a} or {b}"),
+        [rest @ .., last] => format!("{}, or {last}", rest.join(", ")),
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+pub fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// A number in three significant digits: 0.25, 12.5, 6.05e-7, 3.5e4.
 pub fn number(v: f64) -> String {
     if v == 0.0 {
