@@ -541,15 +541,7 @@ pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, Core> {
 
 /// The id of a module's first float parameter, by which burn-train's hooks find its Flow.
 pub(crate) fn first_param<M: Module>(model: &M) -> Option<ParamId> {
-    struct First(Option<ParamId>);
-    impl ModuleVisitor for First {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.get_or_insert(param.id);
-        }
-    }
-    let mut v = First(None);
-    model.visit(&mut v);
-    v.0
+    first_param_on(model).map(|(id, _)| id)
 }
 
 /// The id of a module's first float parameter and the device that parameter lives on (the
