@@ -20,28 +20,10 @@ use rayon::prelude::*;
 
 impl Kernels for Flex {
     fn sigmoid_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        if x.dtype() != DType::F32 {
-            return Self::sigmoid(x);
-        }
-        let Some((start, end)) = x.layout().contiguous_offsets() else {
-            return Self::sigmoid(x);
-        };
-        // A tensor of its own buffer (`FlexTensor::empty` would zero one and copy it again).
-        let src = &x.storage::<f32>()[start..end];
-        let mut out = vec![0.0f32; src.len()];
-        if src.len() >= 2 * SIGMOID_CHUNK {
-            out.par_chunks_mut(SIGMOID_CHUNK).zip(src.par_chunks(SIGMOID_CHUNK)).for_each(|(d, s)| exp::sigmoid(s, d));
-        } else {
-            exp::sigmoid(src, &mut out);
-        }
-        matmul::tensor(out, x.shape())
+        map_values(&x, |d, s| exp::sigmoid(s, d)).unwrap_or_else(|| Self::sigmoid(x))
     }
 
     fn tanh_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let Some(src) = contiguous_any(&x) else {
-            return Self::float_tanh(x);
-        };
-        let mut out = vec![0.0f32; src.len()];
         let body = |d: &mut [f32], s: &[f32]| {
             with_avx2(|| {
                 for (d, &v) in d.iter_mut().zip(s) {
@@ -49,12 +31,7 @@ impl Kernels for Flex {
                 }
             })
         };
-        if src.len() >= 2 * SIGMOID_CHUNK {
-            out.par_chunks_mut(SIGMOID_CHUNK).zip(src.par_chunks(SIGMOID_CHUNK)).for_each(|(d, s)| body(d, s));
-        } else {
-            body(&mut out, src);
-        }
-        matmul::tensor(out, x.shape())
+        map_values(&x, body).unwrap_or_else(|| Self::float_tanh(x))
     }
 
     fn tanh_backward(t: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -343,11 +320,24 @@ fn contiguous_any(t: &FlexTensor) -> Option<&[f32]> {
 
 /// The values of a contiguous f32 flex tensor of `dims` dimensions.
 pub(crate) fn contiguous(t: &FlexTensor, dims: usize) -> Option<&[f32]> {
-    if t.dtype() != DType::F32 || t.layout().num_dims() != dims {
+    if t.layout().num_dims() != dims {
         return None;
     }
-    let (start, end) = t.layout().contiguous_offsets()?;
-    Some(&t.storage::<f32>()[start..end])
+    contiguous_any(t)
+}
+
+/// `body(out, values)` over a contiguous f32 tensor's values, into a tensor of its own buffer
+/// (`FlexTensor::empty` would zero one and copy it again), in chunks split over the threads
+/// when the tensor is large; `None` for another tensor, which burn's own operation takes.
+fn map_values(x: &FlexTensor, body: impl Fn(&mut [f32], &[f32]) + Sync) -> Option<FlexTensor> {
+    let src = contiguous_any(x)?;
+    let mut out = vec![0.0f32; src.len()];
+    if src.len() >= 2 * SIGMOID_CHUNK {
+        out.par_chunks_mut(SIGMOID_CHUNK).zip(src.par_chunks(SIGMOID_CHUNK)).for_each(|(d, s)| body(d, s));
+    } else {
+        body(&mut out, src);
+    }
+    Some(matmul::tensor(out, x.shape()))
 }
 
 /// The tensor itself when it is a contiguous f32 tensor, else a contiguous f32 copy of it
