@@ -170,6 +170,22 @@ impl<B: Backend + Kernels> Backward<B, 3> for Conv2dBackward {
     }
 }
 
+/// A unary operation whose node keeps its output for `step`'s backward pass: compute-bound,
+/// so the output (shared, not copied) is kept rather than recomputed.
+fn keeping_output<B: Backend, C: CheckpointStrategy, K: Backward<B, 1, State = FloatTensor<B>>>(
+    step: K,
+    x: FloatTensor<Autodiff<B, C>>,
+    forward: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match step.prepare::<C>([x.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let output = forward(x.into_primitive());
+            prep.finish(output.clone(), output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive())),
+    }
+}
+
 impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn conv2d_fused(
         x: FloatTensor<Self>,
@@ -207,25 +223,11 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     }
 
     fn tanh_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        // Compute-bound: the output is kept for the backward pass, never recomputed.
-        match TanhBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let output = B::tanh_vectorized(x.into_primitive());
-                prep.finish(output.clone(), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::tanh_vectorized(x.into_primitive())),
-        }
+        keeping_output::<B, C, _>(TanhBackward, x, B::tanh_vectorized)
     }
 
     fn sigmoid_vectorized(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        // Compute-bound: the output is kept for the backward pass, never recomputed.
-        match SigmoidBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let output = B::sigmoid_vectorized(x.into_primitive());
-                prep.finish(output.clone(), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::sigmoid_vectorized(x.into_primitive())),
-        }
+        keeping_output::<B, C, _>(SigmoidBackward, x, B::sigmoid_vectorized)
     }
 
     fn linear_fused(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
