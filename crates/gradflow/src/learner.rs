@@ -81,11 +81,15 @@ pub(crate) fn register(shared: &Arc<Shared>) {
     flows.push(Arc::downgrade(shared));
 }
 
-/// The live Flow that watches `model`, if any.
-fn find<M: Module>(model: &M) -> Option<Arc<Shared>> {
-    let id = first_param(model)?;
+/// The live Flow whose model's first parameter is `id`, if any.
+fn flow_of(id: burn::module::ParamId) -> Option<Arc<Shared>> {
     let flows = FLOWS.lock().unwrap_or_else(|p| p.into_inner());
     flows.iter().rev().filter_map(Weak::upgrade).find(|s| s.first == id)
+}
+
+/// The live Flow that watches `model`, if any.
+fn find<M: Module>(model: &M) -> Option<Arc<Shared>> {
+    flow_of(first_param(model)?)
 }
 
 /// The live Flow that watches `model`, when `model` lives on the device that the Flow records
@@ -94,10 +98,7 @@ fn find<M: Module>(model: &M) -> Option<Arc<Shared>> {
 /// and gather every parameter's device into a new vector).
 fn find_on_main<M: Module>(model: &M) -> Option<Arc<Shared>> {
     let (id, here) = first_param_on(model)?;
-    let shared = {
-        let flows = FLOWS.lock().unwrap_or_else(|p| p.into_inner());
-        flows.iter().rev().filter_map(Weak::upgrade).find(|s| s.first == id)?
-    };
+    let shared = flow_of(id)?;
     match &shared.device {
         Some(main) if *main != here => None,
         _ => Some(shared),
