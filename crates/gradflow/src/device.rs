@@ -130,16 +130,10 @@ fn rows(mut tensors: Vec<Tensor<1>>) -> Tensor<2> {
 }
 
 /// For every edge the bins' decades need (10^(e+1) for e in `FIRST_DECADE..=LAST_DECADE`),
-/// the smallest float32 x with x >= 10^(e+1) as real numbers, so that `x >= edge` in float32
-/// is the host's `f64::from(x) >= 10^(e+1)`.
+/// its float32 form (`runfolder::decade_edge`), so that `x >= edge` in float32 is the host's
+/// `f64::from(x) >= 10^(e+1)`.
 fn upper_edges() -> Vec<f32> {
-    (FIRST_DECADE..=LAST_DECADE)
-        .map(|e| {
-            let p: f64 = format!("1e{}", e + 1).parse().expect("a power of ten parses");
-            let x = p as f32;
-            if f64::from(x) < p { x.next_up() } else { x }
-        })
-        .collect()
+    (FIRST_DECADE..=LAST_DECADE).map(|e| runfolder::decade_edge(e + 1)).collect()
 }
 
 /// Per row of `x` (`[rows, n]`), a divisor d (`[rows]`): the row's largest |entry|, at least
@@ -256,7 +250,7 @@ impl DeviceState {
             }
         }
         let (f, n) = read_back(floats, ints, &device);
-        let norm2 = |(m, s): (usize, usize)| f64::from(f[m]).powi(2) * f64::from(f[s]);
+        let norm2 = |slot| sum_of_squares(&f, slot);
         slots
             .iter()
             .zip(initial_norms)
@@ -296,7 +290,13 @@ pub(crate) fn update_sums(after: Vec<Tensor<1>>, before: &[Tensor<1>]) -> Vec<f6
         float_len += 2 * r;
     }
     let (f, _) = read_back(floats, Vec::new(), &device);
-    at.iter().map(|&(m, s)| f64::from(f[m]).powi(2) * f64::from(f[s])).collect()
+    at.iter().map(|&slot| sum_of_squares(&f, slot)).collect()
+}
+
+/// A sum of squares from its (divisor d, scaled sum s) pair in the read-back floats: d² s,
+/// in f64.
+fn sum_of_squares(f: &[f32], (m, s): (usize, usize)) -> f64 {
+    f64::from(f[m]).powi(2) * f64::from(f[s])
 }
 
 /// The floats and ints, each concatenated on the device, read back in one transaction.

@@ -103,6 +103,15 @@ fn power_of_ten(e: i32) -> f64 {
     format!("1e{e}").parse().expect("a power of ten parses")
 }
 
+/// The decade edge 10^e as float32 arithmetic sees it: the smallest float32 x with x >= 10^e
+/// as real numbers, so that `x >= decade_edge(e)` in float32 is [`bin_of`]'s comparison with
+/// 10^e (for a reduction that runs in float32, on a GPU).
+pub fn decade_edge(e: i32) -> f32 {
+    let p = power_of_ten(e);
+    let x = p as f32;
+    if f64::from(x) < p { x.next_up() } else { x }
+}
+
 /// Per binary exponent (the f32's 8 exponent bits): the bin of the binade's smallest value,
 /// and the bit pattern from which on the binade's values fall in the next bin (a binade spans
 /// a factor of 2, so it crosses at most one decade edge; `u32::MAX`, beyond every |x|, when it

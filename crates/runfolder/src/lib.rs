@@ -27,7 +27,7 @@ mod write;
 
 pub use diagnose_info::DiagnoseInfo;
 pub use diagnosis::{Diagnosis, Evidence, Finding, Kind, ModelDiagnosis, Remedy, Severity};
-pub use histogram::{Bin, COUNT as BIN_COUNT, DECADES, bin_of, bins, count as count_bins};
+pub use histogram::{Bin, COUNT as BIN_COUNT, DECADES, bin_of, bins, count as count_bins, decade_edge};
 pub use manifest::{DatasetInfo, Divergence, ImageInfo, LayerInfo, Manifest, MemoryInfo, ModelInfo, ParamInfo, Status, TelemetryInfo};
 pub use process::{Liveness, ProcessInfo};
 pub use names::*;
