@@ -134,6 +134,19 @@ impl Geometry {
         let b = (plane - off).clamp(a, last);
         (a as usize, b as usize, off)
     }
+
+    /// For a geometry that [`shifts`](Self::shifts): sets to 0 the entries of `row` (one
+    /// kernel position (r, s)'s row of the patches, `[oh, ow]`) that read the padding's
+    /// columns, in the output rows that read inside the image, where a shifted copy of the
+    /// plane puts the neighbouring row's edge pixels.
+    fn zero_padding_cols(&self, row: &mut [f32], r: usize, s: usize) {
+        let (lo, hi) = self.valid_cols(s);
+        let (oy_lo, oy_hi) = self.valid_rows(r);
+        for d in row[oy_lo * self.ow..oy_hi * self.ow].chunks_exact_mut(self.ow) {
+            d[..lo].fill(0.0);
+            d[hi..].fill(0.0);
+        }
+    }
 }
 
 /// Unfolds the patches of one image `x` `[c, h, w]` into columns `j0..j0 + p` of `cols`
@@ -159,11 +172,7 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32], stride: usize, j0: usize) {
                         let src = (a as isize + off) as usize;
                         dst[a..b].copy_from_slice(&plane[src..src + (b - a)]);
                     }
-                    let (oy_lo, oy_hi) = g.valid_rows(r);
-                    for d in dst[oy_lo * ow..oy_hi * ow].chunks_exact_mut(ow) {
-                        d[..lo].fill(0.0);
-                        d[hi..].fill(0.0);
-                    }
+                    g.zero_padding_cols(dst, r, s);
                     continue;
                 }
                 for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
@@ -205,11 +214,7 @@ fn col2im(g: &Geometry, cols: &mut [f32], stride: usize, j0: usize, dx: &mut [f3
                 let src = &mut cols[row * stride + j0..row * stride + j0 + p];
                 let (lo, hi) = g.valid_cols(s);
                 if g.shifts() {
-                    let (oy_lo, oy_hi) = g.valid_rows(r);
-                    for d in src[oy_lo * ow..oy_hi * ow].chunks_exact_mut(ow) {
-                        d[..lo].fill(0.0);
-                        d[hi..].fill(0.0);
-                    }
+                    g.zero_padding_cols(src, r, s);
                     let (a, b, off) = g.shifted_range(r, s);
                     if a < b {
                         let dst = (a as isize + off) as usize;
