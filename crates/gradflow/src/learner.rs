@@ -278,7 +278,11 @@ impl Metric for FlowMetric {
     }
 
     fn update(&mut self, item: &LossInput, metadata: &MetricMetadata) -> Result<SerializedEntry, burn::tensor::TensorReadError> {
-        let entry = self.loss.update(item, metadata)?;
+        // Nothing to save: burn-train's file logger skips an entry whose saved form is empty,
+        // so the batch's loss, which `LossMetric` already logs, is not written a second time.
+        // Each logged entry is a message to a logger thread and a write to a file, per batch,
+        // on the cores the training uses; the renderer still shows the formatted entry.
+        let entry = SerializedEntry::new(self.loss.update(item, metadata)?.formatted, String::new());
         let (loss, count) = match self.loss.value() {
             Some(NumericEntry::Aggregated { aggregated_value, count }) => (aggregated_value, count),
             Some(e) => (e.current(), 1),
