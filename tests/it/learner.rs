@@ -188,6 +188,13 @@ fn a_learner_run_has_the_learners_steps_epochs_and_gradients() {
     assert_eq!((deltas, dead), (6, 6));
     // The run's diagnosis is written beside it, as `train` writes one.
     assert!(out.join("diagnosis.json").exists(), "diagnosis.json");
+    // burn-train's own files do not log the Flow's metric per batch (its loss is LossMetric's,
+    // and each logged entry is a file write on the training's cores): one line per epoch.
+    for epoch in ["epoch-1", "epoch-2"] {
+        let log = dir.join("burn/train").join(epoch).join("gradflow_loss.log");
+        let lines = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+        assert!(lines <= 1, "{} has {lines} lines", log.display());
+    }
     // xtask reads the folder, and its report names the layers.
     let run = xtask::Run::load(&out).expect("xtask reads a Learner's run folder");
     assert_eq!(run.manifest.models[0].layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["first", "second"]);
