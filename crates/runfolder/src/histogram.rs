@@ -270,11 +270,11 @@ fn count_portable(values: &[f32], at_least: &mut [u64; COUNT], all_from: &mut [u
 /// [`bin_of`].
 ///
 /// Counted as the number of entries at or above each of the 43 bit patterns where the bins
-/// change ([`THRESHOLDS`]), block by block of entries that stay in the L1 cache: one pass finds
+/// change (`THRESHOLDS`), block by block of entries that stay in the L1 cache: one pass finds
 /// a block's smallest nonzero and largest magnitude, every threshold below the first counts all
 /// its nonzero entries and every threshold above the second none, and only the thresholds in
 /// between, the few decades a gradient's block spans, take a pass of comparisons each
-/// ([`tally`]). Those passes are vector compares and adds, where counting each entry into its
+/// (`tally`). Those passes are vector compares and adds, where counting each entry into its
 /// bin is a table lookup and an increment in memory per entry, which the compiler cannot
 /// vectorize. A block of zeros (a first layer's rows for inputs that are 0 in the whole batch)
 /// costs the one pass.
