@@ -178,13 +178,6 @@ fn window(block: &[f32], bits: &mut [i32], t: &[i32; COUNT - 1]) -> Option<Windo
     })
 }
 
-/// The entries of `bits` at or above `t`.
-#[inline(always)]
-fn at_or_above(bits: &[i32], t: i32) -> u32 {
-    let below = bits.iter().fold(0u32, |n, &b| n.wrapping_add(u32::from(b < t)));
-    bits.len() as u32 - below
-}
-
 /// The entries of `bits` at or above `t`, and the largest below it (0 if none).
 #[inline(always)]
 fn at_or_above_and_below(bits: &[i32], t: i32) -> (u32, i32) {
@@ -196,15 +189,33 @@ fn at_or_above_and_below(bits: &[i32], t: i32) -> (u32, i32) {
     (bits.len() as u32 - below, largest)
 }
 
+/// Counts the entries of `bits` at or above thresholds `k`, `k - 1` … `k - R + 1` into
+/// `at_least` in one pass, and returns the count for the lowest of them.
+#[inline(always)]
+fn count_down<const R: usize>(bits: &[i32], t: &[i32; COUNT - 1], k: usize, at_least: &mut [u64; COUNT]) -> u32 {
+    let ts: [i32; R] = std::array::from_fn(|i| t[k - i]);
+    let mut below = [0u32; R];
+    for &b in bits {
+        for (n, &t) in below.iter_mut().zip(&ts) {
+            *n = n.wrapping_add(u32::from(b < t));
+        }
+    }
+    for (i, n) in below.iter().enumerate() {
+        at_least[k - i] += u64::from(bits.len() as u32 - n);
+    }
+    bits.len() as u32 - below[R - 1]
+}
+
 /// Counts a block, given its magnitudes `bits` and its window, into `at_least[k]`, the entries
 /// at or above threshold k, and `all_from[j]`, entries that every threshold below j counts
 /// (summed at the end).
 ///
-/// The thresholds take a pass each from the top down. Once few entries are left below, each
-/// pass also finds the largest of them, and the thresholds between it and the one just counted,
-/// which count the same entries, take no pass: a stray tiny value among a gradient's usual few
-/// decades then costs a pass or two, not one for each of the tens of thresholds between it and
-/// the rest.
+/// The thresholds are counted from the top down, up to four in one pass: each entry is then
+/// loaded once for the four, and a pass's loop and the sums of its lanes are shared. Once few
+/// entries are left below, a pass counts one threshold and also finds the largest entry below
+/// it, and the thresholds between the two, which count the same entries, take no pass: a stray
+/// tiny value among a gradient's usual few decades then costs a pass or two, not one for each
+/// of the tens of thresholds between it and the rest.
 #[inline(always)]
 fn tally(bits: &[i32], w: Window, t: &[i32; COUNT - 1], at_least: &mut [u64; COUNT], all_from: &mut [u64; COUNT]) {
     let (mut k, mut few) = (w.last, false);
@@ -221,8 +232,13 @@ fn tally(bits: &[i32], w: Window, t: &[i32; COUNT - 1], at_least: &mut [u64; COU
             k = next;
             high
         } else {
-            let high = at_or_above(bits, t[k]);
-            at_least[k] += u64::from(high);
+            let (high, n) = match k + 1 - w.first {
+                1 => (count_down::<1>(bits, t, k, at_least), 1),
+                2 => (count_down::<2>(bits, t, k, at_least), 2),
+                3 => (count_down::<3>(bits, t, k, at_least), 3),
+                _ => (count_down::<4>(bits, t, k, at_least), 4),
+            };
+            k -= n - 1;
             high
         };
         few = (w.nonzero - high) as usize * FEW <= bits.len() && k - w.first > 2;
@@ -230,6 +246,7 @@ fn tally(bits: &[i32], w: Window, t: &[i32; COUNT - 1], at_least: &mut [u64; COU
     all_from[w.first] += u64::from(w.nonzero);
 }
 
+/// Counts one block of at most [`BLOCK`] entries.
 #[inline(always)]
 fn count_block(block: &[f32], bits: &mut [i32; BLOCK], t: &[i32; COUNT - 1], at_least: &mut [u64; COUNT], all_from: &mut [u64; COUNT]) {
     let bits = &mut bits[..block.len()];
