@@ -290,11 +290,11 @@ fn count_portable(values: &[f32], at_least: &mut [u64; COUNT], all_from: &mut [u
 /// change (`THRESHOLDS`), block by block of entries that stay in the L1 cache: one pass finds
 /// a block's smallest nonzero and largest magnitude, every threshold below the first counts all
 /// its nonzero entries and every threshold above the second none, and only the thresholds in
-/// between, the few decades a gradient's block spans, take a pass of comparisons each
-/// (`tally`). Those passes are vector compares and adds, where counting each entry into its
-/// bin is a table lookup and an increment in memory per entry, which the compiler cannot
-/// vectorize. A block of zeros (a first layer's rows for inputs that are 0 in the whole batch)
-/// costs the one pass.
+/// between, the few decades a gradient's block spans, are counted by passes of comparisons
+/// (`tally`), up to four thresholds a pass. Those passes are vector compares and adds, where
+/// counting each entry into its bin is a table lookup and an increment in memory per entry,
+/// which the compiler cannot vectorize. A block of zeros (a first layer's rows for inputs that
+/// are 0 in the whole batch) costs the one pass.
 pub fn count(values: &[f32], counts: &mut [u64; COUNT]) {
     let (mut at_least, mut all_from) = ([0u64; COUNT], [0u64; COUNT]);
     count_blocks(values, &mut at_least, &mut all_from);
@@ -472,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn random_bit_patterns_in_slices_of_every_length_against_the_block() {
+    fn random_bit_patterns_in_slices_of_many_lengths_agree_with_the_definition() {
         // Uniform bit patterns: every exponent, NaNs, infs, subnormals and zeros' neighbours.
         let mut p = Patterns(0x9e37_79b9_7f4a_7c15);
         let values: Vec<f32> = (0..1 << 20).map(|_| f32::from_bits(p.next())).collect();
