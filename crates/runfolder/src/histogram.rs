@@ -91,8 +91,8 @@ pub fn bin_of(x: f32) -> Bin {
         let v = f64::from(a);
         // Compared against the correctly rounded f64 of 10^e (parsed, not `powi`, which may
         // be off by an ulp): no f32 lies between 10^e and its f64 neighbour.
-        match DECADES.rev().find(|&e| v >= power_of_ten(e)) {
-            Some(e) if v < power_of_ten(e + 1) => Bin::Decade(e),
+        match DECADES.rev().find(|&e| v >= power(e)) {
+            Some(e) if v < power(e + 1) => Bin::Decade(e),
             Some(_) => Bin::Large,
             None => Bin::Decade(*DECADES.start()),
         }
@@ -101,6 +101,13 @@ pub fn bin_of(x: f32) -> Bin {
 
 fn power_of_ten(e: i32) -> f64 {
     format!("1e{e}").parse().expect("a power of ten parses")
+}
+
+/// [`power_of_ten`] of the decades' edges, parsed once: the tests compare [`count`] with
+/// [`bin_of`] on millions of values.
+fn power(e: i32) -> f64 {
+    static POWERS: LazyLock<Vec<f64>> = LazyLock::new(|| (*DECADES.start()..=DECADES.end() + 1).map(power_of_ten).collect());
+    POWERS[(e - DECADES.start()) as usize]
 }
 
 /// The decade edge 10^e as float32 arithmetic sees it: the smallest float32 x with x >= 10^e
@@ -112,92 +119,203 @@ pub fn decade_edge(e: i32) -> f32 {
     if f64::from(x) < p { x.next_up() } else { x }
 }
 
-/// Per binary exponent (the f32's 8 exponent bits): the bin of the binade's smallest value,
-/// and the bit pattern from which on the binade's values fall in the next bin (a binade spans
-/// a factor of 2, so it crosses at most one decade edge; `u32::MAX`, beyond every |x|, when it
-/// crosses none). Exponent 0 holds zero (bin 0) and the subnormals, which start at pattern 1
-/// (bin 1).
-///
-/// Two tables rather than one packed word: an entry then costs two loads but no shifts or
-/// masks to unpack them, and the bin, a byte, indexes counter arrays 256 wide without a
-/// bounds check or a mask (86 to 70 us on a dense 100k-entry gradient, medians).
-struct Binades {
-    low: [u8; 256],
-    edge: [u32; 256],
-}
-
-static BINADES: LazyLock<Binades> = LazyLock::new(|| {
-    let mut t = Binades { low: [Bin::Large.index() as u8; 256], edge: [u32::MAX; 256] };
-    (t.low[0], t.edge[0]) = (Bin::Zero.index() as u8, 1);
-    for exp in 1..255u32 {
-        let first = f32::from_bits(exp << 23);
-        let last = f32::from_bits((exp << 23) | 0x7f_ffff);
-        let (lo, hi) = (bin_of(first), bin_of(last));
-        t.low[exp as usize] = lo.index() as u8;
-        if hi != lo {
-            // The smallest bit pattern of the binade in the higher bin, by bisection (bin_of is
-            // monotonic in |x|, and so in the bits of a positive float).
-            let (mut a, mut b) = (exp << 23, (exp << 23) | 0x7f_ffff);
-            while a + 1 < b {
-                let m = a + (b - a) / 2;
-                if bin_of(f32::from_bits(m)) == lo { a = m } else { b = m }
-            }
-            t.edge[exp as usize] = b;
-        }
+/// The bit patterns at which the bins change: with its sign bit cleared, a float's bits, read
+/// as an integer, grow with |x| (NaN and inf above every finite value), and its bin is the
+/// number of these it is at or above. They are 1 (above zero), f32's smallest normal (above the
+/// subnormals), and the decade edges 1e-37 … 1e3 as float32 sees them ([`decade_edge`]). As
+/// `i32`, since no pattern with the sign bit cleared is negative: a signed compare is the one
+/// that x86 vectors have.
+static THRESHOLDS: LazyLock<[i32; COUNT - 1]> = LazyLock::new(|| {
+    let mut t = [0i32; COUNT - 1];
+    t[0] = 1;
+    t[1] = f32::MIN_POSITIVE.to_bits() as i32;
+    for (k, e) in (2..).zip(DECADES.start() + 1..=DECADES.end() + 1) {
+        t[k] = decade_edge(e).to_bits() as i32;
     }
     t
 });
 
-/// Adds the bins of `values` to `counts` (indexed by [`Bin::index`]): two table lookups and
-/// one comparison per entry, and the same bins as [`bin_of`].
+/// The entries counted at once: few enough that their bits stay in the L1 cache for the
+/// passes over them.
+const BLOCK: usize = 1024;
+
+/// A block's passes look for gaps (see [`tally`]) once fewer than 1/`FEW` of its entries lie
+/// below the threshold just counted.
+const FEW: usize = 32;
+
+/// The bits of `x` with the sign cleared, as an integer that grows with |x|.
+#[inline(always)]
+fn magnitude(x: f32) -> i32 {
+    (x.to_bits() & 0x7fff_ffff) as i32
+}
+
+/// The thresholds that a block's nonzero entries straddle: every threshold below `first` lies at
+/// or below the smallest of them, every one from `last` on above the largest.
+struct Window {
+    first: usize,
+    last: usize,
+    nonzero: u32,
+}
+
+/// One pass over a block for its [`Window`] (`None` when it holds only zeros), which also
+/// writes the entries' magnitudes to `bits` (as long as the block), so that the passes after it
+/// are a compare and an add per entry.
+#[inline(always)]
+fn window(block: &[f32], bits: &mut [i32], t: &[i32; COUNT - 1]) -> Option<Window> {
+    // A zero's magnitude minus one wraps to the largest u32 and drops out of the minimum.
+    let (mut low, mut high, mut zeros) = (u32::MAX, 0u32, 0u32);
+    for (&x, m) in block.iter().zip(bits) {
+        *m = magnitude(x);
+        let b = *m as u32;
+        low = low.min(b.wrapping_sub(1));
+        high = high.max(b);
+        zeros = zeros.wrapping_add(u32::from(b == 0));
+    }
+    (high != 0).then(|| Window {
+        first: t.partition_point(|&t| t as u32 <= low.wrapping_add(1)),
+        last: t.partition_point(|&t| t as u32 <= high),
+        nonzero: block.len() as u32 - zeros,
+    })
+}
+
+/// The entries of `bits` at or above `t`, and the largest below it (0 if none).
+#[inline(always)]
+fn at_or_above_and_below(bits: &[i32], t: i32) -> (u32, i32) {
+    let (mut below, mut largest) = (0u32, 0i32);
+    for &b in bits {
+        below = below.wrapping_add(u32::from(b < t));
+        largest = largest.max(if b < t { b } else { 0 });
+    }
+    (bits.len() as u32 - below, largest)
+}
+
+/// Counts the entries of `bits` at or above thresholds `k`, `k - 1` … `k - R + 1` into
+/// `at_least` in one pass, and returns the count for the lowest of them.
+#[inline(always)]
+fn count_down<const R: usize>(bits: &[i32], t: &[i32; COUNT - 1], k: usize, at_least: &mut [u64; COUNT]) -> u32 {
+    let ts: [i32; R] = std::array::from_fn(|i| t[k - i]);
+    let mut below = [0u32; R];
+    for &b in bits {
+        for (n, &t) in below.iter_mut().zip(&ts) {
+            *n = n.wrapping_add(u32::from(b < t));
+        }
+    }
+    for (i, n) in below.iter().enumerate() {
+        at_least[k - i] += u64::from(bits.len() as u32 - n);
+    }
+    bits.len() as u32 - below[R - 1]
+}
+
+/// Counts a block, given its magnitudes `bits` and its window, into `at_least[k]`, the entries
+/// at or above threshold k, and `all_from[j]`, entries that every threshold below j counts
+/// (summed at the end).
 ///
-/// A gradient's entries mostly fall in a few neighbouring decades, so one counter array would
-/// make each entry's increment wait for the previous one's to the same counter (a chain
-/// through memory: 135-168 us on a 100k-entry weight, more than all of a step's other
-/// reductions together). Four arrays, one per entry of each group of four, keep four chains
-/// going at once, and are summed at the end. They are of u32 so that they take half the
-/// cache, which is why the values are counted in parts of fewer than 2^32 entries.
+/// The thresholds are counted from the top down, up to four in one pass: each entry is then
+/// loaded once for the four, and a pass's loop and the sums of its lanes are shared. Once few
+/// entries are left below, a pass counts one threshold and also finds the largest entry below
+/// it, and the thresholds between the two, which count the same entries, take no pass: a stray
+/// tiny value among a gradient's usual few decades then costs a pass or two, not one for each
+/// of the tens of thresholds between it and the rest.
+#[inline(always)]
+fn tally(bits: &[i32], w: Window, t: &[i32; COUNT - 1], at_least: &mut [u64; COUNT], all_from: &mut [u64; COUNT]) {
+    let (mut k, mut few) = (w.last, false);
+    while k > w.first {
+        k -= 1;
+        let high = if few {
+            let (high, largest) = at_or_above_and_below(bits, t[k]);
+            // The thresholds above the largest entry below t[k], all of them if there is none,
+            // count the same entries as t[k].
+            let next = t.partition_point(|&t| t <= largest).max(w.first);
+            for a in &mut at_least[next..=k] {
+                *a += u64::from(high);
+            }
+            k = next;
+            high
+        } else {
+            let (high, n) = match k + 1 - w.first {
+                1 => (count_down::<1>(bits, t, k, at_least), 1),
+                2 => (count_down::<2>(bits, t, k, at_least), 2),
+                3 => (count_down::<3>(bits, t, k, at_least), 3),
+                _ => (count_down::<4>(bits, t, k, at_least), 4),
+            };
+            k -= n - 1;
+            high
+        };
+        few = (w.nonzero - high) as usize * FEW <= bits.len() && k - w.first > 2;
+    }
+    all_from[w.first] += u64::from(w.nonzero);
+}
+
+/// Counts one block of at most [`BLOCK`] entries.
+#[inline(always)]
+fn count_block(block: &[f32], bits: &mut [i32; BLOCK], t: &[i32; COUNT - 1], at_least: &mut [u64; COUNT], all_from: &mut [u64; COUNT]) {
+    let bits = &mut bits[..block.len()];
+    if let Some(w) = window(block, bits, t) {
+        tally(bits, w, t, at_least, all_from);
+    }
+}
+
+/// Compiles the counting loop twice, for the baseline x86-64 target and for AVX2, and picks the
+/// AVX2 build at run time where the CPU has it (the pattern of `gradflow`'s reductions).
+/// Counters add with `wrapping_add`: they count a block's entries and cannot overflow, and the
+/// overflow checks of a debug build would otherwise stop the loops from vectorizing.
+fn count_blocks(values: &[f32], at_least: &mut [u64; COUNT], all_from: &mut [u64; COUNT]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(values: &[f32], at_least: &mut [u64; COUNT], all_from: &mut [u64; COUNT]) {
+            count_portable(values, at_least, all_from)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2(values, at_least, all_from) };
+        }
+    }
+    count_portable(values, at_least, all_from)
+}
+
+#[inline(always)]
+fn count_portable(values: &[f32], at_least: &mut [u64; COUNT], all_from: &mut [u64; COUNT]) {
+    let t = &*THRESHOLDS;
+    let mut bits = [0i32; BLOCK];
+    for block in values.chunks(BLOCK) {
+        count_block(block, &mut bits, t, at_least, all_from);
+    }
+}
+
+/// Adds the bins of `values` to `counts` (indexed by [`Bin::index`]), the same bins as
+/// [`bin_of`].
 ///
-/// Eight entries that are all zero (either sign) are counted at once, without a lookup: a
-/// first layer's weight gradient has a row of zeros for every input that is 0 in the whole
-/// batch (on learner_mnist's first weight, 38% of the entries, in runs of 128), and the test
-/// is one OR over the eight, cheap beside eight lookups where they are not all zero. Counting
-/// that weight's gradient (saved from a run) took 89 us before these two changes and 50 us
-/// after, medians of 3,000 on a loaded machine; a dense gradient of the same size, 89 to 70 us.
+/// Counted as the number of entries at or above each of the 43 bit patterns where the bins
+/// change (`THRESHOLDS`), block by block of entries that stay in the L1 cache: one pass finds
+/// a block's smallest nonzero and largest magnitude, every threshold below the first counts all
+/// its nonzero entries and every threshold above the second none, and only the thresholds in
+/// between, the few decades a gradient's block spans, are counted by passes of comparisons
+/// (`tally`), up to four thresholds a pass. Those passes are vector compares and adds, where
+/// counting each entry into its bin is a table lookup and an increment in memory per entry,
+/// which the compiler cannot vectorize. A block of zeros (a first layer's rows for inputs that
+/// are 0 in the whole batch) costs the one pass.
 pub fn count(values: &[f32], counts: &mut [u64; COUNT]) {
-    const LANES: usize = 4;
-    let t = &*BINADES;
-    let bin = |x: f32| {
-        let bits = x.to_bits() & 0x7fff_ffff;
-        let exp = (bits >> 23) as usize;
-        // Wrapping: a bin is below 44; a checked add in a debug build would add a branch.
-        usize::from(t.low[exp].wrapping_add(u8::from(bits >= t.edge[exp])))
-    };
-    for part in values.chunks(LANES * u32::MAX as usize) {
-        let mut lanes = [[0u32; 256]; LANES];
-        let mut zeros = 0u64;
-        let groups = part.chunks_exact(2 * LANES);
-        let rest = groups.remainder();
-        for group in groups {
-            // The sign bit shifted out: 0 only when all eight are +0 or -0.
-            if group.iter().fold(0u32, |acc, x| acc | (x.to_bits() << 1)) == 0 {
-                zeros = zeros.wrapping_add(2 * LANES as u64);
-                continue;
-            }
-            for half in group.chunks_exact(LANES) {
-                for (lane, &x) in lanes.iter_mut().zip(half) {
-                    let b = bin(x);
-                    lane[b] = lane[b].wrapping_add(1);
-                }
-            }
-        }
-        for &x in rest {
-            lanes[0][bin(x)] += 1;
-        }
-        counts[Bin::Zero.index()] += zeros;
-        for (i, c) in counts.iter_mut().enumerate() {
-            *c += lanes.iter().map(|lane| u64::from(lane[i])).sum::<u64>();
-        }
+    let (mut at_least, mut all_from) = ([0u64; COUNT], [0u64; COUNT]);
+    count_blocks(values, &mut at_least, &mut all_from);
+    add_bins(values.len(), &at_least, &all_from, counts);
+}
+
+/// Adds to `counts` the bins of `n` entries from their counts at or above each threshold.
+fn add_bins(n: usize, at_least: &[u64; COUNT], all_from: &[u64; COUNT], counts: &mut [u64; COUNT]) {
+    // The entries at or above threshold k, from k = 42 down: those counted by a pass, and those
+    // of the blocks whose smallest nonzero entry is at or above it.
+    let mut from_above = 0u64;
+    let mut above = [0u64; COUNT];
+    for k in (0..COUNT - 1).rev() {
+        from_above += all_from[k + 1];
+        above[k] = at_least[k] + from_above;
+    }
+    // Bin i holds the entries at or above threshold i - 1 and below threshold i.
+    let mut below = n as u64;
+    for (c, &a) in counts.iter_mut().zip(&above) {
+        *c += below - a;
+        below = a;
     }
 }
 
@@ -206,7 +324,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_table_agrees_with_the_definition_at_every_decade_edge() {
+    fn one_value_next_to_every_decade_edge_is_counted_in_its_bin() {
         for e in DECADES.start() - 1..=DECADES.end() + 2 {
             let edge: f32 = format!("1e{e}").parse().unwrap();
             for x in [edge, f32::from_bits(edge.to_bits() - 1), f32::from_bits(edge.to_bits() + 1), -edge] {
@@ -220,8 +338,8 @@ mod tests {
     #[test]
     fn counting_a_long_slice_agrees_with_the_definition_entry_by_entry() {
         // Every decade, both signs, zeros, subnormals, the edges of f32's range, inf and NaN,
-        // in a slice whose length is not a multiple of the counting lanes, so that the lanes
-        // and the remainder are both exercised.
+        // in a slice whose length is not a multiple of the vector loops' lanes, so that the
+        // lanes and the remainder are both exercised.
         let mut values: Vec<f32> = vec![0.0, -0.0, 1e-45, -3e-40, f32::MIN_POSITIVE, f32::MAX, f32::INFINITY, f32::NAN];
         let mut x = 1.7e-44f32;
         while x < 1e5 {
@@ -244,10 +362,9 @@ mod tests {
 
     #[test]
     fn runs_of_zeros_are_counted_as_the_definition_counts_them() {
-        // Groups of eight that are all zero (of either sign) take the short way; groups with
-        // one nonzero entry, or a subnormal, the smallest there is, do not. The runs start at
-        // every offset against the groups of eight, so that the all-zero groups, the mixed
-        // groups and the remainder are all exercised.
+        // Zeros of either sign among a few nonzero entries, a subnormal (the smallest there is)
+        // among them, in a slice shorter than a block: the block's smallest nonzero entry is
+        // the subnormal, not a zero.
         for offset in 0..8 {
             let mut values = vec![0.5f32; offset];
             values.extend(std::iter::repeat_n(0.0f32, 40));
@@ -264,6 +381,148 @@ mod tests {
             count(&values, &mut counted);
             assert_eq!(counted, expected, "offset {offset}");
         }
+    }
+
+    /// The bins of `values` by [`bin_of`], entry by entry.
+    fn by_definition(values: &[f32]) -> [u64; COUNT] {
+        let mut expected = [0u64; COUNT];
+        for &v in values {
+            expected[bin_of(v).index()] += 1;
+        }
+        expected
+    }
+
+    /// Checks [`count`], and the portable loop that it compiles for CPUs without AVX2, against
+    /// [`bin_of`].
+    fn assert_counts_agree(values: &[f32], what: &str) {
+        let expected = by_definition(values);
+        let mut counted = [0u64; COUNT];
+        count(values, &mut counted);
+        assert_eq!(counted, expected, "{what}");
+        let (mut at_least, mut all_from) = ([0u64; COUNT], [0u64; COUNT]);
+        count_portable(values, &mut at_least, &mut all_from);
+        let mut counted = [0u64; COUNT];
+        add_bins(values.len(), &at_least, &all_from, &mut counted);
+        assert_eq!(counted, expected, "{what}, portable");
+    }
+
+    /// xorshift64*: a seeded stream of bit patterns, so that a failure repeats.
+    struct Patterns(u64);
+
+    impl Patterns {
+        fn next(&mut self) -> u32 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+        }
+    }
+
+    #[test]
+    fn each_threshold_is_where_the_definition_changes_bin() {
+        let t = &*THRESHOLDS;
+        for (k, &tk) in t.iter().enumerate() {
+            let tk = tk as u32;
+            // The 4,096 patterns on either side of it, both signs (bin_of is monotonic in |x|, and
+            // so in the bits of a positive float, between the thresholds).
+            // (Threshold 0 is 1: zero alone lies below it.)
+            for d in 0..4096 {
+                for sign in [0, 0x8000_0000] {
+                    if d < tk {
+                        assert_eq!(bin_of(f32::from_bits((tk - 1 - d) | sign)).index(), k, "below threshold {k}");
+                    }
+                    assert_eq!(bin_of(f32::from_bits((tk + d) | sign)).index(), k + 1, "at threshold {k}");
+                }
+            }
+        }
+        assert!(t.windows(2).all(|w| w[0] < w[1]));
+        // Above the last threshold: the largest finite value, inf and every NaN are Large.
+        for bits in [f32::MAX.to_bits(), 0x7f80_0000, 0x7f80_0001, 0x7fc0_0000, 0x7fff_ffff] {
+            assert_eq!(bin_of(f32::from_bits(bits)), Bin::Large);
+        }
+    }
+
+    #[test]
+    fn values_next_to_every_threshold_are_counted_where_the_block_has_them_least_most_or_between() {
+        // Next to each threshold, both signs, a value placed in a block where it is the
+        // smallest nonzero entry, the largest, or one among others far below and far above it:
+        // the block's window then starts, ends or runs through that threshold.
+        let t = &*THRESHOLDS;
+        let (tiny, huge) = (f32::from_bits(1), f32::from_bits(0x7f00_0000));
+        for &tk in t {
+            for bits in [tk - 1, tk, tk + 1] {
+                for sign in [1.0f32, -1.0] {
+                    let x = sign * f32::from_bits(bits as u32);
+                    for (i, other) in [(0, huge), (1, tiny), (2, 0.0)] {
+                        let mut block = vec![other; BLOCK];
+                        block[(i * 331 + 7) % BLOCK] = x;
+                        if i == 2 {
+                            block[3] = tiny;
+                            block[BLOCK - 2] = -huge;
+                        }
+                        assert_counts_agree(&block, &format!("{x:e} ({bits:#x}) among {other:e}"));
+                    }
+                    // Values only just either side of the threshold, where a pass for it must
+                    // tell them apart.
+                    let pair: Vec<f32> = (0..BLOCK).map(|i| if i % 3 == 0 { x } else { f32::from_bits((tk - 1) as u32) }).collect();
+                    assert_counts_agree(&pair, &format!("{x:e} and the pattern below {tk:#x}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_bit_patterns_in_slices_of_many_lengths_agree_with_the_definition() {
+        // Uniform bit patterns: every exponent, NaNs, infs, subnormals and zeros' neighbours.
+        let mut p = Patterns(0x9e37_79b9_7f4a_7c15);
+        let values: Vec<f32> = (0..1 << 20).map(|_| f32::from_bits(p.next())).collect();
+        let mut at = 0;
+        for len in [0, 1, 7, 8, 9, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 5, 100_352, 1 << 19] {
+            assert_counts_agree(&values[at..at + len], &format!("{len} patterns"));
+            at += len;
+        }
+        assert_counts_agree(&values, "all the patterns");
+    }
+
+    #[test]
+    fn gradients_with_stray_values_agree_with_the_definition() {
+        // A gradient's few decades, with a stray entry now and then from anywhere (tiny,
+        // subnormal, huge, NaN, zero) and runs of zeros: the blocks' windows are narrow, wide
+        // with a gap, or wide with a tail, and the passes that look for gaps are exercised.
+        let mut p = Patterns(7);
+        for (stray_every, spread) in [(0, 6), (97, 6), (1000, 4), (5, 3), (40, 12), (3000, 30)] {
+            let values: Vec<f32> = (0..20 * BLOCK + 77)
+                .map(|i| {
+                    let r = p.next();
+                    if stray_every > 0 && r.is_multiple_of(stray_every) {
+                        f32::from_bits(p.next())
+                    } else if (i / 128) % 5 == 1 {
+                        0.0
+                    } else {
+                        // 1e-3 times a power of ten from 0 down to -spread, and a mantissa.
+                        let e = (p.next() % (spread + 1)) as i32;
+                        let m = 1.0 + 9.0 * (p.next() as f32 / u32::MAX as f32);
+                        m * 1e-3 * 10f32.powi(-e) * if r & 1 == 0 { 1.0 } else { -1.0 }
+                    }
+                })
+                .collect();
+            assert_counts_agree(&values, &format!("a stray value every {stray_every}, {spread} decades"));
+        }
+    }
+
+    #[test]
+    fn runs_of_zeros_at_every_offset_against_the_blocks() {
+        // Runs of zeros (either sign) that cover whole blocks, start and end inside them, or fill
+        // all of a block but one entry, at every offset from a block's start within 32 of it.
+        for offset in (0..32).chain(BLOCK - 32..BLOCK) {
+            for run in [BLOCK - 1, BLOCK, 2 * BLOCK + 3] {
+                let mut values = vec![3e-4f32; offset];
+                values.extend((0..run).map(|i| if i % 2 == 0 { 0.0 } else { -0.0 }));
+                values.extend([-2e-9, 0.0, 5e-1]);
+                assert_counts_agree(&values, &format!("{run} zeros at {offset}"));
+            }
+        }
+        assert_counts_agree(&vec![0.0; 3 * BLOCK + 1], "only zeros");
     }
 
     #[test]
