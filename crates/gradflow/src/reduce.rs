@@ -322,15 +322,17 @@ pub fn sum_of_row_norms(d: &[f32], units: usize) -> f64 {
 }
 
 /// The share of units (columns of a `[rows, units]` matrix) that are not above 0 for any row:
-/// ReLU-family units that no example activates.
+/// ReLU-family units that no example activates. Each unit's largest value over the rows is
+/// kept as a float, which the compiler vectorizes (a flag per unit, or-ed with each compare, it
+/// did not); a NaN is never the largest, and is not above 0.
 pub fn dead_share(a: &[f32], units: usize) -> f64 {
-    let mut alive = vec![false; units];
+    let mut peak = vec![f32::NEG_INFINITY; units];
     for row in a.chunks(units.max(1)) {
-        for (live, &v) in alive.iter_mut().zip(row) {
-            *live |= v > 0.0;
+        for (p, &v) in peak.iter_mut().zip(row) {
+            *p = if v > *p { v } else { *p };
         }
     }
-    alive.iter().filter(|&&live| !live).count() as f64 / units.max(1) as f64
+    peak.iter().filter(|&&p| p <= 0.0).count() as f64 / units.max(1) as f64
 }
 
 #[cfg(test)]
@@ -401,6 +403,10 @@ mod tests {
         let shifted: Vec<f32> = finite.iter().map(|x| x * 0.5).collect();
         let (w2, d2) = weight_sums(&finite, &shifted);
         assert!((w2 - g).abs() <= 1e-12 * g && (d2 - g / 4.0).abs() <= 1e-12 * g, "{w2:e} {d2:e}");
+        // A unit is dead when no row has it above 0; a NaN does not make it alive.
+        let rows = [0.0, -1.0, f32::NAN, 2.0, 0.0, f32::NAN, 0.0, 3.0, -0.0, 0.5, f32::NAN, 0.0];
+        assert_eq!(dead_share(&rows, 4), 2.0 / 4.0);
+        assert_eq!(dead_share(&rows, 3), 1.0 / 3.0);
         // A gradient of 1e-30 is logged as 1e-30: its square is an f64, not an f32's zero.
         assert_eq!(l2(&[1e-30f32; 17]), (17.0 * f64::from(1e-30f32).powi(2)).sqrt());
     }
