@@ -1,22 +1,46 @@
 //! Helpers shared by the test modules: backends and scratch folders.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use train::backend::Backend;
 
 /// Both CPU backends: every numeric feature is checked on each.
 pub const BACKENDS: [Backend; 2] = [Backend::Flex, Backend::Ndarray];
 
-/// A fresh, empty scratch folder under the target directory's temp space, unique per call.
+/// A fresh, empty scratch folder, unique per call: `gradflow-it/<pid>/<name>-<n>` in the
+/// temp folder. A test run leaves its folders for a look at what a failing test saw; the next
+/// run removes those of every test process that has ended (the first call does), so that runs
+/// do not pile up folders in the temp folder (a full run makes about 200).
 pub fn scratch(name: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    static ROOT: LazyLock<PathBuf> = LazyLock::new(|| {
+        let base = std::env::temp_dir().join("gradflow-it");
+        remove_ended(&base);
+        base.join(std::process::id().to_string())
+    });
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("gradflow-it-{}-{name}-{n}", std::process::id()));
+    let dir = ROOT.join(format!("{name}-{n}"));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).expect("remove an old scratch folder");
     }
     std::fs::create_dir_all(&dir).expect("create a scratch folder");
     dir
+}
+
+/// Removes the scratch folders under `base` of test processes that have ended. Whether a
+/// process runs is read from `/proc`; where there is none, nothing is removed.
+fn remove_ended(base: &Path) {
+    let proc = Path::new("/proc");
+    let (true, Ok(entries)) = (proc.is_dir(), std::fs::read_dir(base)) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.parse::<u32>().is_ok()) else { continue };
+        if !proc.join(pid).exists() {
+            // Another run's cleanup may have removed it first: nothing to report then.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The workspace root (configs/, data/).
