@@ -3,7 +3,8 @@
 //! one fused pass over a tensor.
 //!
 //! Each reduction sums in sixteen lanes, in one order on every CPU: a portable loop, and the
-//! same loop in AVX2 where the CPU has it, equal bit for bit (the tests below hold them to it).
+//! same loop in AVX2 and FMA where the CPU has both, equal bit for bit (the tests below hold
+//! them to it).
 
 use rayon::prelude::*;
 
