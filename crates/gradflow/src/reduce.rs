@@ -83,14 +83,18 @@ mod portable {
         (s.iter().sum(), sq.iter().sum(), out)
     }
 
-    pub(super) fn row_sum_sq(row: &[f32]) -> f64 {
-        let mut sq = [0f64; LANES];
-        for block in row.chunks(LANES) {
-            for (k, &x) in block.iter().enumerate() {
-                sq[k] = f64::from(x).mul_add(f64::from(x), sq[k]);
-            }
-        }
-        sq.iter().sum()
+    pub(super) fn sum_of_row_norms(d: &[f32], units: usize) -> f64 {
+        d.chunks(units.max(1))
+            .map(|row| {
+                let mut sq = [0f64; LANES];
+                for block in row.chunks(LANES) {
+                    for (k, &x) in block.iter().enumerate() {
+                        sq[k] = f64::from(x).mul_add(f64::from(x), sq[k]);
+                    }
+                }
+                sq.iter().sum::<f64>().sqrt()
+            })
+            .sum()
     }
 }
 
@@ -319,7 +323,7 @@ pub fn sum_of_row_norms(d: &[f32], units: usize) -> f64 {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { avx2::sum_of_row_norms(d, units) };
     }
-    d.chunks(units.max(1)).map(|row| portable::row_sum_sq(row).sqrt()).sum()
+    portable::sum_of_row_norms(d, units)
 }
 
 /// The share of units (columns of a `[rows, units]` matrix) that are not above 0 for any row:
@@ -382,7 +386,7 @@ mod tests {
             assert!(same(s, ps) && same(q, pq) && o == po, "activation_sums, {n} entries");
             for units in [1, 7, 16, 33, 64] {
                 let fast = sum_of_row_norms(&a, units);
-                let slow: f64 = a.chunks(units).map(|r| portable::row_sum_sq(r).sqrt()).sum();
+                let slow = portable::sum_of_row_norms(&a, units);
                 assert!(same(fast, slow), "sum_of_row_norms, {n} entries in rows of {units}");
             }
         }
