@@ -256,7 +256,7 @@ fn count_block(block: &[f32], bits: &mut [i32; BLOCK], t: &[i32; COUNT - 1], at_
 }
 
 /// Compiles the counting loop twice, for the baseline x86-64 target and for AVX2, and picks the
-/// AVX2 build at run time where the CPU has it (the pattern of `gradflow`'s reductions).
+/// AVX2 build at run time where the CPU has it.
 /// Counters add with `wrapping_add`: they count a block's entries and cannot overflow, and the
 /// overflow checks of a debug build would otherwise stop the loops from vectorizing.
 fn count_blocks(values: &[f32], at_least: &mut [u64; COUNT], all_from: &mut [u64; COUNT]) {
