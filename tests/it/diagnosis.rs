@@ -708,13 +708,17 @@ fn a_recurrent_model_is_not_told_to_open_a_gate_or_drop_layers_it_already_has() 
         std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
         manifest.models[0].clone()
     };
+    // The remedy for `kind` of the folder's model diagnosed as the LSTM that trained it, after
+    // checking that no remedy of the diagnosis names a setting the model has.
+    let remedy = |dir: &Path, kind: Kind| {
+        let info = as_trained(dir);
+        let m = model(&diagnose(dir), "rnn").clone();
+        assert_remedies_agree(&info, &m);
+        finding(&m, kind).remedy.clone()
+    };
 
     // Its error still vanishes through time: the forget gate is already open.
-    let dir = recurrent("lstm-open", &|_, t| 0.5f64.powi(20 - t as i32));
-    let info = as_trained(&dir);
-    let m = model(&diagnose(&dir), "rnn").clone();
-    assert_remedies_agree(&info, &m);
-    let r = &finding(&m, Kind::VanishingThroughTime).remedy;
+    let r = remedy(&recurrent("lstm-open", &|_, t| 0.5f64.powi(20 - t as i32)), Kind::VanishingThroughTime);
     assert!(r.action.starts_with("Its forget-gate bias of 1 is already in place: next, fewer time steps"), "{}", r.action);
     assert!(!r.apply.iter().any(|a| a.contains("forget_bias")), "{r:?}");
 
@@ -726,10 +730,7 @@ fn a_recurrent_model_is_not_told_to_open_a_gate_or_drop_layers_it_already_has() 
         _ => healthy(m, s, step, l),
     };
     let dir = write_run("lstm-one-layer", &[Synthetic { name: "rnn", activation: "tanh", layers: 2, clip: None, diverged: None, value: &value }]);
-    let info = as_trained(&dir);
-    let m = model(&diagnose(&dir), "rnn").clone();
-    assert_remedies_agree(&info, &m);
-    let r = &finding(&m, Kind::Vanishing).remedy;
+    let r = remedy(&dir, Kind::Vanishing);
     assert!(r.action.starts_with("Its single layer and LSTM cells are already in place: next, a tenth of the learning rate"), "{}", r.action);
     assert!(!r.apply.iter().any(|a| a.contains("depth")), "{r:?}");
 }
